@@ -1,0 +1,242 @@
+"""The federation file: who is in the federation, where they are and which certificates they sign with.
+
+Every app reads the same file at start-up. It is validated once, with errors that name the file and the
+field, and every certificate it names is checked against its role's chain before anything listens.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from federation.loa import LevelOfAssurance
+from keys.pki import CertificateError, Role, check_chain
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_FEDERATION_FILE = REPO_ROOT / "federation.yaml"
+DEFAULT_KEYS_DIR = REPO_ROOT / "keys" / "generated"
+
+_PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
+
+Url = Annotated[str, Field(pattern=r"^https?://[^\s/]+(/\S*)?$")]
+EntityId = Annotated[str, Field(min_length=1, max_length=1024, pattern=r"^\S+$")]
+CertPath = Annotated[str, Field(min_length=1)]
+
+
+class FederationConfigError(Exception):
+    """The federation file, or a certificate it names, cannot be used. The message names file and field."""
+
+
+class _Entry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HubEntry(_Entry):
+    entity_id: EntityId
+    sso_url: Url
+    acs_url: Url
+    signing_certificates: list[CertPath] = Field(min_length=1)
+    encryption_certificate: CertPath
+    clock_skew_seconds: int = Field(default=60, ge=0, le=600)
+    journey_minutes: int = Field(default=90, ge=1, le=24 * 60)
+    matching_timeout_seconds: float = Field(default=10, gt=0, le=120)
+
+    @property
+    def base_url(self) -> str:
+        return self.sso_url.rsplit("/SAML2/", 1)[0]
+
+
+class IdentityProviderEntry(_Entry):
+    entity_id: EntityId
+    display_name: str = Field(min_length=1)
+    description: str = ""
+    sso_url: Url
+    signing_certificates: list[CertPath] = Field(min_length=1)
+    levels_of_assurance: list[LevelOfAssurance] = Field(min_length=1)
+
+
+class MatchingServiceEntry(_Entry):
+    entity_id: EntityId
+    url: Url
+    signing_certificates: list[CertPath] = Field(min_length=1)
+    encryption_certificate: CertPath
+
+
+class RelyingServiceEntry(_Entry):
+    entity_id: EntityId
+    display_name: str = Field(min_length=1)
+    service_url: Url
+    assertion_consumer_urls: list[Url] = Field(min_length=1)
+    level_of_assurance: LevelOfAssurance
+    signing_certificates: list[CertPath] = Field(min_length=1)
+    encryption_certificate: CertPath
+    matching_service: MatchingServiceEntry
+
+    @property
+    def default_acs_url(self) -> str:
+        return self.assertion_consumer_urls[0]
+
+
+class FederationFile(_Entry):
+    urls: dict[str, Url] = Field(default_factory=dict)
+    hub: HubEntry
+    metadata_signing_certificate: CertPath
+    identity_providers: list[IdentityProviderEntry] = Field(min_length=1)
+    relying_services: list[RelyingServiceEntry] = Field(min_length=1)
+
+    @field_validator("identity_providers", "relying_services")
+    @classmethod
+    def _unique_entity_ids(cls, entries: list[Any]) -> list[Any]:
+        seen: set[str] = set()
+        for entry in entries:
+            if entry.entity_id in seen:
+                raise ValueError(f"entity_id {entry.entity_id!r} appears more than once")
+            seen.add(entry.entity_id)
+        return entries
+
+    @model_validator(mode="after")
+    def _no_shared_entity_ids(self) -> FederationFile:
+        ids = [self.hub.entity_id]
+        ids += [idp.entity_id for idp in self.identity_providers]
+        for rp in self.relying_services:
+            ids += [rp.entity_id, rp.matching_service.entity_id]
+        if len(ids) != len(set(ids)):
+            raise ValueError("every entity (hub, identity provider, relying service, matching service) needs its own entity_id")
+        return self
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """A checked certificate: where it came from, the parsed object and its PEM bytes for xmlsec."""
+
+    path: Path
+    cert: x509.Certificate
+
+    @cached_property
+    def pem(self) -> bytes:
+        return self.cert.public_bytes(serialization.Encoding.PEM)
+
+    @cached_property
+    def der_base64(self) -> str:
+        return "".join(self.pem.decode().strip().splitlines()[1:-1])
+
+
+@dataclass(frozen=True)
+class Federation:
+    """The validated federation file plus every certificate it names, loaded and chain-checked."""
+
+    file: FederationFile
+    source: Path
+    keys_dir: Path
+    certificates: Mapping[str, Certificate]
+
+    @property
+    def hub(self) -> HubEntry:
+        return self.file.hub
+
+    def cert(self, relative: str) -> Certificate:
+        return self.certificates[relative]
+
+    def certs(self, relatives: list[str]) -> list[Certificate]:
+        return [self.certificates[r] for r in relatives]
+
+    def identity_provider(self, entity_id: str) -> IdentityProviderEntry | None:
+        return next((idp for idp in self.file.identity_providers if idp.entity_id == entity_id), None)
+
+    def relying_service(self, entity_id: str) -> RelyingServiceEntry | None:
+        return next((rp for rp in self.file.relying_services if rp.entity_id == entity_id), None)
+
+    def private_key_path(self, certificate: str) -> Path:
+        """An entity's private key lies beside its certificate with the ending ``.key``."""
+        return (self.keys_dir / certificate).with_suffix(".key")
+
+
+def _substitute(node: Any, urls: Mapping[str, str], where: str) -> Any:
+    if isinstance(node, str):
+
+        def replace(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in urls:
+                raise FederationConfigError(f"{where}: ${{{name}}} is used but urls.{name} is not set")
+            return urls[name].rstrip("/")
+
+        return _PLACEHOLDER.sub(replace, node)
+    if isinstance(node, list):
+        return [_substitute(item, urls, where) for item in node]
+    if isinstance(node, dict):
+        return {key: _substitute(value, urls, where) for key, value in node.items()}
+    return node
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _cert_roles(file: FederationFile) -> list[tuple[str, str, Role]]:
+    """Every certificate the file names, with the field it came from and the role it must chain to."""
+    found: list[tuple[str, str, Role]] = []
+    hub = file.hub
+    found += [(f"hub.signing_certificates[{i}]", c, Role.HUB) for i, c in enumerate(hub.signing_certificates)]
+    found.append(("hub.encryption_certificate", hub.encryption_certificate, Role.HUB))
+    found.append(("metadata_signing_certificate", file.metadata_signing_certificate, Role.METADATA))
+    for i, idp in enumerate(file.identity_providers):
+        found += [
+            (f"identity_providers[{i}].signing_certificates[{j}]", c, Role.IDP)
+            for j, c in enumerate(idp.signing_certificates)
+        ]
+    for i, rp in enumerate(file.relying_services):
+        base = f"relying_services[{i}]"
+        found += [(f"{base}.signing_certificates[{j}]", c, Role.RP) for j, c in enumerate(rp.signing_certificates)]
+        found.append((f"{base}.encryption_certificate", rp.encryption_certificate, Role.RP))
+        ms = rp.matching_service
+        found += [
+            (f"{base}.matching_service.signing_certificates[{j}]", c, Role.RP)
+            for j, c in enumerate(ms.signing_certificates)
+        ]
+        found.append((f"{base}.matching_service.encryption_certificate", ms.encryption_certificate, Role.RP))
+    return found
+
+
+def load_federation(
+    path: Path = DEFAULT_FEDERATION_FILE,
+    *,
+    keys_dir: Path = DEFAULT_KEYS_DIR,
+    urls: Mapping[str, str] | None = None,
+) -> Federation:
+    """Read, validate and chain-check the federation file. Raises FederationConfigError naming file and field."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise FederationConfigError(f"{path}: file not found") from exc
+    except yaml.YAMLError as exc:
+        raise FederationConfigError(f"{path}: not valid YAML ({exc})") from exc
+    if not isinstance(raw, dict):
+        raise FederationConfigError(f"{path}: expected a mapping at the top level")
+    merged_urls = {**(raw.get("urls") or {}), **(urls or {})}
+    raw = {**raw, "urls": merged_urls}
+    raw = _substitute(raw, merged_urls, str(path))
+    try:
+        file = FederationFile.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"{_field_path(err['loc'])}: {err['msg']}" for err in exc.errors())
+        raise FederationConfigError(f"{path}: {problems}") from exc
+    certificates: dict[str, Certificate] = {}
+    for field, relative, role in _cert_roles(file):
+        cert_path = keys_dir / relative
+        try:
+            certificates[relative] = Certificate(cert_path, check_chain(cert_path, role, keys_dir))
+        except CertificateError as exc:
+            raise FederationConfigError(f"{path}: {field}: certificate {exc.path}: {exc.reason}") from exc
+    return Federation(file=file, source=path, keys_dir=keys_dir, certificates=certificates)

@@ -1,0 +1,70 @@
+"""One error root for the federation's SAML plumbing, in the manner of werkzeug's HTTP exceptions.
+
+Each class says, as class attributes, the HTTP status a browser gets, the SAML status a relying service
+would be told and a description in plain words that is safe to show a citizen. The library's own message
+is kept as the cause (``raise ... from exc``) and logged, never shown.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from federation.xml import STATUS_REQUESTER, STATUS_RESPONDER
+
+
+class FederationError(Exception):
+    http_status: ClassVar[int] = 400
+    saml_status: ClassVar[str] = STATUS_REQUESTER
+    title: ClassVar[str] = "There is a problem with the sign-in request"
+    description: ClassVar[str] = "We could not accept the sign-in message your browser sent."
+
+    def __init__(self, detail: str = "") -> None:
+        # ``detail`` is for the log: it must never carry personal data or message bodies.
+        super().__init__(detail or self.description)
+        self.detail = detail or self.description
+
+
+class InvalidSamlMessageError(FederationError):
+    description = "The sign-in message was missing, damaged or not in the format we expect."
+
+
+class SignatureError(InvalidSamlMessageError):
+    description = "The sign-in message was not signed by an organisation we trust."
+
+
+class DisallowedAlgorithmError(InvalidSamlMessageError):
+    description = "The sign-in message used a signing or encryption method we do not accept."
+
+
+class UnknownEntityError(InvalidSamlMessageError):
+    description = "The sign-in message came from an organisation that is not part of this service."
+
+
+class ProtocolError(InvalidSamlMessageError):
+    description = "The sign-in message was not valid for this step of signing in."
+
+
+class ReplayError(InvalidSamlMessageError):
+    description = "This sign-in message has already been used. Start again from the service you were using."
+
+
+class JourneyNotFoundError(FederationError):
+    http_status = 400
+    title = "You need to start again"
+    description = (
+        "Your session has ended or could not be found. Go back to the service you were using and start again."
+    )
+
+
+class MatchingServiceError(FederationError):
+    http_status = 502
+    saml_status = STATUS_RESPONDER
+    title = "Sorry, there is a problem with the service"
+    description = "The service you are using could not check your details just now."
+
+
+class StoreUnavailableError(FederationError):
+    http_status = 503
+    saml_status = STATUS_RESPONDER
+    title = "Sorry, the service is unavailable"
+    description = "You will be able to use the service later."

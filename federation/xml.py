@@ -1,0 +1,123 @@
+"""XML namespaces, a hardened parser and the small helpers every SAML message needs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections import Counter
+
+from lxml import etree
+
+NS = {
+    "samlp": "urn:oasis:names:tc:SAML:2.0:protocol",
+    "saml": "urn:oasis:names:tc:SAML:2.0:assertion",
+    "md": "urn:oasis:names:tc:SAML:2.0:metadata",
+    "ds": "http://www.w3.org/2000/09/xmldsig#",
+    "xenc": "http://www.w3.org/2001/04/xmlenc#",
+    "xs": "http://www.w3.org/2001/XMLSchema",
+    "xsi": "http://www.w3.org/2001/XMLSchema-instance",
+    "soap": "http://schemas.xmlsoap.org/soap/envelope/",
+    "ida": "http://www.cabinetoffice.gov.uk/resource-library/ida/attributes",
+}
+
+STATUS_SUCCESS = "urn:oasis:names:tc:SAML:2.0:status:Success"
+STATUS_REQUESTER = "urn:oasis:names:tc:SAML:2.0:status:Requester"
+STATUS_RESPONDER = "urn:oasis:names:tc:SAML:2.0:status:Responder"
+STATUS_NO_AUTHN_CONTEXT = "urn:oasis:names:tc:SAML:2.0:status:NoAuthnContext"
+STATUS_AUTHN_FAILED = "urn:oasis:names:tc:SAML:2.0:status:AuthnFailed"
+STATUS_MATCH = "urn:uk:gov:cabinet-office:tc:saml:statuscode:match"
+STATUS_NO_MATCH = "urn:uk:gov:cabinet-office:tc:saml:statuscode:no-match"
+
+NAMEID_PERSISTENT = "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"
+CM_BEARER = "urn:oasis:names:tc:SAML:2.0:cm:bearer"
+BINDING_HTTP_POST = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
+BINDING_SOAP = "urn:oasis:names:tc:SAML:2.0:bindings:SOAP"
+ATTRNAME_UNSPECIFIED = "urn:oasis:names:tc:SAML:2.0:attrname-format:unspecified"
+
+# A SAML message we accept is a few kilobytes; Verify's largest were under 100 KB.
+MAX_MESSAGE_BYTES = 256 * 1024
+
+_PARSER = etree.XMLParser(
+    resolve_entities=False,
+    no_network=True,
+    load_dtd=False,
+    dtd_validation=False,
+    huge_tree=False,
+    remove_comments=True,  # comments split text nodes (CVE-2017-11427 family); signatures exclude them
+    remove_pis=True,
+    remove_blank_text=False,
+    collect_ids=False,
+)
+
+
+class XmlError(ValueError):
+    """The bytes are not a single, safe, well-formed XML document."""
+
+
+def q(prefix: str, local: str) -> str:
+    """Clark notation for ``prefix:local``."""
+    return f"{{{NS[prefix]}}}{local}"
+
+
+def parse(data: bytes) -> etree._Element:
+    """Parse untrusted XML: no DTD, no entities, no network, no duplicate IDs, bounded size and depth."""
+    if len(data) > MAX_MESSAGE_BYTES:
+        raise XmlError(f"document is {len(data)} bytes, over the {MAX_MESSAGE_BYTES} byte limit")
+    if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
+        raise XmlError("document has a DOCTYPE or entity declaration")
+    try:
+        root = etree.fromstring(data, parser=_PARSER)
+    except etree.XMLSyntaxError as exc:
+        raise XmlError(f"not well-formed XML: {exc.msg}") from exc
+    tree = root.getroottree()
+    if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
+        raise XmlError("document has a DOCTYPE")
+    check_unique_ids(root)
+    return root
+
+
+def check_unique_ids(root: etree._Element) -> None:
+    """Reject a document in which two elements share an ID: the signature could point at either."""
+    counts = Counter(value for value in root.xpath("//@ID | //@Id | //@id"))
+    duplicates = [value for value, n in counts.items() if n > 1]
+    if duplicates:
+        raise XmlError("document has duplicate ID attributes")
+
+
+def to_bytes(element: etree._Element) -> bytes:
+    return etree.tostring(element, encoding="utf-8", xml_declaration=False)
+
+
+def new_id() -> str:
+    """A SAML ID: an NCName with 160 bits of randomness."""
+    return "_" + secrets.token_hex(20)
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def instant(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def parse_instant(text: str | None) -> dt.datetime:
+    if not text:
+        raise XmlError("missing time value")
+    try:
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise XmlError("time value is not an xs:dateTime") from exc
+    if moment.tzinfo is None:
+        raise XmlError("time value has no time zone")
+    return moment.astimezone(dt.UTC)
+
+
+def child(parent: etree._Element, prefix: str, local: str) -> etree._Element | None:
+    return parent.find(q(prefix, local))
+
+
+def text_of(element: etree._Element | None) -> str:
+    if element is None:
+        return ""
+    return "".join(element.itertext()).strip()

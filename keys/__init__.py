@@ -1,0 +1,1 @@
+"""Federation PKI: the generator and the start-up certificate checks."""

@@ -1,0 +1,239 @@
+"""The federation's PKI: a root CA, one intermediate CA per role, and leaf key pairs for every entity.
+
+GOV.UK Verify kept one intermediate per role (hub, identity providers, relying parties, metadata) so that a
+certificate issued for one role could never be accepted in another. We do the same, and check every
+certificate we are given against its role's chain and its validity dates before an app starts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+KEY_SIZE = 2048
+ROOT_NAME = "root-ca"
+
+
+class Role(StrEnum):
+    """A role in the federation; each has its own intermediate CA."""
+
+    HUB = "hub"
+    IDP = "idp"
+    RP = "rp"  # relying services and their matching services
+    METADATA = "metadata"
+
+
+class Usage(StrEnum):
+    SIGNING = "signing"
+    ENCRYPTION = "encryption"
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """One entity's key pairs: ``<name>-signing`` and ``<name>-encryption`` under the role's CA."""
+
+    name: str
+    role: Role
+    usages: tuple[Usage, ...] = (Usage.SIGNING, Usage.ENCRYPTION)
+
+
+DEFAULT_LEAVES: tuple[Leaf, ...] = (
+    Leaf("hub", Role.HUB),
+    Leaf("stub-idp-one", Role.IDP),
+    Leaf("stub-idp-two", Role.IDP),
+    Leaf("stub-idp-three", Role.IDP),
+    Leaf("stub-service", Role.RP),
+    Leaf("stub-service-msa", Role.RP),
+    Leaf("metadata", Role.METADATA, (Usage.SIGNING,)),
+)
+
+
+class CertificateError(Exception):
+    """A certificate that must not be trusted: wrong chain, expired, not yet valid or unreadable."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+def ca_file(role: Role | str) -> str:
+    return f"{role}-ca.crt"
+
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "GB"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "ida-hub test federation"),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
+
+
+def _new_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=KEY_SIZE)
+
+
+def _issue(
+    *,
+    subject: str,
+    key: rsa.RSAPrivateKey,
+    issuer_cert: x509.Certificate | None,
+    issuer_key: rsa.RSAPrivateKey,
+    days: int,
+    ca: bool,
+    usage: Usage | None = None,
+    now: dt.datetime | None = None,
+) -> x509.Certificate:
+    start = (now or dt.datetime.now(dt.UTC)) - dt.timedelta(minutes=5)
+    issuer_name = issuer_cert.subject if issuer_cert is not None else _name(subject)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(_name(subject))
+        .issuer_name(issuer_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(start + dt.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+    )
+    if ca:
+        key_usage = dict(key_cert_sign=True, crl_sign=True, digital_signature=False, key_encipherment=False)
+    elif usage is Usage.ENCRYPTION:
+        key_usage = dict(key_cert_sign=False, crl_sign=False, digital_signature=False, key_encipherment=True)
+    else:
+        key_usage = dict(key_cert_sign=False, crl_sign=False, digital_signature=True, key_encipherment=False)
+    builder = builder.add_extension(
+        x509.KeyUsage(
+            content_commitment=False,
+            data_encipherment=False,
+            key_agreement=False,
+            encipher_only=False,
+            decipher_only=False,
+            **key_usage,
+        ),
+        critical=True,
+    )
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+def _write(directory: Path, stem: str, key: rsa.RSAPrivateKey, cert: x509.Certificate) -> None:
+    key_path = directory / f"{stem}.key"
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    key_path.chmod(0o600)
+    (directory / f"{stem}.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+
+def generate(
+    directory: Path,
+    leaves: Iterable[Leaf] = DEFAULT_LEAVES,
+    *,
+    leaf_days: int = 365,
+    now: dt.datetime | None = None,
+) -> list[Path]:
+    """Write a whole federation PKI into ``directory`` and return the certificate paths written."""
+    directory.mkdir(parents=True, exist_ok=True)
+    root_key = _new_key()
+    root = _issue(subject="ida-hub root CA", key=root_key, issuer_cert=None, issuer_key=root_key, days=3650, ca=True)
+    _write(directory, ROOT_NAME, root_key, root)
+    written = [directory / f"{ROOT_NAME}.crt"]
+    cas: dict[Role, tuple[x509.Certificate, rsa.RSAPrivateKey]] = {}
+    for role in Role:
+        ca_key = _new_key()
+        ca_cert = _issue(
+            subject=f"ida-hub {role} CA", key=ca_key, issuer_cert=root, issuer_key=root_key, days=1825, ca=True
+        )
+        _write(directory, f"{role}-ca", ca_key, ca_cert)
+        cas[role] = (ca_cert, ca_key)
+        written.append(directory / ca_file(role))
+    for leaf in leaves:
+        ca_cert, ca_key = cas[leaf.role]
+        for usage in leaf.usages:
+            key = _new_key()
+            cert = _issue(
+                subject=f"{leaf.name} {usage}",
+                key=key,
+                issuer_cert=ca_cert,
+                issuer_key=ca_key,
+                days=leaf_days,
+                ca=False,
+                usage=usage,
+                now=now,
+            )
+            _write(directory, f"{leaf.name}-{usage}", key, cert)
+            written.append(directory / f"{leaf.name}-{usage}.crt")
+    return written
+
+
+def is_complete(directory: Path, leaves: Iterable[Leaf] = DEFAULT_LEAVES) -> bool:
+    """Whether every file ``generate`` would write is already there."""
+    stems = [ROOT_NAME, *(f"{role}-ca" for role in Role)]
+    stems += [f"{leaf.name}-{usage}" for leaf in leaves for usage in leaf.usages]
+    return all((directory / f"{stem}.{ext}").is_file() for stem in stems for ext in ("key", "crt"))
+
+
+def load_certificate(path: Path) -> x509.Certificate:
+    try:
+        return x509.load_pem_x509_certificate(path.read_bytes())
+    except FileNotFoundError as exc:
+        raise CertificateError(path, "file not found") from exc
+    except ValueError as exc:
+        raise CertificateError(path, "not a PEM X.509 certificate") from exc
+
+
+def _check_dates(path: Path, cert: x509.Certificate, now: dt.datetime) -> None:
+    if now < cert.not_valid_before_utc:
+        raise CertificateError(path, f"not valid until {cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC")
+    if now > cert.not_valid_after_utc:
+        raise CertificateError(path, f"expired on {cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC")
+
+
+def _check_issued_by(path: Path, cert: x509.Certificate, issuer: x509.Certificate, issuer_label: str) -> None:
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except (ValueError, TypeError, InvalidSignature) as exc:
+        raise CertificateError(path, f"not issued by the {issuer_label}") from exc
+
+
+def check_chain(path: Path, role: Role, ca_directory: Path, now: dt.datetime | None = None) -> x509.Certificate:
+    """Return the certificate at ``path`` if it chains to the root through ``role``'s CA and is in date.
+
+    Raises CertificateError naming the file that failed.
+    """
+    now = now or dt.datetime.now(dt.UTC)
+    root_path = ca_directory / f"{ROOT_NAME}.crt"
+    root = load_certificate(root_path)
+    _check_dates(root_path, root, now)
+    ca_path = ca_directory / ca_file(role)
+    ca = load_certificate(ca_path)
+    _check_dates(ca_path, ca, now)
+    _check_issued_by(ca_path, ca, root, "federation root CA")
+    cert = load_certificate(path)
+    _check_dates(path, cert, now)
+    basic = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+    if basic.ca:
+        raise CertificateError(path, "is a CA certificate, not an entity's certificate")
+    _check_issued_by(path, cert, ca, f"{role} CA")
+    public_key = cert.public_key()
+    if not isinstance(public_key, rsa.RSAPublicKey) or public_key.key_size < KEY_SIZE:
+        raise CertificateError(path, f"key must be RSA of at least {KEY_SIZE} bits")
+    if not isinstance(cert.signature_hash_algorithm, hashes.SHA256 | hashes.SHA384 | hashes.SHA512):
+        raise CertificateError(path, "must be signed with SHA-256 or stronger")
+    return cert
+
+
+def days_to_expiry(cert: x509.Certificate, now: dt.datetime | None = None) -> int:
+    return (cert.not_valid_after_utc - (now or dt.datetime.now(dt.UTC))).days
