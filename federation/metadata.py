@@ -1,0 +1,88 @@
+"""SAML metadata for the hub and the federation, signed with the federation's metadata-signing key."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from lxml import etree
+
+from federation.config import Certificate, Federation
+from federation.crypto import KeyPair, sign
+from federation.xml import BINDING_HTTP_POST, NAMEID_PERSISTENT, NS, instant, new_id, q
+
+_NSMAP = {"md": NS["md"], "ds": NS["ds"]}
+
+
+def _key_descriptor(parent: etree._Element, use: str, certificate: Certificate) -> None:
+    descriptor = etree.SubElement(parent, q("md", "KeyDescriptor"), use=use)
+    key_info = etree.SubElement(descriptor, q("ds", "KeyInfo"))
+    data = etree.SubElement(key_info, q("ds", "X509Data"))
+    etree.SubElement(data, q("ds", "X509Certificate")).text = certificate.der_base64
+
+
+def _hub_entity(federation: Federation) -> etree._Element:
+    hub = federation.hub
+    entity = etree.Element(q("md", "EntityDescriptor"), nsmap=_NSMAP, entityID=hub.entity_id)
+    idp = etree.SubElement(
+        entity, q("md", "IDPSSODescriptor"), protocolSupportEnumeration=NS["samlp"], WantAuthnRequestsSigned="true"
+    )
+    for cert in federation.certs(hub.signing_certificates):
+        _key_descriptor(idp, "signing", cert)
+    etree.SubElement(idp, q("md", "NameIDFormat")).text = NAMEID_PERSISTENT
+    etree.SubElement(idp, q("md", "SingleSignOnService"), Binding=BINDING_HTTP_POST, Location=hub.sso_url)
+    sp = etree.SubElement(
+        entity,
+        q("md", "SPSSODescriptor"),
+        protocolSupportEnumeration=NS["samlp"],
+        AuthnRequestsSigned="true",
+        WantAssertionsSigned="true",
+    )
+    for cert in federation.certs(hub.signing_certificates):
+        _key_descriptor(sp, "signing", cert)
+    _key_descriptor(sp, "encryption", federation.cert(hub.encryption_certificate))
+    etree.SubElement(sp, q("md", "NameIDFormat")).text = NAMEID_PERSISTENT
+    etree.SubElement(
+        sp, q("md", "AssertionConsumerService"), Binding=BINDING_HTTP_POST, Location=hub.acs_url, index="1",
+        isDefault="true",
+    )
+    return entity
+
+
+def _idp_entity(federation: Federation, index: int) -> etree._Element:
+    entry = federation.file.identity_providers[index]
+    entity = etree.Element(q("md", "EntityDescriptor"), nsmap=_NSMAP, entityID=entry.entity_id)
+    idp = etree.SubElement(entity, q("md", "IDPSSODescriptor"), protocolSupportEnumeration=NS["samlp"])
+    for cert in federation.certs(entry.signing_certificates):
+        _key_descriptor(idp, "signing", cert)
+    etree.SubElement(idp, q("md", "SingleSignOnService"), Binding=BINDING_HTTP_POST, Location=entry.sso_url)
+    organization = etree.SubElement(entity, q("md", "Organization"))
+    for tag in ("OrganizationName", "OrganizationDisplayName"):
+        etree.SubElement(organization, q("md", tag), {"{http://www.w3.org/XML/1998/namespace}lang": "en"}).text = (
+            entry.display_name
+        )
+    etree.SubElement(organization, q("md", "OrganizationURL"), {"{http://www.w3.org/XML/1998/namespace}lang": "en"}).text = (
+        entry.sso_url
+    )
+    return entity
+
+
+def _signed(element: etree._Element, signer: KeyPair, valid_for: dt.timedelta, moment: dt.datetime) -> bytes:
+    element.set("ID", new_id())
+    element.set("validUntil", instant(moment + valid_for))
+    # md:EntityDescriptor and md:EntitiesDescriptor take the signature as their first child.
+    sign(element, signer)
+    return etree.tostring(element, encoding="utf-8", xml_declaration=True)
+
+
+def hub_metadata(federation: Federation, signer: KeyPair, moment: dt.datetime, valid_for: dt.timedelta) -> bytes:
+    return _signed(_hub_entity(federation), signer, valid_for, moment)
+
+
+def federation_metadata(
+    federation: Federation, signer: KeyPair, moment: dt.datetime, valid_for: dt.timedelta
+) -> bytes:
+    entities = etree.Element(q("md", "EntitiesDescriptor"), nsmap=_NSMAP, Name="IDA-HUB-FEDERATION")
+    entities.append(_hub_entity(federation))
+    for index in range(len(federation.file.identity_providers)):
+        entities.append(_idp_entity(federation, index))
+    return _signed(entities, signer, valid_for, moment)

@@ -1,0 +1,40 @@
+"""Settings every app shares: defaults, then the environment, then what a caller (a test) passes in."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from federation.config import DEFAULT_FEDERATION_FILE, DEFAULT_KEYS_DIR
+
+
+class AppSettings(BaseModel):
+    """Settings every app in the federation shares."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    federation_file: Path = DEFAULT_FEDERATION_FILE
+    keys_dir: Path = DEFAULT_KEYS_DIR
+    urls: dict[str, str] = Field(default_factory=dict)
+    redis_url: str | None = None
+    log_level: str = "INFO"
+    testing: bool = False
+
+    @classmethod
+    def build(cls, overrides: Mapping[str, Any] | None = None) -> AppSettings:
+        values: dict[str, Any] = {}
+        env = os.environ
+        if env.get("FEDERATION_FILE"):
+            values["federation_file"] = Path(env["FEDERATION_FILE"])
+        if env.get("KEYS_DIR"):
+            values["keys_dir"] = Path(env["KEYS_DIR"])
+        if env.get("REDIS_URL"):
+            values["redis_url"] = env["REDIS_URL"]
+        if env.get("LOG_LEVEL"):
+            values["log_level"] = env["LOG_LEVEL"]
+        values.update(overrides or {})
+        return cls.model_validate(values)

@@ -1,0 +1,130 @@
+"""Short-lived server-side state: journeys, outstanding request IDs and the replay cache.
+
+Redis when a URL is given, so that any worker or process can continue any journey; otherwise an
+in-process store for a single process. Values are small JSON documents with a time to live.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from typing import Any, Protocol
+
+import redis
+
+from federation.errors import StoreUnavailableError
+
+logger = logging.getLogger(__name__)
+
+
+class Store(Protocol):
+    kind: str
+
+    def get(self, key: str) -> dict[str, Any] | None: ...
+    def put(self, key: str, value: dict[str, Any], ttl_seconds: int) -> None: ...
+    def take(self, key: str) -> dict[str, Any] | None: ...
+    def delete(self, key: str) -> None: ...
+    def add_once(self, key: str, ttl_seconds: int) -> bool: ...
+    def ping(self) -> bool: ...
+
+
+class RedisStore:
+    kind = "redis"
+
+    def __init__(self, url: str, prefix: str) -> None:
+        self._redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self._prefix = prefix
+
+    def _key(self, key: str) -> str:
+        return f"{self._prefix}:{key}"
+
+    def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return getattr(self._redis, method)(*args, **kwargs)
+        except redis.RedisError as exc:
+            raise StoreUnavailableError(f"session store unavailable: {type(exc).__name__}") from exc
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        raw = self._call("get", self._key(key))
+        return None if raw is None else dict(json.loads(raw))
+
+    def put(self, key: str, value: dict[str, Any], ttl_seconds: int) -> None:
+        self._call("set", self._key(key), json.dumps(value, separators=(",", ":")), ex=max(1, ttl_seconds))
+
+    def take(self, key: str) -> dict[str, Any] | None:
+        raw = self._call("getdel", self._key(key))
+        return None if raw is None else dict(json.loads(raw))
+
+    def delete(self, key: str) -> None:
+        self._call("delete", self._key(key))
+
+    def add_once(self, key: str, ttl_seconds: int) -> bool:
+        return bool(self._call("set", self._key(key), b"1", nx=True, ex=max(1, ttl_seconds)))
+
+    def ping(self) -> bool:
+        try:
+            return bool(self._redis.ping())
+        except redis.RedisError:
+            return False
+
+
+class MemoryStore:
+    """One process's store: for local runs and single-process tests only."""
+
+    kind = "in-process"
+
+    def __init__(self) -> None:
+        self._data: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+
+    def _live(self, key: str) -> dict[str, Any] | None:
+        entry = self._data.get(key)
+        if entry is None:
+            return None
+        if entry[0] <= time.monotonic():
+            del self._data[key]
+            return None
+        return entry[1]
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        with self._lock:
+            value = self._live(key)
+            return None if value is None else json.loads(json.dumps(value))
+
+    def put(self, key: str, value: dict[str, Any], ttl_seconds: int) -> None:
+        with self._lock:
+            self._data[key] = (time.monotonic() + max(1, ttl_seconds), json.loads(json.dumps(value)))
+
+    def take(self, key: str) -> dict[str, Any] | None:
+        with self._lock:
+            value = self._live(key)
+            self._data.pop(key, None)
+            return value
+
+    def delete(self, key: str) -> None:
+        with self._lock:
+            self._data.pop(key, None)
+
+    def add_once(self, key: str, ttl_seconds: int) -> bool:
+        with self._lock:
+            if self._live(key) is not None:
+                return False
+            self._data[key] = (time.monotonic() + max(1, ttl_seconds), {})
+            return True
+
+    def ping(self) -> bool:
+        return True
+
+    def keys(self) -> list[str]:
+        with self._lock:
+            return [k for k in list(self._data) if self._live(k) is not None]
+
+
+def make_store(redis_url: str | None, prefix: str) -> Store:
+    if redis_url:
+        logger.info("Session store: Redis (%s)", prefix)
+        return RedisStore(redis_url, prefix)
+    logger.info("Session store: in-process (single process only; set REDIS_URL to share state)")
+    return MemoryStore()

@@ -1,0 +1,106 @@
+"""Responses from identity providers: signature, binding to the journey, assertions, level and dataset."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lxml import etree
+
+from federation.crypto import decrypt_assertion, verify
+from federation.errors import ProtocolError, ReplayError, UnknownEntityError
+from federation.loa import FRAUD_LEVEL_URI, LevelOfAssurance
+from federation.mds import MatchingDataset, from_attribute_statement
+from federation.messages import CheckedAssertion, check_assertion, check_message, read_status
+from federation.runtime import Runtime
+from federation.xml import STATUS_SUCCESS, now, q
+from hub.journeys import Journey, JourneyRepository
+
+
+@dataclass(frozen=True)
+class IdpOutcome:
+    """What the IDP said. ``persistent_id`` and ``dataset`` are personal data: keep them in memory only."""
+
+    status: str
+    sub_status: str | None
+    level: LevelOfAssurance | None = None
+    persistent_id: str | None = None
+    dataset: MatchingDataset | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == STATUS_SUCCESS
+
+
+def check_idp_response(
+    element: etree._Element, journey: Journey, runtime: Runtime, journeys: JourneyRepository
+) -> IdpOutcome:
+    federation = runtime.federation
+    moment = now()
+    issuer = check_message(element, tag="Response", destination=federation.hub.acs_url, now=moment, skew=runtime.skew)
+    idp = federation.identity_provider(issuer)
+    if idp is None:
+        raise UnknownEntityError("Response from an issuer not in the federation")
+    if journey.idp_entity_id != issuer:
+        raise ProtocolError("Response is not from the identity provider the citizen chose")
+    certificates = federation.certs(idp.signing_certificates)
+    verify(element, certificates)
+    in_response_to = element.get("InResponseTo")
+    if not in_response_to or in_response_to != journey.idp_request_id:
+        raise ProtocolError("Response does not answer this journey's request")
+    if not journeys.claim_request(in_response_to, journey):
+        raise ReplayError("Response answers a request that was already answered")
+    status, sub_status, _ = read_status(element)
+    encrypted = element.findall(q("saml", "EncryptedAssertion"))
+    if element.find(q("saml", "Assertion")) is not None:
+        raise ProtocolError("identity providers must encrypt their assertions")
+    if status != STATUS_SUCCESS:
+        if encrypted:
+            raise ProtocolError("a non-success response must not carry assertions")
+        return IdpOutcome(status=status, sub_status=sub_status)
+    if len(encrypted) != 2:
+        raise ProtocolError(f"a success response must carry 2 assertions, not {len(encrypted)}")
+    hub_key = runtime.key_pair(federation.hub.encryption_certificate)
+    checked = []
+    for node in encrypted:
+        assertion = decrypt_assertion(node, hub_key)
+        checked.append(
+            check_assertion(
+                assertion,
+                certificates=certificates,
+                issuer=issuer,
+                audience=federation.hub.entity_id,
+                recipient=federation.hub.acs_url,
+                in_response_to=in_response_to,
+                now=moment,
+                skew=runtime.skew,
+            )
+        )
+    authn, matching = _classify(checked)
+    if authn.name_id != matching.name_id:
+        raise ProtocolError("the two assertions are about different subjects")
+    for item in checked:
+        ttl = int((item.not_on_or_after - moment).total_seconds() + runtime.skew.total_seconds()) + 1
+        if not journeys.first_use("assertion", f"{issuer}|{item.id}", ttl):
+            raise ReplayError("assertion ID already used")
+    if authn.authn_context == FRAUD_LEVEL_URI:
+        return IdpOutcome(status=status, sub_status="fraud", persistent_id=None)
+    level = LevelOfAssurance.from_uri(authn.authn_context or "")
+    if level is None:
+        raise ProtocolError("authentication assertion has no level of assurance we recognise")
+    if level not in idp.levels_of_assurance:
+        raise ProtocolError("identity provider asserted a level it is not certified for")
+    if not level.satisfies(journey.level):
+        raise ProtocolError("identity provider asserted a level below what the service needs")
+    if matching.attribute_statement is None:
+        raise ProtocolError("matching dataset assertion has no attributes")
+    dataset = from_attribute_statement(matching.attribute_statement)
+    return IdpOutcome(status=status, sub_status=None, level=level, persistent_id=authn.name_id, dataset=dataset)
+
+
+def _classify(checked: list[CheckedAssertion]) -> tuple[CheckedAssertion, CheckedAssertion]:
+    """One assertion with an AuthnStatement and no dataset, one with the dataset and no AuthnStatement."""
+    authn = [a for a in checked if a.authn_context is not None and a.attribute_statement is None]
+    matching = [a for a in checked if a.authn_context is None and a.attribute_statement is not None]
+    if len(authn) != 1 or len(matching) != 1:
+        raise ProtocolError("expected one authentication assertion and one matching dataset assertion")
+    return authn[0], matching[0]

@@ -1,0 +1,151 @@
+"""Shared fixtures: a test PKI made by our own generator, the federation on free loopback ports, Redis."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import redis
+from flask import Flask
+from werkzeug.serving import BaseWSGIServer, make_server
+
+import hub
+import stub_idp
+import stub_service
+from federation.config import DEFAULT_FEDERATION_FILE, Federation, load_federation
+from keys.pki import generate
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def keys_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("keys")
+    generate(directory)
+    return directory
+
+
+# Outbound URLs that cannot resolve: a test that calls out without meaning to fails loudly.
+UNREACHABLE = {
+    "hub": "http://hub.you-forgot-to-start-it.invalid",
+    "stub_idp": "http://idp.you-forgot-to-start-it.invalid",
+    "stub_service": "http://service.you-forgot-to-start-it.invalid",
+}
+
+
+@pytest.fixture(scope="session")
+def federation(keys_dir: Path) -> Federation:
+    return load_federation(DEFAULT_FEDERATION_FILE, keys_dir=keys_dir, urls=UNREACHABLE)
+
+
+@pytest.fixture()
+def app_config(keys_dir: Path) -> dict[str, object]:
+    return {"keys_dir": keys_dir, "urls": UNREACHABLE, "testing": True}
+
+
+@pytest.fixture()
+def app(app_config: dict[str, object]) -> Flask:
+    """The hub on its own (pytest-flask's ``client`` fixture uses this)."""
+    return hub.create_app(app_config)
+
+
+@dataclass
+class RedisServer:
+    url: str
+    client: redis.Redis
+    process: subprocess.Popen[bytes]
+    port: int
+    directory: Path
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+    def start(self) -> None:
+        self.process = _spawn_redis(self.port, self.directory)
+        _wait_for_redis(self.client)
+
+
+def _spawn_redis(port: int, directory: Path) -> subprocess.Popen[bytes]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is not installed: the tests use a real Redis (apt-get install redis-server)")
+    return subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir",
+         str(directory)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _wait_for_redis(client: redis.Redis) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            if client.ping():
+                return
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    pytest.fail("redis-server did not start")
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    port = free_port()
+    directory = tmp_path_factory.mktemp("redis")
+    client = redis.Redis(host="127.0.0.1", port=port)
+    server = RedisServer(f"redis://127.0.0.1:{port}/0", client, _spawn_redis(port, directory), port, directory)
+    _wait_for_redis(client)
+    yield server
+    server.stop()
+
+
+@dataclass
+class LiveFederation:
+    """The three apps served over real HTTP on loopback, as a citizen's browser would meet them."""
+
+    urls: dict[str, str]
+    apps: dict[str, Flask]
+    keys_dir: Path
+    federation: Federation
+
+
+def _serve(app: Flask, port: int) -> BaseWSGIServer:
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def start_federation(keys_dir: Path, redis_url: str | None) -> tuple[LiveFederation, list[BaseWSGIServer]]:
+    ports = {name: free_port() for name in ("hub", "stub_idp", "stub_service")}
+    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    config = {"keys_dir": keys_dir, "urls": urls, "redis_url": redis_url, "testing": True}
+    apps = {"hub": hub.create_app(config), "stub_idp": stub_idp.create_app(config),
+            "stub_service": stub_service.create_app(config)}
+    servers = [_serve(apps[name], ports[name]) for name in apps]
+    live = LiveFederation(urls, apps, keys_dir, load_federation(DEFAULT_FEDERATION_FILE, keys_dir=keys_dir, urls=urls))
+    return live, servers
+
+
+@pytest.fixture(params=["in-process", "redis"])
+def live_federation(request: pytest.FixtureRequest, keys_dir: Path) -> Iterator[LiveFederation]:
+    redis_url = None
+    if request.param == "redis":
+        server: RedisServer = request.getfixturevalue("redis_server")
+        server.client.flushall()
+        redis_url = server.url
+    live, servers = start_federation(keys_dir, redis_url)
+    yield live
+    for server_ in servers:
+        server_.shutdown()
