@@ -196,7 +196,8 @@ def encrypt_assertion(assertion: etree._Element, recipient: Certificate, method:
     context = xmlsec.EncryptionContext(manager)
     context.key = xmlsec.Key.generate(xmlsec.KeyData.AES, 256 if "256" in method else 128, xmlsec.KeyDataType.SESSION)
     context.encrypt_xml(template, wrapper[0])
-    return wrapper
+    # libxmlsec rewrites the tree underneath lxml; a clean parse gives callers a consistent element.
+    return parse(to_bytes(wrapper))
 
 
 def _check_encryption_shape(encrypted_data: etree._Element) -> None:
@@ -215,12 +216,11 @@ def _check_encryption_shape(encrypted_data: etree._Element) -> None:
 
 def decrypt_assertion(encrypted_assertion: etree._Element, key_pair: KeyPair) -> etree._Element:
     """Decrypt a ``saml:EncryptedAssertion`` and return the assertion as a standalone, re-checked document."""
-    encrypted = encrypted_assertion.findall(q("xenc", "EncryptedData"))
-    if len(encrypted) != 1:
-        raise InvalidSamlMessageError("encrypted assertion must hold exactly one EncryptedData")
-    _check_encryption_shape(encrypted[0])
     # Work on a copy so a failure leaves the caller's tree as it was.
     holder = parse(to_bytes(encrypted_assertion))
+    if len(holder) != 1 or holder[0].tag != q("xenc", "EncryptedData"):
+        raise InvalidSamlMessageError("encrypted assertion must hold exactly one EncryptedData")
+    _check_encryption_shape(holder[0])
     context = xmlsec.EncryptionContext(key_pair._manager)
     try:
         decrypted = context.decrypt(holder[0])

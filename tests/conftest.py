@@ -123,7 +123,7 @@ class LiveFederation:
 
 def _serve(app: Flask, port: int) -> BaseWSGIServer:
     server = make_server("127.0.0.1", port, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     return server
 
 
