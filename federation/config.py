@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,6 +19,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from federation.cycle3 import Cycle3AttributeName
 from federation.loa import LevelOfAssurance
 from keys.pki import CertificateError, Role, check_chain
 
@@ -55,6 +57,14 @@ class HubEntry(_Entry):
         return self.sso_url.rsplit("/SAML2/", 1)[0]
 
 
+class Evidence(StrEnum):
+    """What a citizen may have; each IDP declares what it needs (the hub's questionnaire asks)."""
+
+    PHOTO_ID = "photo_id"  # a UK passport or photocard driving licence
+    MOBILE_PHONE = "mobile_phone"  # a smartphone that can install an app
+    UK_ADDRESS = "uk_address"  # a UK address and a credit record there
+
+
 class IdentityProviderEntry(_Entry):
     entity_id: EntityId
     display_name: str = Field(min_length=1)
@@ -62,13 +72,27 @@ class IdentityProviderEntry(_Entry):
     sso_url: Url
     signing_certificates: list[CertPath] = Field(min_length=1)
     levels_of_assurance: list[LevelOfAssurance] = Field(min_length=1)
+    evidence_required: list[Evidence] = Field(default_factory=list)
 
 
 class MatchingServiceEntry(_Entry):
     entity_id: EntityId
     url: Url
+    account_creation_url: Url | None = None
     signing_certificates: list[CertPath] = Field(min_length=1)
     encryption_certificate: CertPath
+
+
+class AccountCreationAttribute(StrEnum):
+    """What a service may ask to receive when it creates an account for someone it could not match."""
+
+    FIRST_NAME = "firstname"
+    MIDDLE_NAME = "middlename"
+    SURNAME = "surname"
+    DATE_OF_BIRTH = "dateofbirth"
+    CURRENT_ADDRESS = "currentaddress"
+    ADDRESS_HISTORY = "addresshistory"
+    CYCLE_3 = "cycle_3"
 
 
 class RelyingServiceEntry(_Entry):
@@ -80,10 +104,21 @@ class RelyingServiceEntry(_Entry):
     signing_certificates: list[CertPath] = Field(min_length=1)
     encryption_certificate: CertPath
     matching_service: MatchingServiceEntry
+    cycle3_attribute: Cycle3AttributeName | None = None
+    account_creation_attributes: list[AccountCreationAttribute] = Field(default_factory=list)
+    other_ways: str = Field(default="", description="how to use the service without proving identity online")
 
     @property
     def default_acs_url(self) -> str:
         return self.assertion_consumer_urls[0]
+
+    @model_validator(mode="after")
+    def _account_creation_needs_a_url(self) -> RelyingServiceEntry:
+        if self.account_creation_attributes and self.matching_service.account_creation_url is None:
+            raise ValueError("account_creation_attributes needs matching_service.account_creation_url")
+        if AccountCreationAttribute.CYCLE_3 in self.account_creation_attributes and self.cycle3_attribute is None:
+            raise ValueError("account_creation_attributes names cycle_3 but the service has no cycle3_attribute")
+        return self
 
 
 class FederationFile(_Entry):
@@ -105,10 +140,11 @@ class FederationFile(_Entry):
 
     @model_validator(mode="after")
     def _no_shared_entity_ids(self) -> FederationFile:
+        # A department's one matching service may serve several of its services; nothing else is shared.
         ids = [self.hub.entity_id]
         ids += [idp.entity_id for idp in self.identity_providers]
-        for rp in self.relying_services:
-            ids += [rp.entity_id, rp.matching_service.entity_id]
+        ids += [rp.entity_id for rp in self.relying_services]
+        ids += sorted({rp.matching_service.entity_id for rp in self.relying_services})
         if len(ids) != len(set(ids)):
             raise ValueError("every entity (hub, identity provider, relying service, matching service) needs its own entity_id")
         return self
@@ -225,7 +261,8 @@ def load_federation(
     if not isinstance(raw, dict):
         raise FederationConfigError(f"{path}: expected a mapping at the top level")
     merged_urls = {**(raw.get("urls") or {}), **(urls or {})}
-    raw = {**raw, "urls": merged_urls}
+    # Top-level keys starting "x-" hold YAML anchors for reuse (as in docker-compose); they are not fields.
+    raw = {**{k: v for k, v in raw.items() if not str(k).startswith("x-")}, "urls": merged_urls}
     raw = _substitute(raw, merged_urls, str(path))
     try:
         file = FederationFile.model_validate(raw)

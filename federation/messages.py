@@ -79,8 +79,12 @@ def response(
     status: str = STATUS_SUCCESS,
     sub_status: str | None = None,
     status_message: str | None = None,
+    status_detail: str | None = None,
 ) -> etree._Element:
-    """A samlp:Response with its Status; append assertions before signing."""
+    """A samlp:Response with its Status; append assertions before signing.
+
+    ``status_detail`` is a Verify-style ``StatusValue`` such as ``authn-cancel`` or ``loa-pending``.
+    """
     element = _protocol("Response", issuer=issuer, destination=destination, moment=moment, InResponseTo=in_response_to)
     status_node = etree.SubElement(element, q("samlp", "Status"))
     code = etree.SubElement(status_node, q("samlp", "StatusCode"), Value=status)
@@ -88,6 +92,9 @@ def response(
         etree.SubElement(code, q("samlp", "StatusCode"), Value=sub_status)
     if status_message:
         etree.SubElement(status_node, q("samlp", "StatusMessage")).text = status_message
+    if status_detail:
+        detail = etree.SubElement(status_node, q("samlp", "StatusDetail"))
+        etree.SubElement(detail, q("ida", "StatusValue"), nsmap={"ida": NS["ida"]}).text = status_detail
     return element
 
 
@@ -216,15 +223,26 @@ def check_message(
     return issuer
 
 
-def read_status(response_element: etree._Element) -> tuple[str, str | None, str | None]:
-    """(top-level status, second-level status or None, status message or None)."""
+@dataclass(frozen=True)
+class Status:
+    code: str
+    sub_code: str | None = None
+    detail: str | None = None
+
+    @property
+    def success(self) -> bool:
+        return self.code == STATUS_SUCCESS
+
+
+def read_status(response_element: etree._Element) -> Status:
+    """The top-level status, the second-level status and any Verify-style StatusValue detail."""
     status = child(response_element, "samlp", "Status")
     code = None if status is None else child(status, "samlp", "StatusCode")
-    if code is None or not code.get("Value"):
+    if status is None or code is None or not code.get("Value"):
         raise ProtocolError("response has no status code")
     sub = child(code, "samlp", "StatusCode")
-    message = text_of(child(status, "samlp", "StatusMessage")) if status is not None else ""
-    return code.get("Value", ""), None if sub is None else sub.get("Value"), message or None
+    detail = status.find(f"{q('samlp', 'StatusDetail')}/{q('ida', 'StatusValue')}")
+    return Status(code.get("Value", ""), None if sub is None else sub.get("Value"), text_of(detail) or None)
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,14 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import secrets
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, Response, g, has_request_context, render_template, request
+from flask import Blueprint, Flask, Response, g, has_request_context, render_template, request, send_from_directory
+from jinja2 import ChainableUndefined, ChoiceLoader, PackageLoader, PrefixLoader
 from lxml import etree
 from werkzeug.exceptions import HTTPException
 
@@ -21,6 +26,13 @@ logger = logging.getLogger(__name__)
 
 blueprint = Blueprint("federation", __name__, template_folder="templates", static_folder="static",
                       static_url_path="/federation-static")
+GOVUK_ASSETS = Path(__file__).resolve().parent / "static" / "govuk"
+
+
+@blueprint.get("/assets/<path:filename>")
+def govuk_assets(filename: str) -> Response:
+    """GOV.UK Frontend's compiled CSS, JS, fonts and images (copied by ``make assets``)."""
+    return send_from_directory(GOVUK_ASSETS, filename, max_age=3600)
 
 _PLAIN_WORDS = {
     400: ("There is a problem with the request", "The page could not use what your browser sent."),
@@ -75,24 +87,58 @@ def _handle_unexpected(error: Exception) -> tuple[str, int]:
     return error_page(500, title, description)
 
 
-def _security_headers(response: Response) -> Response:
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
-    response.headers.setdefault("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'; form-action *")
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    if g.get("no_store"):
-        response.headers["Cache-Control"] = "no-store"
-    return response
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
-def init_app(app: Flask) -> None:
-    """Shared templates, error pages in plain words, request-size cap and security headers."""
+def _new_nonce() -> None:
+    g.csp_nonce = secrets.token_urlsafe(16)
+
+
+def _csp_nonce() -> str:
+    nonce: str = g.get("csp_nonce") or ""
+    return nonce
+
+
+def _security_headers_for(form_targets: str) -> Any:
+    def add_headers(response: Response) -> Response:
+        nonce = _csp_nonce()
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            f"default-src 'self'; script-src 'self' 'nonce-{nonce}'; style-src 'self'; img-src 'self' data:; "
+            f"font-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+            f"form-action 'self' {form_targets}",
+        )
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        if request.scheme == "https":
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        if g.get("no_store"):
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+    return add_headers
+
+
+def init_app(app: Flask, form_targets: Iterable[str] = ()) -> None:
+    """Shared templates, GOV.UK Frontend, error pages in plain words, request-size cap and security headers.
+
+    ``form_targets`` are the URLs this app's pages post SAML forms to; their origins go in the CSP.
+    """
     app.register_blueprint(blueprint)
+    app.jinja_env.undefined = ChainableUndefined
+    app.jinja_env.loader = ChoiceLoader(
+        [app.jinja_env.loader, PrefixLoader({"govuk_frontend_jinja": PackageLoader("govuk_frontend_jinja")})]
+    )
+    app.jinja_env.globals["csp_nonce"] = _csp_nonce
+    app.before_request(_new_nonce)
     app.config.setdefault("MAX_CONTENT_LENGTH", MAX_MESSAGE_BYTES * 2)
     app.register_error_handler(FederationError, _handle_federation_error)
     app.register_error_handler(HTTPException, _handle_http_error)
     app.register_error_handler(Exception, _handle_unexpected)
-    app.after_request(_security_headers)
+    app.after_request(_security_headers_for(" ".join(sorted({_origin(url) for url in form_targets}))))
 
 
 def read_posted_message(field: str) -> etree._Element:

@@ -49,7 +49,7 @@ def check_idp_response(
         raise ProtocolError("Response does not answer this journey's request")
     if not journeys.claim_request(in_response_to, journey):
         raise ReplayError("Response answers a request that was already answered")
-    status, sub_status, _ = read_status(element)
+    status = read_status(element)
     encrypted = element.findall(q("saml", "EncryptedAssertion"))
     if element.find(q("saml", "Assertion")) is not None:
         raise ProtocolError("identity providers must encrypt their assertions")

@@ -88,7 +88,7 @@ def ask_matching_service(
         verify(response, federation.certs(matcher.signing_certificates))
         if response.get("InResponseTo") != query.get("ID"):
             raise MatchingServiceError("matching service answered a different query")
-        status, sub_status, _ = read_status(response)
+        status = read_status(response)
     except MatchingServiceError:
         raise
     except FederationError as exc:

@@ -95,7 +95,7 @@ def assertion_consumer() -> tuple[str, int] | str:
     pending = runtime.store.take(f"pending:{token}") if token else None
     if pending is None or pending.get("request_id") != element.get("InResponseTo"):
         raise ProtocolError("Response does not answer a request this browser made")
-    status, sub_status, _ = read_status(element)
+    status = read_status(element)
     encrypted = element.findall(q("saml", "EncryptedAssertion"))
     if status != STATUS_SUCCESS:
         title, text = OUTCOMES.get(sub_status or "", OUTCOMES["urn:oasis:names:tc:SAML:2.0:status:Requester"])
