@@ -70,11 +70,11 @@ MDS_ATTRIBUTE_NAMES = frozenset({*_NAME_ATTRIBUTES, *_ADDRESS_ATTRIBUTES, "MDS_d
 _XSI_TYPE = q("xsi", "type")
 
 
-def _attribute(name: str) -> etree._Element:
+def attribute_element(name: str) -> etree._Element:
     return etree.Element(q("saml", "Attribute"), Name=name, NameFormat=ATTRNAME_UNSPECIFIED)
 
 
-def _value(attribute: etree._Element, xsi_type: str, item: _Value) -> etree._Element:
+def value_element(attribute: etree._Element, xsi_type: str, item: _Value) -> etree._Element:
     node = etree.SubElement(
         attribute, q("saml", "AttributeValue"), nsmap={"ida": NS["ida"], "xsi": NS["xsi"]}
     )
@@ -93,24 +93,24 @@ def to_attributes(mds: MatchingDataset) -> list[etree._Element]:
     for name, field in _NAME_ATTRIBUTES.items():
         values: list[Name] = getattr(mds, field)
         if values:
-            attribute = _attribute(name)
+            attribute = attribute_element(name)
             for item in values:
-                _value(attribute, "PersonNameType", item).text = item.value
+                value_element(attribute, "PersonNameType", item).text = item.value
             attributes.append(attribute)
     if mds.gender:
-        attribute = _attribute("MDS_gender")
-        _value(attribute, "GenderType", mds.gender).text = mds.gender.value
+        attribute = attribute_element("MDS_gender")
+        value_element(attribute, "GenderType", mds.gender).text = mds.gender.value
         attributes.append(attribute)
-    attribute = _attribute("MDS_dateofbirth")
+    attribute = attribute_element("MDS_dateofbirth")
     for dob in mds.dates_of_birth:
-        _value(attribute, "DateType", dob).text = dob.value.isoformat()
+        value_element(attribute, "DateType", dob).text = dob.value.isoformat()
     attributes.append(attribute)
     for name, field in _ADDRESS_ATTRIBUTES.items():
         addresses: list[Address] = getattr(mds, field)
         if addresses:
-            attribute = _attribute(name)
+            attribute = attribute_element(name)
             for address in addresses:
-                node = _value(attribute, "AddressType", address)
+                node = value_element(attribute, "AddressType", address)
                 for line in address.lines:
                     etree.SubElement(node, q("ida", "Line")).text = line
                 for tag, text in (

@@ -25,8 +25,20 @@ STATUS_REQUESTER = "urn:oasis:names:tc:SAML:2.0:status:Requester"
 STATUS_RESPONDER = "urn:oasis:names:tc:SAML:2.0:status:Responder"
 STATUS_NO_AUTHN_CONTEXT = "urn:oasis:names:tc:SAML:2.0:status:NoAuthnContext"
 STATUS_AUTHN_FAILED = "urn:oasis:names:tc:SAML:2.0:status:AuthnFailed"
+STATUS_REQUEST_DENIED = "urn:oasis:names:tc:SAML:2.0:status:RequestDenied"
 STATUS_MATCH = "urn:uk:gov:cabinet-office:tc:saml:statuscode:match"
 STATUS_NO_MATCH = "urn:uk:gov:cabinet-office:tc:saml:statuscode:no-match"
+STATUS_CREATED = "urn:uk:gov:cabinet-office:tc:saml:statuscode:created"
+STATUS_CREATE_FAILURE = "urn:uk:gov:cabinet-office:tc:saml:statuscode:create-failure"
+
+# Verify-style StatusValue details an identity provider adds to Responder/NoAuthnContext.
+DETAIL_AUTHN_CANCEL = "authn-cancel"
+DETAIL_LOA_PENDING = "loa-pending"
+
+# A fraud event: the authentication assertion's class is levelX and it carries these two attributes.
+ATTR_FRAUD_EVENT_ID = "FECI_IDPFraudEventID"
+ATTR_GPG45_STATUS = "FECI_GPG45Status"
+GPG45_FRAUD_STATUSES = ("DF01", "FI01", "IT01")  # document fraud, false identity, identity theft
 
 NAMEID_PERSISTENT = "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"
 CM_BEARER = "urn:oasis:names:tc:SAML:2.0:cm:bearer"
