@@ -2,8 +2,9 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+ASSETS := federation/static/govuk/govuk-frontend.min.css
 
-.PHONY: run test install keys clean
+.PHONY: run test install assets keys clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -11,16 +12,25 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(ASSETS): node_modules/.installed scripts/copy-assets.mjs
+	npm run --silent build
+
 install: $(BIN)/.installed
+
+assets: $(ASSETS)  ## copy GOV.UK Frontend's compiled assets into federation/static/govuk
 
 keys: install  ## regenerate the federation's keys and certificates
 	$(BIN)/python -m keys --force
 
-run: install  ## run the whole federation on 127.0.0.1 and print the start URL
+run: install assets  ## run the whole federation on 127.0.0.1 and print the start URL
 	$(BIN)/python -m federation.localrun
 
-test: install  ## run the whole test suite (needs redis-server on PATH)
+test: install assets  ## run the whole test suite (needs redis-server and chromium on PATH)
 	$(BIN)/python -m pytest
 
 clean:
-	rm -rf $(VENV) keys/generated .pytest_cache
+	rm -rf $(VENV) node_modules federation/static/govuk keys/generated .pytest_cache

@@ -7,14 +7,36 @@ from collections.abc import Mapping
 from typing import Any
 
 import requests
-from flask import Flask
+from flask import Flask, request
 
 from federation import web
-from federation.runtime import load_runtime
+from federation.errors import JourneyNotFoundError
+from federation.runtime import Runtime, load_runtime
 from federation.settings import AppSettings
 from hub.journeys import JourneyRepository
 
 logger = logging.getLogger(__name__)
+SERVICE_NAME = "GOV.UK Sign in"
+
+
+def _start_again(error: JourneyNotFoundError) -> tuple[str, int]:
+    """'You need to start again', with a way back to the service the citizen came from when we know it."""
+    from hub.context import SERVICE_COOKIE, runtime
+
+    logger.info("Journey not found: %s", error.detail)
+    service = runtime().federation.relying_service(request.cookies.get(SERVICE_COOKIE, ""))
+    return web.error_page(
+        error.http_status, error.title, error.description,
+        return_url=service.service_url if service else None,
+        return_text=f"Go back to {service.display_name}" if service else None,
+    )
+
+
+def _form_targets(runtime: Runtime) -> list[str]:
+    federation = runtime.federation.file
+    return [idp.sso_url for idp in federation.identity_providers] + [
+        url for rp in federation.relying_services for url in rp.assertion_consumer_urls
+    ]
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -23,16 +45,20 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     web.configure_logging(logging.getLevelNamesMapping().get(settings.log_level.upper(), logging.INFO))
     runtime = load_runtime(settings, store_prefix="hub")
     app = Flask(__name__)
-    app.config.update(TESTING=settings.testing, SERVICE_NAME="GOV.UK Sign in")
+    app.config.update(TESTING=settings.testing)
     app.extensions["runtime"] = runtime
-    app.extensions["journeys"] = JourneyRepository(
-        runtime.store, ttl_seconds=runtime.federation.hub.journey_minutes * 60
-    )
+    app.extensions["journeys"] = JourneyRepository(runtime.store, ttl_seconds=runtime.federation.hub.journey_minutes * 60)
     # One HTTP connection pool per process for the back channel to matching services.
     app.extensions["http"] = requests.Session()
-    web.init_app(app)
-    from hub import views
+    app.jinja_env.globals.update(
+        service_name=SERVICE_NAME,
+        footer_links=[{"href": "/cookies", "text": "Cookies"}, {"href": "/privacy", "text": "Privacy"}],
+    )
+    web.init_app(app, form_targets=_form_targets(runtime))
+    app.register_error_handler(JourneyNotFoundError, _start_again)
+    from hub import journey_views, saml_views
 
-    app.register_blueprint(views.blueprint)
+    app.register_blueprint(journey_views.blueprint)
+    app.register_blueprint(saml_views.blueprint)
     logger.info("Hub ready at %s (session store: %s)", runtime.federation.hub.base_url, runtime.store.kind)
     return app

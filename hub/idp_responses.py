@@ -12,23 +12,41 @@ from federation.loa import FRAUD_LEVEL_URI, LevelOfAssurance
 from federation.mds import MatchingDataset, from_attribute_statement
 from federation.messages import CheckedAssertion, check_assertion, check_message, read_status
 from federation.runtime import Runtime
-from federation.xml import STATUS_SUCCESS, now, q
-from hub.journeys import Journey, JourneyRepository
+from federation.xml import (
+    ATTR_FRAUD_EVENT_ID,
+    ATTR_GPG45_STATUS,
+    DETAIL_LOA_PENDING,
+    GPG45_FRAUD_STATUSES,
+    STATUS_AUTHN_FAILED,
+    STATUS_REQUESTER,
+    STATUS_RESPONDER,
+    STATUS_SUCCESS,
+    now,
+    q,
+    text_of,
+)
+from hub.journeys import Journey, JourneyRepository, Stage
 
 
 @dataclass(frozen=True)
 class IdpOutcome:
-    """What the IDP said. ``persistent_id`` and ``dataset`` are personal data: keep them in memory only."""
+    """What the IDP said. ``persistent_id`` and ``dataset`` are personal data: never log them."""
 
-    status: str
-    sub_status: str | None
+    stage: Stage
     level: LevelOfAssurance | None = None
     persistent_id: str | None = None
     dataset: MatchingDataset | None = None
 
-    @property
-    def succeeded(self) -> bool:
-        return self.status == STATUS_SUCCESS
+
+def _stage_for_failure(code: str, sub_code: str | None, detail: str | None) -> Stage:
+    if code == STATUS_REQUESTER:
+        return Stage.REQUESTER_ERROR
+    if code == STATUS_RESPONDER and sub_code == STATUS_AUTHN_FAILED:
+        return Stage.AUTHN_FAILED
+    if detail == DETAIL_LOA_PENDING:
+        return Stage.PENDING
+    # authn-cancel, or NoAuthnContext with no detail: the citizen did not finish (Verify treated both as cancel)
+    return Stage.CANCELLED
 
 
 def check_idp_response(
@@ -53,28 +71,26 @@ def check_idp_response(
     encrypted = element.findall(q("saml", "EncryptedAssertion"))
     if element.find(q("saml", "Assertion")) is not None:
         raise ProtocolError("identity providers must encrypt their assertions")
-    if status != STATUS_SUCCESS:
+    if status.code != STATUS_SUCCESS:
         if encrypted:
             raise ProtocolError("a non-success response must not carry assertions")
-        return IdpOutcome(status=status, sub_status=sub_status)
+        return IdpOutcome(stage=_stage_for_failure(status.code, status.sub_code, status.detail))
     if len(encrypted) != 2:
         raise ProtocolError(f"a success response must carry 2 assertions, not {len(encrypted)}")
     hub_key = runtime.key_pair(federation.hub.encryption_certificate)
-    checked = []
-    for node in encrypted:
-        assertion = decrypt_assertion(node, hub_key)
-        checked.append(
-            check_assertion(
-                assertion,
-                certificates=certificates,
-                issuer=issuer,
-                audience=federation.hub.entity_id,
-                recipient=federation.hub.acs_url,
-                in_response_to=in_response_to,
-                now=moment,
-                skew=runtime.skew,
-            )
+    checked = [
+        check_assertion(
+            decrypt_assertion(node, hub_key),
+            certificates=certificates,
+            issuer=issuer,
+            audience=federation.hub.entity_id,
+            recipient=federation.hub.acs_url,
+            in_response_to=in_response_to,
+            now=moment,
+            skew=runtime.skew,
         )
+        for node in encrypted
+    ]
     authn, matching = _classify(checked)
     if authn.name_id != matching.name_id:
         raise ProtocolError("the two assertions are about different subjects")
@@ -83,23 +99,34 @@ def check_idp_response(
         if not journeys.first_use("assertion", f"{issuer}|{item.id}", ttl):
             raise ReplayError("assertion ID already used")
     if authn.authn_context == FRAUD_LEVEL_URI:
-        return IdpOutcome(status=status, sub_status="fraud", persistent_id=None)
+        _check_fraud_attributes(authn)
+        return IdpOutcome(stage=Stage.FRAUD)
+    if authn.attribute_statement is not None:
+        raise ProtocolError("authentication assertion carries attributes")
     level = LevelOfAssurance.from_uri(authn.authn_context or "")
     if level is None:
         raise ProtocolError("authentication assertion has no level of assurance we recognise")
-    if level not in idp.levels_of_assurance:
-        raise ProtocolError("identity provider asserted a level it is not certified for")
-    if not level.satisfies(journey.level):
-        raise ProtocolError("identity provider asserted a level below what the service needs")
+    if level not in idp.levels_of_assurance or not level.satisfies(journey.level):
+        # Signed and in time, but the IDP may not vouch at this level: refuse it, and let the citizen choose again.
+        return IdpOutcome(stage=Stage.LEVEL_REFUSED, level=level)
     if matching.attribute_statement is None:
         raise ProtocolError("matching dataset assertion has no attributes")
     dataset = from_attribute_statement(matching.attribute_statement)
-    return IdpOutcome(status=status, sub_status=None, level=level, persistent_id=authn.name_id, dataset=dataset)
+    return IdpOutcome(stage=Stage.MATCHING, level=level, persistent_id=authn.name_id, dataset=dataset)
+
+
+def _check_fraud_attributes(authn: CheckedAssertion) -> None:
+    statement = authn.attribute_statement
+    values = {} if statement is None else {
+        a.get("Name"): text_of(a.find(q("saml", "AttributeValue"))) for a in statement.findall(q("saml", "Attribute"))
+    }
+    if not values.get(ATTR_FRAUD_EVENT_ID) or values.get(ATTR_GPG45_STATUS) not in GPG45_FRAUD_STATUSES:
+        raise ProtocolError("fraud event without a fraud event ID and a GPG45 status")
 
 
 def _classify(checked: list[CheckedAssertion]) -> tuple[CheckedAssertion, CheckedAssertion]:
-    """One assertion with an AuthnStatement and no dataset, one with the dataset and no AuthnStatement."""
-    authn = [a for a in checked if a.authn_context is not None and a.attribute_statement is None]
+    """One assertion with an AuthnStatement, one with the dataset and no AuthnStatement."""
+    authn = [a for a in checked if a.authn_context is not None]
     matching = [a for a in checked if a.authn_context is None and a.attribute_statement is not None]
     if len(authn) != 1 or len(matching) != 1:
         raise ProtocolError("expected one authentication assertion and one matching dataset assertion")

@@ -1,19 +1,53 @@
 """A citizen's journey through the hub, kept server-side in the store under an opaque ID.
 
 The record holds what the hub needs to answer the relying service and to recognise the identity
-provider's answer. It never holds the matching dataset or a persistent ID, and it is deleted when the
-relying service has been answered.
+provider's answer. While matching runs it also holds the matching dataset, the pairwise identifier and any
+cycle 3 answer (the hub needs them to match again or to create an account); the whole record is deleted
+as soon as the relying service has been answered, and expires with the journey otherwise. It never holds
+the identity provider's persistent ID.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from dataclasses import asdict, dataclass
+from enum import StrEnum
+from typing import Any
 
 from federation.errors import JourneyNotFoundError
 from federation.loa import LevelOfAssurance
+from federation.mds import MatchingDataset
 from federation.store import Store
+
+
+class Stage(StrEnum):
+    """Where the journey is. The hub's pages and the answer to the service follow from it."""
+
+    STARTED = "started"
+    AT_IDP = "at-idp"
+    # identity provider outcomes that end at an exit page
+    AUTHN_FAILED = "authn-failed"
+    CANCELLED = "cancelled"
+    PENDING = "pending"
+    REQUESTER_ERROR = "requester-error"
+    FRAUD = "fraud"
+    LEVEL_REFUSED = "level-refused"
+    # matching
+    MATCHING = "matching"
+    AWAITING_CYCLE3 = "awaiting-cycle3"
+    CREATING_ACCOUNT = "creating-account"
+    MATCHED = "matched"
+    NO_MATCH = "no-match"
+    ACCOUNT_CREATED = "account-created"
+    ACCOUNT_CREATION_FAILED = "account-creation-failed"
+    MATCHING_ERROR = "matching-error"
+    CYCLE3_CANCELLED = "cycle3-cancelled"
+
+
+# The stages in which a matching request is in flight.
+IN_FLIGHT = frozenset({Stage.MATCHING, Stage.CREATING_ACCOUNT})
 
 
 @dataclass
@@ -25,13 +59,33 @@ class Journey:
     acs_url: str
     relay_state: str | None
     level: LevelOfAssurance
+    stage: Stage = Stage.STARTED
+    evidence: list[str] | None = None
     idp_entity_id: str | None = None
     idp_request_id: str | None = None
+    # Personal data, held only while matching needs it:
+    pairwise_id: str | None = None
+    asserted_level: LevelOfAssurance | None = None
+    dataset: dict[str, Any] | None = None
+    cycle3_value: str | None = None
+    cycle3_tried: bool = False
+    attempt: str | None = None
+    attempt_started: float | None = None
 
     @property
     def log_id(self) -> str:
         """A name for this journey in logs and audit records; the ID itself is a bearer secret (the cookie)."""
         return hashlib.sha256(self.id.encode()).hexdigest()[:16]
+
+    @property
+    def matching_dataset(self) -> MatchingDataset | None:
+        return None if self.dataset is None else MatchingDataset.model_validate(self.dataset)
+
+    def begin_attempt(self, stage: Stage) -> str:
+        self.stage = stage
+        self.attempt = secrets.token_hex(8)
+        self.attempt_started = time.time()
+        return self.attempt
 
     @classmethod
     def start(
@@ -61,6 +115,9 @@ class JourneyRepository:
         if record is None:
             raise JourneyNotFoundError("no journey for this browser")
         record["level"] = LevelOfAssurance(record["level"])
+        record["stage"] = Stage(record["stage"])
+        if record.get("asserted_level"):
+            record["asserted_level"] = LevelOfAssurance(record["asserted_level"])
         return Journey(**record)
 
     def end(self, journey: Journey) -> None:

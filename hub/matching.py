@@ -1,7 +1,8 @@
 """The back channel to a relying service's matching service: a signed AttributeQuery over SOAP.
 
-The query's subject is the pairwise identifier, never the IDP's persistent ID. The matching dataset goes
-in a hub-signed assertion encrypted to the matching service, so only that service can read it.
+The query's subject is the pairwise identifier, never the IDP's persistent ID. The matching dataset (and in
+cycle 3 the citizen's extra answer) goes in hub-signed assertions encrypted to the matching service, so only
+that service can read them. docs/protocol.md has the contract.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ import logging
 from enum import StrEnum
 
 import requests
+from lxml import etree
 
 from federation.config import RelyingServiceEntry
 from federation.crypto import encrypt_assertion, sign, verify
 from federation.errors import FederationError, MatchingServiceError
 from federation.loa import LevelOfAssurance
-from federation.mds import MatchingDataset, to_attributes
+from federation.mds import MatchingDataset, attribute_element, to_attributes
 from federation.messages import (
     Subject,
     assertion,
@@ -28,50 +30,77 @@ from federation.messages import (
     soap_envelope,
 )
 from federation.runtime import Runtime
-from federation.xml import STATUS_MATCH, STATUS_NO_MATCH, STATUS_SUCCESS, now
+from federation.xml import STATUS_CREATE_FAILURE, STATUS_CREATED, STATUS_MATCH, STATUS_NO_MATCH, STATUS_SUCCESS, now, q
 
 logger = logging.getLogger(__name__)
+EVIDENCE_LIFETIME = dt.timedelta(minutes=5)
 
 
 class MatchResult(StrEnum):
     MATCH = "match"
     NO_MATCH = "no-match"
+    CREATED = "created"
+    CREATE_FAILURE = "create-failure"
 
 
-def ask_matching_service(
+_RESULTS = {
+    (True, STATUS_MATCH): MatchResult.MATCH,
+    (False, STATUS_NO_MATCH): MatchResult.NO_MATCH,
+    (True, STATUS_CREATED): MatchResult.CREATED,
+    (False, STATUS_CREATE_FAILURE): MatchResult.CREATE_FAILURE,
+}
+
+
+def build_query(
     *,
     runtime: Runtime,
     service: RelyingServiceEntry,
     pairwise_id: str,
     level: LevelOfAssurance,
     dataset: MatchingDataset,
-    session: requests.Session,
-) -> MatchResult:
-    federation = runtime.federation
-    hub = federation.hub
+    cycle3_value: str | None = None,
+    account_creation: bool = False,
+) -> etree._Element:
+    """A signed AttributeQuery for matching (cycle 1 or 3) or, with ``account_creation``, for a new account."""
+    hub = runtime.federation.hub
     matcher = service.matching_service
+    url = matcher.account_creation_url if account_creation else matcher.url
+    if url is None:
+        raise MatchingServiceError("relying service allows no account creation")
     moment = now()
     signing_key = runtime.key_pair(hub.signing_certificates[0])
-    query = attribute_query(issuer=hub.entity_id, destination=matcher.url, name_id=pairwise_id, moment=moment)
-    evidence = assertion(
-        issuer=hub.entity_id,
-        subject=Subject(name_id=pairwise_id, in_response_to=query.get("ID", ""), recipient=matcher.url),
-        audience=matcher.entity_id,
-        moment=moment,
-        lifetime=dt.timedelta(minutes=5),
-        level=level,
-        attributes=to_attributes(dataset),
-    )
-    sign(evidence, signing_key)
-    confirmation_data(query).append(encrypt_assertion(evidence, federation.cert(matcher.encryption_certificate)))
+    query = attribute_query(issuer=hub.entity_id, destination=url, name_id=pairwise_id, moment=moment)
+    subject = Subject(name_id=pairwise_id, in_response_to=query.get("ID", ""), recipient=url)
+    common = dict(issuer=hub.entity_id, subject=subject, audience=matcher.entity_id, moment=moment,
+                  lifetime=EVIDENCE_LIFETIME)
+    evidence = [assertion(level=level, attributes=to_attributes(dataset), **common)]  # type: ignore[arg-type]
+    if cycle3_value is not None and service.cycle3_attribute is not None:
+        answer = attribute_element(service.cycle3_attribute.value)
+        etree.SubElement(answer, q("saml", "AttributeValue")).text = cycle3_value
+        evidence.append(assertion(attributes=[answer], **common))  # type: ignore[arg-type]
+    holder = confirmation_data(query)
+    for item in evidence:
+        sign(item, signing_key)
+        holder.append(encrypt_assertion(item, runtime.federation.cert(matcher.encryption_certificate)))
+    if account_creation:
+        for name in service.account_creation_attributes:
+            query.append(attribute_element(name.value))
     sign(query, signing_key)
+    return query
+
+
+def send_query(
+    *, runtime: Runtime, service: RelyingServiceEntry, query: etree._Element, session: requests.Session
+) -> MatchResult:
+    """POST the query and check the signed answer. Raises MatchingServiceError for anything but a clear answer."""
+    matcher = service.matching_service
     started = now()
     try:
         reply = session.post(
-            matcher.url,
+            query.get("Destination", ""),
             data=soap_envelope(query),
             headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": "http://www.oasis-open.org/committees/security"},
-            timeout=hub.matching_timeout_seconds,
+            timeout=runtime.federation.hub.matching_timeout_seconds,
         )
     except requests.RequestException as exc:
         raise MatchingServiceError(f"matching service unreachable: {type(exc).__name__}") from exc
@@ -85,7 +114,7 @@ def ask_matching_service(
         issuer = check_message(response, tag="Response", destination=None, now=now(), skew=runtime.skew)
         if issuer != matcher.entity_id:
             raise MatchingServiceError("matching service response from the wrong issuer")
-        verify(response, federation.certs(matcher.signing_certificates))
+        verify(response, runtime.federation.certs(matcher.signing_certificates))
         if response.get("InResponseTo") != query.get("ID"):
             raise MatchingServiceError("matching service answered a different query")
         status = read_status(response)
@@ -93,8 +122,7 @@ def ask_matching_service(
         raise
     except FederationError as exc:
         raise MatchingServiceError(f"matching service response rejected: {exc.detail}") from exc
-    if status == STATUS_SUCCESS and sub_status == STATUS_MATCH:
-        return MatchResult.MATCH
-    if sub_status == STATUS_NO_MATCH:
-        return MatchResult.NO_MATCH
-    raise MatchingServiceError("matching service answered with a status we do not understand")
+    result = _RESULTS.get((status.code == STATUS_SUCCESS, status.sub_code or ""))
+    if result is None:
+        raise MatchingServiceError("matching service answered with a status we do not understand")
+    return result

@@ -6,6 +6,7 @@ import datetime as dt
 
 from lxml import etree
 
+from federation.account_attributes import to_attributes as account_attributes
 from federation.config import IdentityProviderEntry, RelyingServiceEntry
 from federation.crypto import encrypt_assertion, sign
 from federation.loa import LevelOfAssurance
@@ -14,12 +15,13 @@ from federation.runtime import Runtime
 from federation.xml import (
     STATUS_AUTHN_FAILED,
     STATUS_NO_AUTHN_CONTEXT,
+    STATUS_NO_MATCH,
     STATUS_REQUESTER,
     STATUS_RESPONDER,
     STATUS_SUCCESS,
     now,
 )
-from hub.journeys import Journey
+from hub.journeys import Journey, Stage
 
 ASSERTION_LIFETIME = dt.timedelta(minutes=5)
 
@@ -43,6 +45,7 @@ def response_to_service(
     sub_status: str | None = None,
     pairwise_id: str | None = None,
     level: LevelOfAssurance | None = None,
+    attributes: list[etree._Element] | None = None,
 ) -> etree._Element:
     """A hub-signed Response; on success it carries one hub-signed assertion encrypted to the service."""
     hub = runtime.federation.hub
@@ -66,6 +69,7 @@ def response_to_service(
             moment=moment,
             lifetime=ASSERTION_LIFETIME,
             level=level,
+            attributes=attributes,
         )
         sign(statement, signing_key)
         message.append(encrypt_assertion(statement, runtime.federation.cert(service.encryption_certificate)))
@@ -73,10 +77,35 @@ def response_to_service(
     return message
 
 
-def status_for_service(idp_status: str, idp_sub_status: str | None) -> tuple[str, str]:
-    """The status a relying service is told for an identity provider's non-success answer (README table)."""
-    if idp_sub_status == STATUS_AUTHN_FAILED:
-        return STATUS_RESPONDER, STATUS_AUTHN_FAILED
-    if idp_status == STATUS_REQUESTER:
-        return STATUS_RESPONDER, STATUS_REQUESTER
-    return STATUS_RESPONDER, STATUS_NO_AUTHN_CONTEXT
+
+# What the relying service is told at the end of each journey (docs/protocol.md, README).
+_STATUS_FOR_STAGE: dict[Stage, tuple[str, str | None]] = {
+    Stage.MATCHED: (STATUS_SUCCESS, None),
+    Stage.ACCOUNT_CREATED: (STATUS_SUCCESS, None),
+    Stage.NO_MATCH: (STATUS_RESPONDER, STATUS_NO_MATCH),
+    Stage.AUTHN_FAILED: (STATUS_RESPONDER, STATUS_AUTHN_FAILED),
+    Stage.REQUESTER_ERROR: (STATUS_RESPONDER, STATUS_REQUESTER),
+}
+
+
+def status_for_stage(stage: Stage) -> tuple[str, str | None]:
+    """Success for a match or a new account; otherwise the Responder status the stage maps to.
+
+    Cancelled, paused, fraud, a refused level, a matching error or time-out, a failed account creation and a
+    cancelled cycle 3 all tell the service only that there was no authentication (NoAuthnContext).
+    """
+    return _STATUS_FOR_STAGE.get(stage, (STATUS_RESPONDER, STATUS_NO_AUTHN_CONTEXT))
+
+
+def final_response(runtime: Runtime, journey: Journey, service: RelyingServiceEntry) -> etree._Element:
+    """The signed Response that ends ``journey``, built from where it stands."""
+    status, sub_status = status_for_stage(journey.stage)
+    if status != STATUS_SUCCESS:
+        return response_to_service(runtime, journey, service, status=status, sub_status=sub_status)
+    dataset = journey.matching_dataset
+    attributes = None
+    if journey.stage is Stage.ACCOUNT_CREATED and dataset is not None:
+        attributes = account_attributes(service.account_creation_attributes, dataset, journey.cycle3_value)
+    return response_to_service(
+        runtime, journey, service, pairwise_id=journey.pairwise_id, level=journey.asserted_level, attributes=attributes
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from urllib.parse import urljoin
 
@@ -68,13 +69,27 @@ class Citizen:
     def get(self, url: str) -> Page:
         return self._page(self.http.get(url, timeout=30))
 
-    def submit(self, page: Page, fields: dict[str, str] | None = None, selector: str = "form") -> Page:
+    def submit(
+        self, page: Page, fields: dict[str, str | list[str]] | None = None, selector: str = "form"
+    ) -> Page:
+        """Submit a form as a browser would: its hidden and text inputs, checked boxes, plus ``fields``."""
         form = page.form(selector)
-        data = {
-            str(node["name"]): str(node.get("value", ""))
-            for node in form.select("input[name]")
-            if node.get("type") in ("hidden", None, "text", "password") and node.get("type") != "radio"
-        }
+        data: dict[str, str | list[str]] = {}
+        for node in form.select("input[name]"):
+            kind = node.get("type", "text")
+            if kind in ("radio", "checkbox") and not node.has_attr("checked"):
+                continue
+            if kind not in ("submit", "button"):
+                data[str(node["name"])] = str(node.get("value", ""))
         data.update(fields or {})
         action = urljoin(page.url, str(form.get("action") or page.url))
         return self._page(self.http.post(action, data=data, timeout=30))
+
+    def wait(self, page: Page, seconds: float = 20) -> Page:
+        """Follow a waiting page's refresh (the Refresh header) until it stops refreshing."""
+        deadline = time.monotonic() + seconds
+        while "Refresh" in page.response.headers:
+            assert time.monotonic() < deadline, f"still waiting at {page.url}"
+            time.sleep(0.1)
+            page = self.get(page.url)
+        return page

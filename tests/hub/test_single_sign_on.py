@@ -24,9 +24,11 @@ def test_signed_request_starts_a_journey_with_an_opaque_httponly_cookie(
     client: FlaskClient, federation: Federation
 ) -> None:
     response = client.post("/SAML2/SSO", data={"SAMLRequest": b64(service_authn_request(federation))})
-    assert response.status_code == 303 and response.location.endswith("/choose-a-certified-company")
-    cookie = response.headers["Set-Cookie"]
-    assert cookie.startswith("hub_journey=") and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert response.status_code == 303 and response.location.endswith("/start")
+    cookies = response.headers.getlist("Set-Cookie")
+    journey_cookie = next(c for c in cookies if c.startswith("hub_journey="))
+    assert "HttpOnly" in journey_cookie and "SameSite=Lax" in journey_cookie
+    assert len(journey_cookie.split(";")[0].split("=", 1)[1]) >= 40  # opaque, high-entropy
     choose = client.get("/choose-a-certified-company")
     soup = _page(choose)
     assert soup.select_one("h1").get_text(strip=True) == "Choose a certified company"

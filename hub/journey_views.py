@@ -1,0 +1,274 @@
+"""The citizen's pages at the hub: start, questions, the company picker, waiting, cycle 3 and every exit.
+
+Each page checks the journey is at a stage where the page makes sense and otherwise sends the citizen to
+the page for the stage they are at, so the back button and refreshes never break a journey.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Blueprint, Response, abort, current_app, g, redirect, render_template, request, url_for
+
+from federation.config import Evidence, IdentityProviderEntry
+from federation.cycle3 import CYCLE3_ATTRIBUTES
+from federation.web import encode_message, post_form
+from hub import matching_runner
+from hub.context import current_journey, journeys, runtime, service_for
+from hub.journeys import IN_FLIGHT, Journey, Stage
+from hub.outbound import final_response, request_to_idp
+
+logger = logging.getLogger(__name__)
+blueprint = Blueprint("journey", __name__)
+
+# Where a citizen may (re)choose a company: before any answer, or after an answer that lets them try again.
+CAN_CHOOSE = frozenset({Stage.STARTED, Stage.AT_IDP, Stage.AUTHN_FAILED, Stage.CANCELLED, Stage.LEVEL_REFUSED})
+FINAL_MATCHING = frozenset({Stage.MATCHED, Stage.NO_MATCH, Stage.ACCOUNT_CREATED})
+EVIDENCE_LABELS = {
+    Evidence.PHOTO_ID.value: "A UK passport or photocard driving licence",
+    Evidence.MOBILE_PHONE.value: "A smartphone that can download an app",
+    Evidence.UK_ADDRESS.value: "A UK address where you have lived for more than a year",
+}
+
+
+@dataclass(frozen=True)
+class ExitPage:
+    path: str
+    title: str
+    try_another: bool = False
+
+
+EXIT_PAGES: dict[Stage, ExitPage] = {
+    Stage.AUTHN_FAILED: ExitPage("/sign-in-failed", "{company} could not confirm your identity", try_another=True),
+    Stage.CANCELLED: ExitPage("/sign-in-cancelled", "You did not finish proving your identity", try_another=True),
+    Stage.LEVEL_REFUSED: ExitPage(
+        "/identity-not-proved-to-the-level-needed", "{company} could not prove your identity well enough",
+        try_another=True,
+    ),
+    Stage.PENDING: ExitPage("/registration-paused", "You have saved your progress with {company}"),
+    Stage.FRAUD: ExitPage("/we-could-not-confirm-your-identity", "We could not confirm your identity"),
+    Stage.ACCOUNT_CREATION_FAILED: ExitPage("/account-not-created", "{service} could not create an account for you"),
+    Stage.REQUESTER_ERROR: ExitPage("/something-went-wrong", "Sorry, there is a problem with the service"),
+    Stage.MATCHING_ERROR: ExitPage("/could-not-check-your-details", "Sorry, there is a problem with the service"),
+    Stage.CYCLE3_CANCELLED: ExitPage("/details-not-given", "You have not been signed in"),
+}
+
+
+def _endpoint(stage: Stage) -> str:
+    return "exit_" + stage.value.replace("-", "_")
+
+
+def page_for(journey: Journey) -> str:
+    """The URL of the page for where ``journey`` is now."""
+    if journey.stage in EXIT_PAGES:
+        return url_for(f"journey.{_endpoint(journey.stage)}")
+    if journey.stage is Stage.STARTED:
+        return url_for("journey.start")
+    if journey.stage is Stage.AT_IDP:
+        return url_for("journey.choose_a_certified_company")
+    if journey.stage is Stage.AWAITING_CYCLE3:
+        return url_for("journey.further_information")
+    return url_for("journey.response_processing")
+
+
+def _checked_form(journey: Journey) -> None:
+    if not hmac.compare_digest(request.form.get("csrf_token", ""), journey.csrf_token):
+        abort(403)
+
+
+def _render(template: str, journey: Journey, status: int = 200, **context: Any) -> tuple[str, int]:
+    idp = runtime().federation.identity_provider(journey.idp_entity_id or "")
+    return render_template(
+        template, journey=journey, service=service_for(journey), company=idp.display_name if idp else "the company",
+        **context,
+    ), status
+
+
+@blueprint.get("/start")
+def start() -> tuple[str, int] | Response:
+    journey = current_journey()
+    if journey.stage not in CAN_CHOOSE:
+        return redirect(page_for(journey))
+    return _render("start.html", journey)
+
+
+@blueprint.route("/which-of-these-do-you-have", methods=["GET", "POST"])
+def which_of_these_do_you_have() -> tuple[str, int] | Response:
+    journey = current_journey()
+    if journey.stage not in CAN_CHOOSE:
+        return redirect(page_for(journey))
+    error = None
+    chosen = journey.evidence or []
+    if request.method == "POST":
+        _checked_form(journey)
+        chosen = request.form.getlist("evidence")
+        allowed = {*EVIDENCE_LABELS, "none"}
+        if not chosen or any(c not in allowed for c in chosen) or ("none" in chosen and len(chosen) > 1):
+            error = "Select which of these you have, or select ‘None of these’"
+        else:
+            journey.evidence = [c for c in chosen if c != "none"]
+            journeys().save(journey)
+            return redirect(url_for("journey.choose_a_certified_company"), code=303)
+    return _render("which_of_these_do_you_have.html", journey, 400 if error else 200, error=error, chosen=chosen,
+                   labels=EVIDENCE_LABELS, error_prefix=bool(error))
+
+
+def _companies(journey: Journey) -> list[tuple[IdentityProviderEntry, bool]]:
+    """Companies certified at the level the service needs, recommended ones first."""
+    have = set(journey.evidence or [])
+    eligible = [
+        idp for idp in runtime().federation.file.identity_providers
+        if any(level.satisfies(journey.level) for level in idp.levels_of_assurance)
+    ]
+    ranked = [(idp, journey.evidence is not None and {e.value for e in idp.evidence_required} <= have) for idp in eligible]
+    return sorted(ranked, key=lambda pair: not pair[1])
+
+
+@blueprint.route("/choose-a-certified-company", methods=["GET", "POST"])
+def choose_a_certified_company() -> tuple[str, int] | Response | str:
+    journey = current_journey()
+    if journey.stage not in CAN_CHOOSE:
+        return redirect(page_for(journey))
+    companies = _companies(journey)
+    error = None
+    if request.method == "POST":
+        _checked_form(journey)
+        choice = request.form.get("company", "")
+        idp = next((idp for idp, _ in companies if idp.entity_id == choice), None)
+        if idp is not None:
+            return _send_to_idp(journey, idp)
+        error = "Select a certified company"
+    return _render("choose_a_certified_company.html", journey, 400 if error else 200, companies=companies,
+                   error=error, error_prefix=bool(error))
+
+
+def _send_to_idp(journey: Journey, idp: IdentityProviderEntry) -> str:
+    saml_request = request_to_idp(runtime(), idp, journey.level)
+    if journey.idp_request_id:
+        journeys().claim_request(journey.idp_request_id, journey)  # a new choice cancels the old request
+    journey.stage = Stage.AT_IDP
+    journey.idp_entity_id = idp.entity_id
+    journey.idp_request_id = saml_request.get("ID")
+    journeys().save(journey)
+    journeys().remember_request(saml_request.get("ID", ""), journey)
+    logger.info("Company chosen", extra={"idp": idp.entity_id})
+    return post_form(
+        idp.sso_url,
+        {"SAMLRequest": encode_message(saml_request)},
+        title=f"Continue to {idp.display_name}",
+        lead=f"You will now go to {idp.display_name} to prove your identity. "
+             "They will not be told which service you are using.",
+    )
+
+
+@blueprint.get("/response-processing")
+def response_processing() -> tuple[str, int] | Response | str:
+    """The waiting page while matching runs; it refreshes itself, with or without JavaScript."""
+    g.no_store = True
+    journey = current_journey()
+    if journey.stage in IN_FLIGHT and matching_runner.timed_out(journey, runtime()):
+        logger.warning("Matching took longer than allowed")
+        journey.stage = Stage.MATCHING_ERROR
+        journeys().save(journey)
+    if journey.stage in IN_FLIGHT:
+        page, status = _render("response_processing.html", journey)
+        response = Response(page, status)
+        response.headers["Refresh"] = "2"
+        return response
+    if journey.stage in FINAL_MATCHING:
+        return _answer_service(journey)
+    return redirect(page_for(journey))
+
+
+@blueprint.route("/further-information", methods=["GET", "POST"])
+def further_information() -> tuple[str, int] | Response:
+    """Cycle 3: ask for the one extra fact the service names, then match again."""
+    journey = current_journey()
+    if journey.stage is not Stage.AWAITING_CYCLE3:
+        return redirect(page_for(journey))
+    service = service_for(journey)
+    if service.cycle3_attribute is None:
+        abort(404)
+    attribute = CYCLE3_ATTRIBUTES[service.cycle3_attribute]
+    error, value = None, ""
+    if request.method == "POST":
+        _checked_form(journey)
+        value = request.form.get("cycle3", "")[:100]
+        normalised, error = attribute.validate(value)
+        if normalised is not None:
+            journey.cycle3_value, journey.cycle3_tried = normalised, True
+            matching_runner.start(current_app._get_current_object(), journey, Stage.MATCHING)  # type: ignore[attr-defined]
+            return redirect(url_for("journey.response_processing"), code=303)
+    return _render("further_information.html", journey, 400 if error else 200, attribute=attribute, error=error,
+                   value=value, error_prefix=bool(error))
+
+
+@blueprint.post("/further-information/cancel")
+def further_information_cancel() -> Response:
+    journey = current_journey()
+    _checked_form(journey)
+    if journey.stage is Stage.AWAITING_CYCLE3:
+        journey.stage = Stage.CYCLE3_CANCELLED
+        journeys().save(journey)
+    return redirect(page_for(journey), code=303)
+
+
+def _exit_page(stage: Stage) -> Any:
+    def view() -> tuple[str, int] | Response:
+        journey = current_journey()
+        if journey.stage is not stage:
+            return redirect(page_for(journey))
+        page = EXIT_PAGES[stage]
+        idp = runtime().federation.identity_provider(journey.idp_entity_id or "")
+        title = page.title.format(company=idp.display_name if idp else "The company",
+                                  service=service_for(journey).display_name)
+        return _render(f"exit/{stage.value}.html", journey, title=title, try_another=page.try_another)
+
+    view.__name__ = _endpoint(stage)
+    return view
+
+
+for _stage, _page in EXIT_PAGES.items():
+    blueprint.add_url_rule(_page.path, _endpoint(_stage), _exit_page(_stage))
+
+
+@blueprint.post("/return-to-service")
+def return_to_service() -> str | Response:
+    """From an exit page: answer the service with the status for what happened, and end the journey."""
+    journey = current_journey()
+    _checked_form(journey)
+    if journey.stage not in EXIT_PAGES:
+        return redirect(page_for(journey))
+    return _answer_service(journey)
+
+
+def _answer_service(journey: Journey) -> str:
+    """Post the signed Response to the service's ACS and forget the journey: nothing about the citizen stays."""
+    service = service_for(journey)
+    fields = {"SAMLResponse": encode_message(final_response(runtime(), journey, service))}
+    if journey.relay_state is not None:
+        fields["RelayState"] = journey.relay_state
+    journeys().end(journey)
+    logger.info("Response sent to the service", extra={"outcome": journey.stage.value})
+    titles = {Stage.MATCHED: "Your identity has been confirmed", Stage.ACCOUNT_CREATED: "Your identity has been confirmed"}
+    return post_form(journey.acs_url, fields, title=titles.get(journey.stage, f"Returning you to {service.display_name}"),
+                     lead=f"You will now return to {service.display_name}.", button=f"Continue to {service.display_name}")
+
+
+@blueprint.get("/cookies")
+def cookies() -> str:
+    return render_template("cookies.html", title="Cookies")
+
+
+@blueprint.get("/privacy")
+def privacy() -> str:
+    return render_template("privacy.html", title="Privacy notice")
+
+
+@blueprint.get("/about-certified-companies")
+def about_certified_companies() -> str:
+    return render_template("about_certified_companies.html", title="About certified companies",
+                           companies=runtime().federation.file.identity_providers)

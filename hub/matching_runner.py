@@ -1,0 +1,99 @@
+"""Runs matching in the background while the citizen's browser waits on /response-processing.
+
+A worker thread asks the matching service and writes the answer into the journey; any worker then shows
+it. A no-match moves on by itself: to the cycle 3 question when the service names one and it has not been
+asked yet, else to account creation when the service allows it, else to the final no-match. An answer that
+arrives after the journey moved on (the wait ran out, or the citizen left) is logged and dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import cast
+
+import requests
+from flask import Flask
+
+from federation.config import RelyingServiceEntry
+from federation.errors import FederationError, MatchingServiceError
+from federation.runtime import Runtime
+from hub.journeys import IN_FLIGHT, Journey, JourneyRepository, Stage
+from hub.matching import MatchResult, build_query, send_query
+
+logger = logging.getLogger(__name__)
+
+_AFTER = {
+    MatchResult.MATCH: Stage.MATCHED,
+    MatchResult.CREATED: Stage.ACCOUNT_CREATED,
+    MatchResult.CREATE_FAILURE: Stage.ACCOUNT_CREATION_FAILED,
+}
+
+
+def start(app: Flask, journey: Journey, stage: Stage) -> None:
+    """Begin a matching (``Stage.MATCHING``) or account creation (``Stage.CREATING_ACCOUNT``) attempt."""
+    journeys = cast(JourneyRepository, app.extensions["journeys"])
+    attempt = journey.begin_attempt(stage)
+    journeys.save(journey)
+    threading.Thread(target=_run, args=(app, journey.id, attempt), name=f"matching-{journey.log_id}", daemon=True).start()
+
+
+def timed_out(journey: Journey, runtime: Runtime) -> bool:
+    """Whether an in-flight attempt has outlived the configured wait (plus a little for the round trip)."""
+    if journey.stage not in IN_FLIGHT or journey.attempt_started is None:
+        return False
+    return time.time() - journey.attempt_started > runtime.federation.hub.matching_timeout_seconds + 2
+
+
+def _next_stage_after_no_match(journey: Journey, service: RelyingServiceEntry) -> Stage:
+    if service.cycle3_attribute is not None and not journey.cycle3_tried:
+        return Stage.AWAITING_CYCLE3
+    if service.account_creation_attributes and journey.stage is not Stage.CREATING_ACCOUNT:
+        return Stage.CREATING_ACCOUNT
+    return Stage.NO_MATCH
+
+
+def _run(app: Flask, journey_id: str, attempt: str) -> None:
+    runtime = cast(Runtime, app.extensions["runtime"])
+    journeys = cast(JourneyRepository, app.extensions["journeys"])
+    session = cast(requests.Session, app.extensions["http"])
+    try:
+        journey = journeys.load(journey_id)
+        service = runtime.federation.relying_service(journey.rp_entity_id)
+        dataset = journey.matching_dataset
+        if service is None or dataset is None or journey.pairwise_id is None or journey.asserted_level is None:
+            raise MatchingServiceError("journey has nothing to match")
+        query = build_query(
+            runtime=runtime,
+            service=service,
+            pairwise_id=journey.pairwise_id,
+            level=journey.asserted_level,
+            dataset=dataset,
+            cycle3_value=journey.cycle3_value,
+            account_creation=journey.stage is Stage.CREATING_ACCOUNT,
+        )
+        result = send_query(runtime=runtime, service=service, query=query, session=session)
+        logger.info("Matching result: %s", result.value, extra={"journey_id": journey.log_id})
+        next_stage = _AFTER.get(result) or _next_stage_after_no_match(journey, service)
+    except MatchingServiceError as exc:
+        logger.warning("Matching failed: %s", exc.detail)
+        next_stage = Stage.MATCHING_ERROR
+    except FederationError as exc:  # the journey or the store went away: nothing to tell anyone
+        logger.warning("Matching abandoned: %s", type(exc).__name__)
+        return
+    except Exception as exc:  # a bug must not leave the citizen waiting for ever
+        logger.error("Matching crashed: %s", type(exc).__name__, exc_info=exc)
+        next_stage = Stage.MATCHING_ERROR
+    try:
+        journey = journeys.load(journey_id)
+        if journey.attempt != attempt or journey.stage not in IN_FLIGHT:
+            logger.info("Late matching answer dropped")
+            return
+        if next_stage is Stage.CREATING_ACCOUNT:
+            start(app, journey, Stage.CREATING_ACCOUNT)
+            return
+        journey.stage = next_stage
+        journeys.save(journey)
+    except FederationError as exc:
+        logger.warning("Matching answer not recorded: %s", type(exc).__name__)

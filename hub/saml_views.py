@@ -1,0 +1,105 @@
+"""The hub's SAML endpoints, metadata and status. Views stay thin: the checks live in their own modules."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+
+from flask import Blueprint, Response, current_app, g, jsonify, redirect, request, url_for
+
+from federation.metadata import federation_metadata, hub_metadata
+from federation.pairwise import pairwise_identifier
+from federation.web import read_posted_message
+from federation.xml import now
+from hub import matching_runner
+from hub.context import current_journey, journeys, runtime, service_for, set_journey_cookies
+from hub.idp_responses import check_idp_response
+from hub.journey_views import page_for
+from hub.journeys import Journey, Stage
+from hub.service_requests import check_service_request
+
+logger = logging.getLogger(__name__)
+blueprint = Blueprint("saml", __name__)
+
+METADATA_VALIDITY = dt.timedelta(days=7)
+METADATA_REFRESH = dt.timedelta(hours=1)
+
+
+@blueprint.post("/SAML2/SSO")
+def single_sign_on() -> Response:
+    """A relying service's AuthnRequest (HTTP-POST binding) starts a journey."""
+    g.no_store = True
+    element = read_posted_message("SAMLRequest")
+    relay_state = request.form.get("RelayState")
+    checked = check_service_request(element, relay_state, runtime(), journeys())
+    journey = Journey.start(
+        rp_entity_id=checked.relying_service.entity_id,
+        rp_request_id=checked.request_id,
+        acs_url=checked.acs_url,
+        relay_state=relay_state,
+        level=checked.relying_service.level_of_assurance,
+    )
+    journeys().save(journey)
+    g.journey_id = journey.log_id
+    logger.info("Journey started", extra={"relying_service": journey.rp_entity_id, "level": journey.level.value})
+    response = redirect(url_for("journey.start"), code=303)
+    set_journey_cookies(response, journey)
+    return response
+
+
+@blueprint.post("/SAML2/SSO/Response/POST")
+def idp_response() -> Response:
+    """An identity provider's Response: check it, then start matching or show what happened."""
+    g.no_store = True
+    journey = current_journey()
+    element = read_posted_message("SAMLResponse")
+    service = service_for(journey)
+    outcome = check_idp_response(element, journey, runtime(), journeys())
+    logger.info("Identity provider answered", extra={"idp": journey.idp_entity_id, "outcome": outcome.stage.value})
+    if outcome.stage is not Stage.MATCHING or outcome.persistent_id is None or outcome.dataset is None:
+        journey.stage = outcome.stage
+        journeys().save(journey)
+        return redirect(page_for(journey), code=303)
+    journey.pairwise_id = pairwise_identifier(
+        journey.idp_entity_id or "", service.matching_service.entity_id, outcome.persistent_id
+    )
+    journey.asserted_level = outcome.level
+    journey.dataset = outcome.dataset.model_dump(mode="json", by_alias=True)
+    matching_runner.start(current_app._get_current_object(), journey, Stage.MATCHING)  # type: ignore[attr-defined]
+    return redirect(url_for("journey.response_processing"), code=303)
+
+
+_metadata_lock = threading.Lock()
+
+
+def _metadata(kind: str) -> Response:
+    """Signed metadata, built once an hour rather than on every request."""
+    cache: dict[str, tuple[dt.datetime, bytes]] = current_app.extensions.setdefault("metadata_cache", {})
+    with _metadata_lock:
+        cached = cache.get(kind)
+        moment = now()
+        if cached is None or moment - cached[0] > METADATA_REFRESH:
+            federation = runtime().federation
+            signer = runtime().key_pair(federation.file.metadata_signing_certificate)
+            build = hub_metadata if kind == "hub" else federation_metadata
+            cached = (moment, build(federation, signer, moment, METADATA_VALIDITY))
+            cache[kind] = cached
+    return Response(cached[1], mimetype="application/samlmetadata+xml")
+
+
+@blueprint.get("/SAML2/metadata")
+def metadata() -> Response:
+    return _metadata("hub")
+
+
+@blueprint.get("/SAML2/metadata/federation")
+def metadata_federation() -> Response:
+    return _metadata("federation")
+
+
+@blueprint.get("/_status")
+def status() -> tuple[Response, int]:
+    store_ok = runtime().store.ping()
+    body = jsonify(status="ok" if store_ok else "degraded", store=runtime().store.kind, store_ok=store_ok)
+    return body, 200 if store_ok else 503
