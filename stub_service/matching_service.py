@@ -1,4 +1,9 @@
-"""The stub service's matching service: answers the hub's AttributeQuery over SOAP with match or no-match."""
+"""The department's matching service: the hub's SOAP AttributeQuery in, a signed match or created answer out.
+
+``POST /matching-service/POST`` answers match / no-match (cycles 0, 1 and 3); ``POST
+/matching-service/account-creation/POST`` makes a record from the verified dataset and answers created /
+create-failure. Anything it cannot accept gets a 400 in plain words, never a traceback.
+"""
 
 from __future__ import annotations
 
@@ -7,68 +12,95 @@ from typing import cast
 
 from flask import Blueprint, Response, current_app, request
 
-from federation.config import RelyingServiceEntry
-from federation.crypto import decrypt_assertion, sign, verify
-from federation.errors import InvalidSamlMessageError, ProtocolError, UnknownEntityError
-from federation.mds import from_attribute_statement
-from federation.messages import (
-    check_assertion,
-    check_message,
-    confirmation_data,
-    response,
-    soap_body,
-    soap_envelope,
-)
+from federation.config import MatchingServiceEntry
+from federation.cycle3 import Cycle3AttributeName
+from federation.errors import FederationError
 from federation.runtime import Runtime
-from federation.xml import STATUS_MATCH, STATUS_NO_MATCH, STATUS_RESPONDER, STATUS_SUCCESS, child, now, q, text_of
-from stub_service.records import Matcher
+from federation.xml import (
+    STATUS_CREATE_FAILURE,
+    STATUS_CREATED,
+    STATUS_MATCH,
+    STATUS_NO_MATCH,
+    STATUS_RESPONDER,
+    STATUS_SUCCESS,
+    now,
+)
+from stub_service.attribute_queries import CheckedQuery, answer, read_query
+from stub_service.matcher import Matcher
+from stub_service.variants import Variant
 
 logger = logging.getLogger(__name__)
 blueprint = Blueprint("matching_service", __name__)
 
 
-@blueprint.post("/matching-service/POST")
-def attribute_query() -> Response:
-    runtime = cast(Runtime, current_app.extensions["runtime"])
-    service = cast(RelyingServiceEntry, current_app.extensions["relying_service"])
-    matcher_entry = service.matching_service
-    hub = runtime.federation.hub
-    moment = now()
-    query = soap_body(request.get_data())
-    issuer = check_message(query, tag="AttributeQuery", destination=matcher_entry.url, now=moment, skew=runtime.skew)
-    if issuer != hub.entity_id:
-        raise UnknownEntityError("AttributeQuery not from the hub")
-    hub_certs = runtime.federation.certs(hub.signing_certificates)
-    verify(query, hub_certs)
-    evidence = confirmation_data(query).findall(q("saml", "EncryptedAssertion"))
-    if len(evidence) != 1:
-        raise InvalidSamlMessageError("AttributeQuery must carry one encrypted assertion")
-    checked = check_assertion(
-        decrypt_assertion(evidence[0], runtime.key_pair(matcher_entry.encryption_certificate)),
-        certificates=hub_certs,
-        issuer=hub.entity_id,
-        audience=matcher_entry.entity_id,
-        recipient=matcher_entry.url,
-        in_response_to=query.get("ID"),
-        now=moment,
-        skew=runtime.skew,
+def _entry() -> MatchingServiceEntry:
+    return cast(MatchingServiceEntry, current_app.extensions["matching_service"])
+
+
+def _matcher() -> Matcher:
+    return cast(Matcher, current_app.extensions["matcher"])
+
+
+def _read(url: str, *, account_creation: bool) -> CheckedQuery:
+    variants = cast(dict[str, Variant], current_app.extensions["variants"]).values()
+    cycle3_names: set[Cycle3AttributeName] = {
+        v.entry.cycle3_attribute for v in variants if v.entry.cycle3_attribute is not None
+    }
+    return read_query(
+        request.get_data(),
+        runtime=cast(Runtime, current_app.extensions["runtime"]),
+        entry=_entry(),
+        url=url,
+        cycle3_names=cycle3_names,
+        account_creation=account_creation,
+        now=now(),
     )
-    subject = child(query, "saml", "Subject")
-    if subject is None or text_of(child(subject, "saml", "NameID")) != checked.name_id:
-        raise ProtocolError("AttributeQuery subject differs from its assertion's")
-    if checked.attribute_statement is None:
-        raise InvalidSamlMessageError("AttributeQuery carries no matching dataset")
-    dataset = from_attribute_statement(checked.attribute_statement)
-    record = cast(Matcher, current_app.extensions["matcher"]).match(checked.name_id, dataset)
-    logger.info("Matching request answered: %s", "match" if record else "no-match")
-    status, sub_status = (STATUS_SUCCESS, STATUS_MATCH) if record else (STATUS_RESPONDER, STATUS_NO_MATCH)
-    answer = response(
-        issuer=matcher_entry.entity_id,
-        destination=None,
-        in_response_to=query.get("ID", ""),
-        moment=now(),
+
+
+def _answer(query: CheckedQuery, status: str, sub_status: str) -> Response:
+    runtime, entry = cast(Runtime, current_app.extensions["runtime"]), _entry()
+    body = answer(
+        query_id=query.id,
+        entry=entry,
+        key_pair=runtime.key_pair(entry.signing_certificates[0]),
         status=status,
         sub_status=sub_status,
+        moment=now(),
     )
-    sign(answer, runtime.key_pair(matcher_entry.signing_certificates[0]))
-    return Response(soap_envelope(answer), mimetype="text/xml")
+    return Response(body, mimetype="text/xml")
+
+
+@blueprint.errorhandler(FederationError)
+def _refuse(error: FederationError) -> tuple[Response, int]:
+    """The hub gets a short reason in plain words; the detail goes to the log only."""
+    logger.warning("Matching query refused: %s (%s)", type(error).__name__, error.detail)
+    text = f"The matching service could not accept this query. {error.description}\n"
+    return Response(text, mimetype="text/plain"), error.http_status
+
+
+@blueprint.post("/matching-service/POST")
+def attribute_query() -> Response:
+    query = _read(_entry().url, account_creation=False)
+    record = _matcher().match(query.pairwise_id, query.dataset, query.cycle3)
+    cycle = "0, 1" if query.cycle3 is None else "0, 3"
+    logger.info("Matching query answered: %s (cycles %s)", "match" if record else "no-match", cycle)
+    if record is None:
+        return _answer(query, STATUS_RESPONDER, STATUS_NO_MATCH)
+    return _answer(query, STATUS_SUCCESS, STATUS_MATCH)
+
+
+@blueprint.post("/matching-service/account-creation/POST")
+def account_creation() -> Response:
+    url = _entry().account_creation_url
+    if url is None:
+        return Response("This matching service does not create accounts.\n", 404, mimetype="text/plain")
+    query = _read(url, account_creation=True)
+    record = _matcher().create(query.pairwise_id, query.dataset, query.cycle3)
+    logger.info(
+        "Account creation query answered: %s (%d attributes requested)",
+        "created" if record else "create-failure",
+        len(query.requested),
+    )
+    if record is None:
+        return _answer(query, STATUS_RESPONDER, STATUS_CREATE_FAILURE)
+    return _answer(query, STATUS_SUCCESS, STATUS_CREATED)

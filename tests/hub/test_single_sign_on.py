@@ -116,7 +116,7 @@ def test_choosing_nothing_shows_the_error_summary(client: FlaskClient, federatio
     assert response.status_code == 400
     soup = _page(response)
     assert soup.title.get_text().startswith("Error: ")
-    assert soup.select_one(".error-summary h2").get_text(strip=True) == "There is a problem"
+    assert soup.select_one(".govuk-error-summary h2").get_text(strip=True) == "There is a problem"
 
 
 def test_unknown_page_and_wrong_method_are_plain_pages(client: FlaskClient) -> None:

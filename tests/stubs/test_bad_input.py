@@ -50,7 +50,7 @@ def test_stub_idp_login_without_a_request_asks_to_start_again(idp_app: Flask) ->
 
 @pytest.mark.parametrize("data", GARBAGE)
 def test_stub_service_acs_refuses_garbage(service_app: Flask, data: dict[str, str]) -> None:
-    _assert_plain_400(service_app.test_client().post("/SAML2/SSO/Response/POST", data=data))
+    _assert_plain_400(service_app.test_client().post("/check-your-paye-tax/SAML2/SSO/Response/POST", data=data))
 
 
 @pytest.mark.parametrize(

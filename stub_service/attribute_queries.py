@@ -1,0 +1,146 @@
+"""Reading the hub's AttributeQuery at the matching service, and the signed answer (docs/protocol.md).
+
+The query carries one or two hub-signed assertions encrypted to us: the matching dataset (an AuthnStatement
+with the level and an AttributeStatement of ``MDS_*``) and, in cycle 3, one attribute named after the cycle 3
+fact with the citizen's answer. They are told apart by what they hold, not by their order.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection
+from dataclasses import dataclass, field
+
+from lxml import etree
+
+from federation.config import AccountCreationAttribute, MatchingServiceEntry
+from federation.crypto import KeyPair, decrypt_assertion, sign, verify
+from federation.cycle3 import Cycle3AttributeName
+from federation.errors import InvalidSamlMessageError, ProtocolError, ReplayError, UnknownEntityError
+from federation.loa import LevelOfAssurance
+from federation.mds import MatchingDataset, from_attribute_statement
+from federation.messages import (
+    CheckedAssertion,
+    check_assertion,
+    check_message,
+    confirmation_data,
+    response,
+    soap_body,
+    soap_envelope,
+)
+from federation.runtime import Runtime
+from federation.xml import child, q, text_of
+from stub_service.matcher import Cycle3Answer
+
+SEEN_QUERY_SECONDS = 15 * 60
+
+
+@dataclass(frozen=True)
+class CheckedQuery:
+    """A checked AttributeQuery: about whom, at what level, with which dataset and answers."""
+
+    id: str
+    pairwise_id: str
+    level: LevelOfAssurance
+    dataset: MatchingDataset
+    cycle3: Cycle3Answer | None = None
+    requested: list[AccountCreationAttribute] = field(default_factory=list)
+
+
+def read_query(
+    body: bytes,
+    *,
+    runtime: Runtime,
+    entry: MatchingServiceEntry,
+    url: str,
+    cycle3_names: Collection[Cycle3AttributeName],
+    account_creation: bool,
+    now: dt.datetime,
+) -> CheckedQuery:
+    """Check a SOAP AttributeQuery posted to ``url`` (our matching or account creation URL) and read it."""
+    hub = runtime.federation.hub
+    query = soap_body(body)
+    issuer = check_message(query, tag="AttributeQuery", destination=url, now=now, skew=runtime.skew)
+    if issuer != hub.entity_id:
+        raise UnknownEntityError("AttributeQuery not from the hub")
+    hub_certs = runtime.federation.certs(hub.signing_certificates)
+    verify(query, hub_certs)
+    query_id = query.get("ID", "")
+    if not runtime.store.add_once(f"seen-query:{query_id}", SEEN_QUERY_SECONDS):
+        raise ReplayError("AttributeQuery ID seen before")
+    subject = child(query, "saml", "Subject")
+    pairwise_id = text_of(None if subject is None else child(subject, "saml", "NameID"))
+    if not pairwise_id:
+        raise ProtocolError("AttributeQuery has no subject")
+    encrypted = confirmation_data(query).findall(q("saml", "EncryptedAssertion"))
+    if not 1 <= len(encrypted) <= 2:
+        raise InvalidSamlMessageError("AttributeQuery must carry one or two encrypted assertions")
+    key = runtime.key_pair(entry.encryption_certificate)
+    checked = [
+        check_assertion(
+            decrypt_assertion(item, key),
+            certificates=hub_certs,
+            issuer=hub.entity_id,
+            audience=entry.entity_id,
+            recipient=url,
+            in_response_to=query_id,
+            now=now,
+            skew=runtime.skew,
+        )
+        for item in encrypted
+    ]
+    if any(item.name_id != pairwise_id for item in checked):
+        raise ProtocolError("AttributeQuery subject differs from its assertions'")
+    datasets = [item for item in checked if item.authn_context is not None]
+    answers = [item for item in checked if item.authn_context is None]
+    if len(datasets) != 1 or datasets[0].attribute_statement is None:
+        raise InvalidSamlMessageError("AttributeQuery must carry exactly one matching dataset assertion")
+    level = LevelOfAssurance.from_uri(datasets[0].authn_context or "")
+    if level is None:
+        raise ProtocolError("matching dataset assertion has no level of assurance we know")
+    return CheckedQuery(
+        id=query_id,
+        pairwise_id=pairwise_id,
+        level=level,
+        dataset=from_attribute_statement(datasets[0].attribute_statement),
+        cycle3=_cycle3_answer(answers[0], cycle3_names) if answers else None,
+        requested=_requested_attributes(query, account_creation),
+    )
+
+
+def _cycle3_answer(checked: CheckedAssertion, names: Collection[Cycle3AttributeName]) -> Cycle3Answer:
+    statement = checked.attribute_statement
+    attributes = [] if statement is None else statement.findall(q("saml", "Attribute"))
+    if statement is None or len(statement) != 1 or len(attributes) != 1:
+        raise InvalidSamlMessageError("cycle 3 assertion must carry exactly one attribute")
+    name = attributes[0].get("Name", "")
+    values = attributes[0].findall(q("saml", "AttributeValue"))
+    if name not in {n.value for n in names} or len(values) != 1:
+        raise InvalidSamlMessageError("cycle 3 assertion carries an attribute this department does not ask for")
+    return Cycle3Answer.of(Cycle3AttributeName(name), text_of(values[0]))
+
+
+def _requested_attributes(query: etree._Element, account_creation: bool) -> list[AccountCreationAttribute]:
+    attributes = query.findall(q("saml", "Attribute"))
+    if attributes and not account_creation:
+        raise ProtocolError("a matching query must not ask for attributes")
+    known = {a.value for a in AccountCreationAttribute}
+    if any(len(a) or a.get("Name") not in known for a in attributes):
+        raise InvalidSamlMessageError("AttributeQuery asks for an attribute we do not know")
+    return [AccountCreationAttribute(a.get("Name", "")) for a in attributes]
+
+
+def answer(
+    *, query_id: str, entry: MatchingServiceEntry, key_pair: KeyPair, status: str, sub_status: str, moment: dt.datetime
+) -> bytes:
+    """Our signed SOAP Response: Issuer = this matching service, InResponseTo = the query, no assertions."""
+    message = response(
+        issuer=entry.entity_id,
+        destination=None,
+        in_response_to=query_id,
+        moment=moment,
+        status=status,
+        sub_status=sub_status,
+    )
+    sign(message, key_pair)
+    return soap_envelope(message)
