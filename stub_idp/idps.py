@@ -1,0 +1,45 @@
+"""Which identity providers from the federation file this app serves, and at which ``/<slug>``."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from federation.config import Evidence, IdentityProviderEntry
+from federation.runtime import Runtime
+
+EVIDENCE_LABELS = {
+    Evidence.PHOTO_ID: "Photo ID: a UK passport or photocard driving licence",
+    Evidence.MOBILE_PHONE: "A smartphone that can install an app",
+    Evidence.UK_ADDRESS: "A UK address and a credit record there",
+}
+
+
+@dataclass(frozen=True)
+class StubIdp:
+    """One certified company played by this app: its federation entry and the secret behind its PIDs."""
+
+    slug: str
+    entry: IdentityProviderEntry
+    secret: bytes
+
+    @property
+    def evidence(self) -> list[str]:
+        return [EVIDENCE_LABELS[item] for item in self.entry.evidence_required]
+
+    @property
+    def levels(self) -> str:
+        return " and ".join(level.label for level in self.entry.levels_of_assurance)
+
+
+def stub_idps(runtime: Runtime, base_url: str) -> dict[str, StubIdp]:
+    """Every identity provider whose SSO URL lies under ``base_url``, keyed by the first path segment."""
+    idps = {}
+    for entry in runtime.federation.file.identity_providers:
+        if not entry.sso_url.startswith(base_url + "/"):
+            continue
+        slug = entry.sso_url[len(base_url) + 1 :].split("/", 1)[0]
+        key_bytes = runtime.federation.private_key_path(entry.signing_certificates[0]).read_bytes()
+        # Derived from the IDP's private key: stable across restarts and workers, different per IDP.
+        idps[slug] = StubIdp(slug=slug, entry=entry, secret=hashlib.sha256(b"stub-idp-pid\n" + key_bytes).digest())
+    return idps

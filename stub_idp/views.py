@@ -1,0 +1,245 @@
+"""The stub IDPs' pages: the hub's AuthnRequest in, sign in or another outcome, consent, registration.
+
+Views stay thin: validation is in ``forms`` and ``registration``, SAML in ``responses``, state in ``pending``
+and ``users``. Nothing personal is logged: only the IDP, the outcome, the level and message IDs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any, cast
+
+from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
+from lxml import etree
+from werkzeug.wrappers import Response
+
+from federation import web
+from federation.crypto import verify
+from federation.errors import ProtocolError, UnknownEntityError
+from federation.loa import LevelOfAssurance
+from federation.messages import check_message, describe
+from federation.runtime import Runtime
+from federation.web import encode_message, post_form, read_posted_message
+from federation.xml import now, q, text_of
+from stub_idp.errors import NotSignedInError, StubIdpError, UnknownChoiceError
+from stub_idp.forms import GPG45_LABELS, RETURN_LEVELS, ConsentForm, SignInForm, error_summary, inline_error
+from stub_idp.idps import StubIdp
+from stub_idp.pending import PendingRequest, PendingRequests
+from stub_idp.presentation import dataset_rows
+from stub_idp.registration import GENDERS, REGISTRATION_LEVELS, Registration, read_registration, taken_error
+from stub_idp.responses import Outcome, outcome_response, success_response
+from stub_idp.users import UserDirectory, check_password
+
+logger = logging.getLogger(__name__)
+blueprint = Blueprint("stub_idp", __name__, template_folder="templates")
+
+
+def _runtime() -> Runtime:
+    return cast(Runtime, current_app.extensions["runtime"])
+
+
+def _idps() -> dict[str, StubIdp]:
+    return cast(dict[str, StubIdp], current_app.extensions["stub_idps"])
+
+
+def _directory() -> UserDirectory:
+    return cast(UserDirectory, current_app.extensions["users"])
+
+
+def _requests() -> PendingRequests:
+    return cast(PendingRequests, current_app.extensions["pending_requests"])
+
+
+def _idp(slug: str) -> StubIdp:
+    idp = _idps().get(slug)
+    if idp is None:
+        abort(404)
+    return idp
+
+
+def _token() -> str:
+    """The request token: from the form on a POST, from the query string otherwise."""
+    source = request.form if request.method == "POST" else request.args
+    return source.get("request_token", "")
+
+
+def _pending(slug: str) -> PendingRequest:
+    pending = _requests().find(_token(), slug)
+    g.journey_id = pending.log_id
+    return pending
+
+
+def _page(template: str, idp: StubIdp, **context: Any) -> tuple[str, int]:
+    """Render one of this IDP's pages; 400 with "Error: " in the title when its form has errors."""
+    g.no_store = True
+    errors = context.pop("errors", None) or {}
+    html = render_template(
+        template,
+        idp=idp,
+        service_name=idp.entry.display_name,
+        errors=errors,
+        error_list=error_summary(errors),
+        error_prefix=bool(errors),
+        inline_error=lambda name: inline_error(errors, name),
+        **context,
+    )
+    return html, 400 if errors else 200
+
+
+@blueprint.errorhandler(StubIdpError)
+def stub_idp_error(error: StubIdpError) -> tuple[str, int]:
+    logger.warning("Refused: %s (%s)", type(error).__name__, error.detail, extra={"http_status": error.http_status})
+    idp = _idps().get(str((request.view_args or {}).get("slug", "")))
+    context = {"service_name": idp.entry.display_name} if idp else {}
+    return web.error_page(error.http_status, error.title, error.description, **context)
+
+
+@blueprint.get("/")
+def index() -> str:
+    return render_template(
+        "index.html",
+        idps=list(_idps().values()),
+        users=_directory().seeded,
+        registered=request.args.get("registered") == "true",
+        title="Stub identity providers",
+    )
+
+
+@blueprint.post("/<slug>/SAML2/SSO")
+def single_sign_on(slug: str) -> Response:
+    """The hub's AuthnRequest: check it came from the hub, then ask the tester to sign in."""
+    idp = _idp(slug)
+    runtime = _runtime()
+    hub = runtime.federation.hub
+    element = read_posted_message("SAMLRequest")
+    issuer = check_message(element, tag="AuthnRequest", destination=idp.entry.sso_url, now=now(), skew=runtime.skew)
+    if issuer != hub.entity_id:
+        raise UnknownEntityError("AuthnRequest not from the hub")
+    verify(element, runtime.federation.certs(hub.signing_certificates))
+    if element.get("AssertionConsumerServiceURL") not in (None, hub.acs_url):
+        raise ProtocolError("AuthnRequest names an assertion consumer that is not the hub's")
+    requested = LevelOfAssurance.from_uri(
+        text_of(element.find(f"{q('samlp', 'RequestedAuthnContext')}/{q('saml', 'AuthnContextClassRef')}"))
+    )
+    pending = _requests().start(
+        slug=slug, request_id=element.get("ID", ""), requested_level=requested.value if requested else None
+    )
+    g.journey_id = pending.log_id
+    logger.info("AuthnRequest accepted", extra={"idp": slug, **describe(element)})
+    return redirect(url_for("stub_idp.login", slug=slug, request_token=pending.token), code=303)
+
+
+@blueprint.route("/<slug>/login", methods=["GET", "POST"])
+def login(slug: str) -> Response | tuple[str, int]:
+    """Sign in as a seeded or registered test user, or return another outcome without signing in."""
+    idp = _idp(slug)
+    pending = _pending(slug)
+    form = SignInForm("", "")
+    if request.method == "POST":
+        form = SignInForm.read(request.form)
+        if not form.errors:
+            user = _directory().find(form.username)
+            if check_password(user, form.password) and user is not None:
+                _requests().signed_in(pending, user.username)
+                logger.info("Test user signed in", extra={"idp": slug})
+                return redirect(url_for("stub_idp.consent", slug=slug, request_token=pending.token), code=303)
+            logger.info("Sign-in refused", extra={"idp": slug})
+            form = form.refused()
+    return _page(
+        "login.html",
+        idp,
+        token=pending.token,
+        form=form,
+        errors=form.errors,
+        outcomes=list(Outcome),
+        registered=request.args.get("registered") == "true",
+    )
+
+
+@blueprint.post("/<slug>/outcome")
+def outcome(slug: str) -> str:
+    """Return a non-success outcome to the hub without signing in."""
+    idp = _idp(slug)
+    pending = _pending(slug)
+    try:
+        chosen = Outcome(request.form.get("outcome", ""))
+    except ValueError:
+        raise UnknownChoiceError("outcome not one the page offers") from None
+    _requests().finish(pending)
+    return _post_to_hub(idp, outcome_response(_runtime(), idp, pending.request_id, chosen), chosen.value)
+
+
+@blueprint.route("/<slug>/consent", methods=["GET", "POST"])
+def consent(slug: str) -> str | tuple[str, int]:
+    """Show what will be shared; agree with a level (or a fraud event) or refuse."""
+    idp = _idp(slug)
+    pending = _pending(slug)
+    user = _directory().find(pending.username) if pending.username else None
+    if user is None:
+        raise NotSignedInError("consent before sign-in")
+    form = ConsentForm.defaults(user.level)
+    if request.method == "POST":
+        decision = request.form.get("decision", "")
+        if decision == "refuse":
+            _requests().finish(pending)
+            message = outcome_response(_runtime(), idp, pending.request_id, Outcome.CANCEL)
+            return _post_to_hub(idp, message, "refused")
+        if decision != "agree":
+            raise UnknownChoiceError("consent decision not agree or refuse")
+        form = ConsentForm.read(request.form, user.level)
+        if not form.errors:
+            _requests().finish(pending)
+            message = success_response(_runtime(), idp, user, pending.request_id, form.returned_level())
+            return _post_to_hub(idp, message, "success", level=form.level)
+    return _page(
+        "consent.html",
+        idp,
+        token=pending.token,
+        form=form,
+        errors=form.errors,
+        user_level=user.level,
+        rows=dataset_rows(user.dataset, user.level),
+        levels=RETURN_LEVELS,
+        gpg45_statuses=GPG45_LABELS,
+        requested_level=LevelOfAssurance(pending.requested_level) if pending.requested_level else None,
+    )
+
+
+@blueprint.route("/<slug>/register", methods=["GET", "POST"])
+def register(slug: str) -> Response | tuple[str, int]:
+    """Register a new test user with a full matching dataset, then go back to sign in."""
+    idp = _idp(slug)
+    pending = _pending(slug) if _token() else None
+    registration = Registration(values={})
+    if request.method == "POST":
+        directory = _directory()
+        registration = read_registration(request.form, is_taken=directory.is_taken, today=now().date())
+        if registration.user is not None:
+            if directory.register(registration.user):
+                logger.info("Test user registered", extra={"idp": slug, "level": registration.user.level.value})
+                if pending is None:
+                    return redirect(url_for("stub_idp.index", registered="true"), code=303)
+                return redirect(
+                    url_for("stub_idp.login", slug=slug, request_token=pending.token, registered="true"), code=303
+                )
+            registration = dataclasses.replace(registration, errors={"username": taken_error()}, user=None)
+    return _page(
+        "register.html",
+        idp,
+        token=pending.token if pending else "",
+        values=registration.values,
+        errors=registration.errors,
+        genders=GENDERS,
+        levels=REGISTRATION_LEVELS,
+    )
+
+
+def _post_to_hub(idp: StubIdp, message: etree._Element, result: str, **extra: str) -> str:
+    logger.info("Response sent to the hub", extra={"idp": idp.slug, "result": result, **extra, **describe(message)})
+    return post_form(
+        _runtime().federation.hub.acs_url,
+        {"SAMLResponse": encode_message(message)},
+        title="Returning you to GOV.UK Sign in",
+        lead=f"{idp.entry.display_name} has finished.",
+    )

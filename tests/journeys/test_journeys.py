@@ -1,0 +1,190 @@
+"""Every branch of the journey over real HTTP: stub service → hub → stub IDP → hub → matching → service.
+
+Each test runs twice: with each app's in-process store and with a real redis-server.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+import pytest
+
+from federation.xml import STATUS_NO_MATCH, STATUS_RESPONDER
+from tests.conftest import LiveFederation
+from tests.journeys.drive import PAYE, PENSION, REFUND, SELF_ASSESSMENT, Journey, idp_entity
+
+
+def test_matched_citizen_sees_record_identifier_and_level(live_federation: LiveFederation) -> None:
+    journey = Journey(live_federation)
+    outcome = journey.to_service(journey.sign_in("alice"))
+    assert outcome.h1 == "You are signed in"
+    assert outcome.text("#outcome-status") == "Matched"
+    assert outcome.text("#record-reference") == "PAYE-1001"
+    assert outcome.text("#level-of-assurance") == "Level 2"
+    pairwise = outcome.text("#pairwise-id")
+    raw_pid = journey.idp_persistent_id()
+    assert len(pairwise) == 64 and pairwise != raw_pid and raw_pid not in outcome.response.text
+    msa = f"{live_federation.urls['stub_service']}/matching-service/SAML2/metadata"
+    expected = hashlib.sha256(f"{idp_entity(live_federation, 'stub-idp-one')}{msa}{raw_pid}".encode()).hexdigest()
+    assert pairwise == expected
+
+
+def test_same_citizen_through_another_idp_gets_another_identifier(live_federation: LiveFederation) -> None:
+    first = Journey(live_federation)
+    second = Journey(live_federation, idp="stub-idp-two")
+    one = first.to_service(first.sign_in("alice"))
+    two = second.to_service(second.sign_in("alice"))
+    assert one.text("#record-reference") == two.text("#record-reference") == "PAYE-1001"
+    assert one.text("#pairwise-id") != two.text("#pairwise-id")
+
+
+def test_ambiguous_surname_and_birth_date_resolved_by_postcode(live_federation: LiveFederation) -> None:
+    journey = Journey(live_federation)
+    assert journey.to_service(journey.sign_in("dan")).text("#record-reference") == "PAYE-1003"
+
+
+def test_cycle3_finds_a_record_by_national_insurance_number(live_federation: LiveFederation) -> None:
+    journey = Journey(live_federation)
+    question = journey.sign_in("erin")
+    assert question.h1 == "What is your National Insurance number?"
+    invalid = journey.citizen.submit(question, {"cycle3": "QQ 12 34 56 C"})
+    assert invalid.status == 400 and invalid.response.text.count("Enter a National Insurance number in the correct")
+    matched = journey.citizen.wait(journey.citizen.submit(invalid, {"cycle3": "se 12 34 56 c"}))
+    outcome = journey.to_service(matched)
+    assert outcome.text("#record-reference") == "PAYE-1005"
+
+
+def test_cycle3_no_match_gives_the_service_no_match(live_federation: LiveFederation) -> None:
+    journey = Journey(live_federation)
+    question = journey.sign_in("bob")
+    outcome = journey.to_service(journey.citizen.wait(journey.citizen.submit(question, {"cycle3": "AB 65 43 21 C"})))
+    assert outcome.h1 == "We could not find your record"
+    assert outcome.text("#saml-status") == STATUS_RESPONDER
+    assert outcome.text("#saml-sub-status") == STATUS_NO_MATCH
+
+
+def test_no_match_without_cycle3_or_account_creation_is_no_match(live_federation: LiveFederation) -> None:
+    journey = Journey(live_federation, service=REFUND)
+    assert journey.to_service(journey.sign_in("bob")).text("#outcome-status") == "No match"
+
+
+def test_cycle3_cancelled_tells_the_service_no_authentication(live_federation: LiveFederation) -> None:
+    journey = Journey(live_federation)
+    question = journey.sign_in("bob")
+    cancel = next(f for f in question.soup.select("form") if f.get("action", "").endswith("/cancel"))
+    cancel["id"] = "cancel-form"
+    exit_page = journey.citizen.submit(question, selector="#cancel-form")
+    assert exit_page.h1 == "You have not been signed in"
+    assert journey.return_to_service(exit_page).text("#outcome-status") == "Not signed in"
+
+
+def test_account_created_with_only_the_requested_verified_attributes(live_federation: LiveFederation) -> None:
+    journey = Journey(live_federation, service=SELF_ASSESSMENT)
+    outcome = journey.to_service(journey.sign_in("bob"))
+    assert outcome.text("#outcome-status") == "Account created"
+    received = outcome.text("#received-attributes")
+    assert "Bob" in received and "Brown" in received and "2 November 1975" in received and "BS1 4DJ" in received
+    assert "Gender" not in received and "MALE" not in received  # gender was not asked for
+    assert outcome.text("#record-reference").startswith("PAYE-9")
+
+
+def test_account_creation_after_cycle3_includes_the_answer(live_federation: LiveFederation) -> None:
+    journey = Journey(live_federation, service=PENSION)
+    question = journey.sign_in("bob")
+    outcome = journey.to_service(journey.citizen.wait(journey.citizen.submit(question, {"cycle3": "AB 65 43 21 C"})))
+    assert outcome.text("#outcome-status") == "Account created"
+    assert "AB654321C" in outcome.text("#received-attributes")
+
+
+def test_failed_account_creation_shows_a_page_and_tells_the_service(live_federation: LiveFederation) -> None:
+    journey = Journey(live_federation, service=SELF_ASSESSMENT)
+    exit_page = journey.sign_in("harry")
+    assert exit_page.h1 == "Register for Self Assessment could not create an account for you"
+    assert journey.return_to_service(exit_page).text("#outcome-status") == "Not signed in"
+
+
+def test_level_1_service_accepts_a_level_1_identity(live_federation: LiveFederation) -> None:
+    journey = Journey(live_federation, service=REFUND)
+    outcome = journey.to_service(journey.sign_in("carol"))
+    assert outcome.text("#record-reference") == "PAYE-1004"
+    assert outcome.text("#level-of-assurance") == "Level 1"
+
+
+def test_level_below_what_the_service_needs_is_refused(live_federation: LiveFederation) -> None:
+    journey = Journey(live_federation, service=PAYE)
+    exit_page = journey.sign_in("carol")  # verified to level 1 only
+    assert exit_page.status == 200
+    assert exit_page.h1 == "Stub Identity Provider One could not prove your identity well enough"
+    assert exit_page.soup.select_one('a.govuk-button[href="/choose-a-certified-company"]') is not None
+    assert journey.return_to_service(exit_page).text("#outcome-status") == "Not signed in"
+
+
+def test_level_the_idp_is_not_certified_for_is_refused(live_federation: LiveFederation) -> None:
+    journey = Journey(live_federation, service=REFUND, idp="stub-idp-three")  # certified for level 1 only
+    exit_page = journey.sign_in("alice", level="LEVEL_2")
+    assert exit_page.h1 == "Stub Identity Provider Three could not prove your identity well enough"
+
+
+@pytest.mark.parametrize(
+    ("outcome", "heading", "service_sees"),
+    [
+        ("cancel", "You did not finish proving your identity", "Not signed in"),
+        ("authn-failed", "Stub Identity Provider One could not confirm your identity", "Authentication failed"),
+        ("pending", "You have saved your progress with Stub Identity Provider One", "Not signed in"),
+        ("requester-error", "Sorry, there is a problem with the service", "Request error"),
+    ],
+)
+def test_idp_outcome_shows_its_page_and_the_service_gets_its_status(
+    live_federation: LiveFederation, outcome: str, heading: str, service_sees: str
+) -> None:
+    journey = Journey(live_federation)
+    exit_page = journey.idp_outcome(outcome)
+    assert exit_page.h1 == heading
+    assert journey.return_to_service(exit_page).text("#outcome-status") == service_sees
+
+
+def test_fraud_event_ends_the_journey_without_another_try(live_federation: LiveFederation) -> None:
+    journey = Journey(live_federation)
+    exit_page = journey.sign_in("alice", level="LEVEL_X", gpg45_status="IT01")
+    assert exit_page.h1 == "We could not confirm your identity"
+    assert exit_page.soup.select_one('a[href="/choose-a-certified-company"]') is None
+    assert journey.return_to_service(exit_page).text("#outcome-status") == "Not signed in"
+
+
+def test_failed_sign_in_lets_the_citizen_try_another_company(live_federation: LiveFederation) -> None:
+    journey = Journey(live_federation)
+    exit_page = journey.idp_outcome("authn-failed")
+    choose = journey.citizen.get(live_federation.urls["hub"] + "/choose-a-certified-company")
+    assert choose.h1 == "Choose a certified company"
+    to_idp = journey.citizen.submit(choose, {"company": idp_entity(live_federation, "stub-idp-two")})
+    login = journey.citizen.submit(to_idp, selector="#saml-form")
+    consent = journey.citizen.submit(login, {"username": "alice", "password": "password"}, selector="#sign-in-form")
+    back = journey.citizen.submit(consent, {"decision": "agree"}, selector="#consent-form")
+    outcome = journey.to_service(journey.citizen.wait(journey.citizen.submit(back, selector="#saml-form")))
+    assert exit_page.status == 200 and outcome.text("#record-reference") == "PAYE-1001"
+
+
+def test_hub_keeps_nothing_after_the_journey(live_federation: LiveFederation, request: pytest.FixtureRequest) -> None:
+    journey = Journey(live_federation)
+    journey.to_service(journey.sign_in("alice"))
+    store = live_federation.apps["hub"].extensions["runtime"].store
+    if store.kind == "redis":
+        keys = [key.decode() for key in request.getfixturevalue("redis_server").client.keys("hub:*")]
+    else:
+        keys = store.keys()
+    # Only the replay cache's one-way markers remain: no journey, no outstanding request.
+    assert keys and all(key.removeprefix("hub:").startswith("seen:") for key in keys), keys
+
+
+def test_no_personal_data_in_logs_at_debug(live_federation: LiveFederation, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    journey = Journey(live_federation)
+    outcome = journey.to_service(journey.sign_in("alice"))
+    assert outcome.h1 == "You are signed in"
+    logged = caplog.text
+    personal = ("Alice", "Smith", "1980-05-14", "SW1A 2AA", "Downing", journey.idp_persistent_id(),
+                outcome.text("#pairwise-id"))
+    for value in personal:
+        assert value not in logged
+    assert "SAMLResponse" not in logged and "<saml" not in logged
