@@ -14,6 +14,7 @@ applies before calling ``xmlsec1`` are applied here, and more:
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -117,7 +118,16 @@ def _algorithm(parent: etree._Element | None, prefix: str, local: str) -> str:
     return "" if node is None else node.get("Algorithm", "")
 
 
+_SIGNATURE_CHILDREN = {q("ds", "SignedInfo"), q("ds", "SignatureValue"), q("ds", "KeyInfo")}
+_REFERENCE_CHILDREN = {q("ds", "Transforms"), q("ds", "DigestMethod"), q("ds", "DigestValue")}
+
+
 def _check_signature_shape(element: etree._Element, signature: etree._Element) -> None:
+    """saml-core §5.4: one SignedInfo with one Reference to the enveloping element; nothing else inside."""
+    if any(node.tag not in _SIGNATURE_CHILDREN for node in signature):
+        raise SignatureError("signature holds elements other than SignedInfo, SignatureValue and KeyInfo")
+    if len(signature.findall(q("ds", "SignedInfo"))) != 1 or len(signature.findall(q("ds", "SignatureValue"))) != 1:
+        raise SignatureError("signature must have exactly one SignedInfo and one SignatureValue")
     signed_info = child(signature, "ds", "SignedInfo")
     if signed_info is None:
         raise SignatureError("signature has no SignedInfo")
@@ -129,6 +139,8 @@ def _check_signature_shape(element: etree._Element, signature: etree._Element) -
     if len(references) != 1:
         raise SignatureError(f"signature has {len(references)} references, expected 1")
     reference = references[0]
+    if any(node.tag not in _REFERENCE_CHILDREN for node in reference):
+        raise SignatureError("signature reference holds unexpected elements")
     if reference.get("URI") != f"#{element.get('ID')}":
         raise SignatureError("signature does not reference the signed element")
     if _algorithm(reference, "ds", "DigestMethod") not in DIGEST_ALGORITHMS:
@@ -157,7 +169,10 @@ def verify(element: etree._Element, certificates: Iterable[Certificate]) -> None
         raise SignatureError(f"element has {len(signatures)} signatures, expected 1")
     signature = signatures[0]
     _check_signature_shape(element, signature)
-    for certificate in certificates:
+    moment = dt.datetime.now(dt.UTC)
+    # A certificate that has expired since start-up no longer vouches for anything (SIG-11).
+    current = [c for c in certificates if c.cert.not_valid_before_utc <= moment <= c.cert.not_valid_after_utc]
+    for certificate in current:
         context = xmlsec.SignatureContext()
         context.key = _public_key(certificate)
         context.register_id(element, "ID")

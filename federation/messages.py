@@ -22,6 +22,8 @@ from federation.xml import (
     CM_BEARER,
     NAMEID_PERSISTENT,
     NS,
+    STATUS_REQUESTER,
+    STATUS_RESPONDER,
     STATUS_SUCCESS,
     XmlError,
     child,
@@ -193,6 +195,33 @@ def soap_body(data: bytes) -> etree._Element:
 # ---- checks --------------------------------------------------------------------------------------------
 
 
+NAMEID_ENTITY = "urn:oasis:names:tc:SAML:2.0:nameid-format:entity"
+MAX_CONFIRMATION_LIFETIME = dt.timedelta(hours=1)
+_TOP_LEVEL_STATUSES = frozenset(
+    {STATUS_SUCCESS, STATUS_REQUESTER, STATUS_RESPONDER, "urn:oasis:names:tc:SAML:2.0:status:VersionMismatch"}
+)
+_ALLOWED_CONDITIONS = frozenset({q("saml", "AudienceRestriction"), q("saml", "OneTimeUse")})
+
+
+def _issuer(element: etree._Element, what: str) -> str:
+    issuers = element.findall(q("saml", "Issuer"))
+    if len(issuers) != 1 or not text_of(issuers[0]):
+        raise ProtocolError(f"{what} must have exactly one Issuer")
+    if issuers[0].get("Format") not in (None, NAMEID_ENTITY):
+        raise ProtocolError(f"{what} Issuer is not an entity ID")
+    return text_of(issuers[0])
+
+
+def _instant_in_window(value: str | None, *, now: dt.datetime, skew: dt.timedelta, max_age: dt.timedelta,
+                       what: str) -> None:
+    try:
+        moment = parse_instant(value)
+    except XmlError as exc:
+        raise ProtocolError(f"{what} has no valid IssueInstant") from exc
+    if moment > now + skew or moment < now - max_age - skew:
+        raise ProtocolError(f"{what} was issued outside the time allowed")
+
+
 def check_message(
     element: etree._Element,
     *,
@@ -209,18 +238,10 @@ def check_message(
         raise ProtocolError("message is not SAML version 2.0")
     if not element.get("ID"):
         raise ProtocolError("message has no ID")
-    try:
-        issued = parse_instant(element.get("IssueInstant"))
-    except XmlError as exc:
-        raise ProtocolError("message has no valid IssueInstant") from exc
-    if issued > now + skew or issued < now - max_age - skew:
-        raise ProtocolError("message was issued outside the time allowed")
+    _instant_in_window(element.get("IssueInstant"), now=now, skew=skew, max_age=max_age, what="message")
     if destination is not None and element.get("Destination") != destination:
         raise ProtocolError("message Destination is not this endpoint")
-    issuer = text_of(child(element, "saml", "Issuer"))
-    if not issuer:
-        raise ProtocolError("message has no Issuer")
-    return issuer
+    return _issuer(element, "message")
 
 
 @dataclass(frozen=True)
@@ -240,7 +261,11 @@ def read_status(response_element: etree._Element) -> Status:
     code = None if status is None else child(status, "samlp", "StatusCode")
     if status is None or code is None or not code.get("Value"):
         raise ProtocolError("response has no status code")
+    if code.get("Value") not in _TOP_LEVEL_STATUSES:
+        raise ProtocolError("response has an unknown top-level status")
     sub = child(code, "samlp", "StatusCode")
+    if sub is not None and child(sub, "samlp", "StatusCode") is not None:
+        raise ProtocolError("response nests status codes more than one level deep")
     detail = status.find(f"{q('samlp', 'StatusDetail')}/{q('ida', 'StatusValue')}")
     return Status(code.get("Value", ""), None if sub is None else sub.get("Value"), text_of(detail) or None)
 
@@ -272,13 +297,25 @@ def check_assertion(
     verify(element, certificates)
     if element.get("Version") != "2.0":
         raise ProtocolError("assertion is not SAML version 2.0")
-    if text_of(child(element, "saml", "Issuer")) != issuer:
+    if _issuer(element, "assertion") != issuer:
         raise ProtocolError("assertion issuer is not the expected party")
+    _instant_in_window(element.get("IssueInstant"), now=now, skew=skew, max_age=MAX_CONFIRMATION_LIFETIME,
+                       what="assertion")
+    if element.find(f".//{q('saml', 'Assertion')}") is not None or element.find(
+        f".//{q('saml', 'EncryptedAssertion')}"
+    ) is not None or element.find(f".//{q('saml', 'Advice')}") is not None:
+        raise ProtocolError("assertion carries other assertions")
     subject = child(element, "saml", "Subject")
-    name_id_node = None if subject is None else child(subject, "saml", "NameID")
+    name_ids = [] if subject is None else subject.findall(q("saml", "NameID"))
+    name_id_node = name_ids[0] if len(name_ids) == 1 else None
     name_id = text_of(name_id_node)
     if name_id_node is None or not name_id or name_id_node.get("Format") != NAMEID_PERSISTENT:
         raise ProtocolError("assertion has no persistent NameID")
+    if name_id_node.get("SPNameQualifier") not in (None, audience) or name_id_node.get("NameQualifier") not in (
+        None,
+        issuer,
+    ):
+        raise ProtocolError("assertion NameID is qualified for another party")
     confirmations = [] if subject is None else subject.findall(q("saml", "SubjectConfirmation"))
     if len(confirmations) != 1 or confirmations[0].get("Method") != CM_BEARER:
         raise ProtocolError("assertion must have exactly one bearer subject confirmation")
@@ -287,6 +324,8 @@ def check_assertion(
         raise ProtocolError("assertion subject confirmation has no data")
     if data.get("Recipient") != recipient:
         raise ProtocolError("assertion Recipient is not this endpoint")
+    if data.get("NotBefore") is not None:
+        raise ProtocolError("bearer subject confirmation must not have NotBefore")
     if in_response_to is not None and data.get("InResponseTo") != in_response_to:
         raise ProtocolError("assertion answers a different request")
     try:
@@ -295,31 +334,52 @@ def check_assertion(
         raise ProtocolError("assertion subject confirmation has no NotOnOrAfter") from exc
     if now >= not_on_or_after + skew:
         raise ProtocolError("assertion has expired")
-    _check_conditions(child(element, "saml", "Conditions"), audience=audience, now=now, skew=skew)
-    statement = child(element, "saml", "AuthnStatement")
-    class_ref = None
-    if statement is not None:
-        class_ref = text_of(statement.find(f"{q('saml', 'AuthnContext')}/{q('saml', 'AuthnContextClassRef')}"))
+    if not_on_or_after > now + MAX_CONFIRMATION_LIFETIME + skew:
+        raise ProtocolError("assertion is valid for longer than we allow")
+    conditions = element.findall(q("saml", "Conditions"))
+    if len(conditions) != 1:
+        raise ProtocolError("assertion must have exactly one Conditions")
+    _check_conditions(conditions[0], audience=audience, now=now, skew=skew)
+    class_ref = _authn_context(element)
+    if len(element.findall(q("saml", "AttributeStatement"))) > 1:
+        raise ProtocolError("assertion has more than one AttributeStatement")
     return CheckedAssertion(
         id=element.get("ID", ""),
         issuer=issuer,
         name_id=name_id,
         not_on_or_after=not_on_or_after,
-        authn_context=class_ref or None,
+        authn_context=class_ref,
         attribute_statement=child(element, "saml", "AttributeStatement"),
     )
 
 
-def _check_conditions(conditions: etree._Element | None, *, audience: str, now: dt.datetime, skew: dt.timedelta) -> None:
-    if conditions is None:
-        raise ProtocolError("assertion has no Conditions")
+def _authn_context(element: etree._Element) -> str | None:
+    """The level's class reference: at most one AuthnStatement, holding exactly one ClassRef and no DeclRef."""
+    statements = element.findall(q("saml", "AuthnStatement"))
+    if not statements:
+        return None
+    contexts = statements[0].findall(q("saml", "AuthnContext"))
+    refs = [] if len(contexts) != 1 else contexts[0].findall(q("saml", "AuthnContextClassRef"))
+    declared = [] if len(contexts) != 1 else contexts[0].findall(q("saml", "AuthnContextDeclRef"))
+    if len(statements) != 1 or len(refs) != 1 or declared or not text_of(refs[0]):
+        raise ProtocolError("assertion must have one AuthnStatement with exactly one AuthnContextClassRef")
+    return text_of(refs[0])
+
+
+def _check_conditions(conditions: etree._Element, *, audience: str, now: dt.datetime, skew: dt.timedelta) -> None:
+    if any(node.tag not in _ALLOWED_CONDITIONS for node in conditions):
+        raise ProtocolError("assertion has conditions we do not understand")
     try:
-        if conditions.get("NotBefore") and now + skew < parse_instant(conditions.get("NotBefore")):
-            raise ProtocolError("assertion is not valid yet")
-        if conditions.get("NotOnOrAfter") and now >= parse_instant(conditions.get("NotOnOrAfter")) + skew:
-            raise ProtocolError("assertion conditions have expired")
+        not_before = parse_instant(conditions.get("NotBefore")) if conditions.get("NotBefore") else None
+        not_after = parse_instant(conditions.get("NotOnOrAfter")) if conditions.get("NotOnOrAfter") else None
     except XmlError as exc:
         raise ProtocolError("assertion conditions have an invalid time") from exc
+    if not_before is not None and now + skew < not_before:
+        raise ProtocolError("assertion is not valid yet")
+    if not_after is not None and now >= not_after + skew:
+        raise ProtocolError("assertion conditions have expired")
+    if not_before is not None and not_after is not None and not_before >= not_after:
+        raise ProtocolError("assertion conditions end before they begin")
     restrictions = conditions.findall(q("saml", "AudienceRestriction"))
     if not restrictions:
         raise ProtocolError("assertion has no AudienceRestriction")

@@ -55,8 +55,8 @@ _PARSER = etree.XMLParser(
     load_dtd=False,
     dtd_validation=False,
     huge_tree=False,
-    remove_comments=True,  # comments split text nodes (CVE-2017-11427 family); signatures exclude them
-    remove_pis=True,
+    remove_comments=False,  # kept to be inspected, then removed: see _strip_comments
+    remove_pis=False,
     remove_blank_text=False,
     collect_ids=False,
 )
@@ -84,13 +84,47 @@ def parse(data: bytes) -> etree._Element:
     tree = root.getroottree()
     if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
         raise XmlError("document has a DOCTYPE")
+    _strip_comments(root)
     check_unique_ids(root)
     return root
 
 
+_SIGNATURE = "{http://www.w3.org/2000/09/xmldsig#}Signature"
+
+
+def _strip_comments(root: etree._Element) -> None:
+    """Remove comments so text is read whole (a comment in a NameID truncates naive readers, CVE-2017-11427).
+
+    Canonicalisation without comments ignores them, so removing them changes no digest. Inside a signature,
+    where different layers could read different text (CVE-2025-29774), and as processing instructions, which
+    c14n does sign, they have no business at all: refuse the document.
+    """
+    if next(root.iter(etree.PI), None) is not None or any(
+        isinstance(node, etree._ProcessingInstruction) for node in root.itersiblings(preceding=True)
+    ):
+        raise XmlError("document has a processing instruction")
+    for comment in list(root.iter(etree.Comment)):
+        if any(ancestor.tag == _SIGNATURE for ancestor in comment.iterancestors()):
+            raise XmlError("document has a comment inside a signature")
+        parent = comment.getparent()
+        if parent is None:
+            continue
+        tail = comment.tail or ""
+        previous = comment.getprevious()
+        if previous is not None:
+            previous.tail = (previous.tail or "") + tail
+        else:
+            parent.text = (parent.text or "") + tail
+        parent.remove(comment)
+
+
 def check_unique_ids(root: etree._Element) -> None:
-    """Reject a document in which two elements share an ID: the signature could point at either."""
-    counts = Counter(value for value in root.xpath("//@ID | //@Id | //@id"))
+    """Reject a document in which two elements share an ID: the signature could point at either.
+
+    ``Id``, ``id``, ``xml:id`` and namespaced ``ID`` attributes count too, so no parser differential can make
+    a decoy win (CVE-2025-25291 family).
+    """
+    counts = Counter(value.strip() for value in root.xpath("//@*[translate(local-name(), 'ID', 'id') = 'id']"))
     duplicates = [value for value, n in counts.items() if n > 1]
     if duplicates:
         raise XmlError("document has duplicate ID attributes")

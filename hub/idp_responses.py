@@ -67,10 +67,14 @@ def check_idp_response(
         raise ProtocolError("Response does not answer this journey's request")
     if not journeys.claim_request(in_response_to, journey):
         raise ReplayError("Response answers a request that was already answered")
+    if not journeys.first_use("idp-response", f"{issuer}|{element.get('ID')}", 2 * 60 * 60):
+        raise ReplayError("Response ID already used")
     status = read_status(element)
     encrypted = element.findall(q("saml", "EncryptedAssertion"))
-    if element.find(q("saml", "Assertion")) is not None:
+    if element.find(f".//{q('saml', 'Assertion')}") is not None:
         raise ProtocolError("identity providers must encrypt their assertions")
+    if len(element.findall(f".//{q('saml', 'EncryptedAssertion')}")) != len(encrypted):
+        raise ProtocolError("encrypted assertions are only allowed as children of the Response")
     if status.code != STATUS_SUCCESS:
         if encrypted:
             raise ProtocolError("a non-success response must not carry assertions")
@@ -91,6 +95,9 @@ def check_idp_response(
         )
         for node in encrypted
     ]
+    ids = {element.get("ID"), *(item.id for item in checked)}
+    if len(ids) != 1 + len(checked):
+        raise ProtocolError("the response and its assertions must have distinct IDs")
     authn, matching = _classify(checked)
     if authn.name_id != matching.name_id:
         raise ProtocolError("the two assertions are about different subjects")

@@ -12,7 +12,7 @@ from federation.crypto import verify
 from federation.errors import ProtocolError, ReplayError, UnknownEntityError
 from federation.messages import check_message
 from federation.runtime import Runtime
-from federation.xml import BINDING_HTTP_POST, now
+from federation.xml import BINDING_HTTP_POST, now, q
 from hub.journeys import JourneyRepository
 
 MAX_RELAY_STATE = 80  # SAML bindings §3.5.3: RelayState MUST NOT exceed 80 bytes
@@ -45,8 +45,11 @@ def check_service_request(
     binding = element.get("ProtocolBinding")
     if binding is not None and binding != BINDING_HTTP_POST:
         raise ProtocolError("only the HTTP-POST binding is supported for responses")
-    if element.get("IsPassive") == "true":
+    if element.get("IsPassive") in ("true", "1"):
         raise ProtocolError("passive authentication is not supported")
+    if element.find(q("samlp", "Scoping")) is not None:
+        # Verify forbade Scoping too: a service must not steer the citizen to, or away from, a company.
+        raise ProtocolError("Scoping is not supported")
     if relay_state is not None and len(relay_state.encode()) > MAX_RELAY_STATE:
         raise ProtocolError("RelayState is longer than 80 bytes")
     request_id = element.get("ID", "")
