@@ -6,6 +6,7 @@ field, and every certificate it names is checked against its role's chain before
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -160,6 +161,11 @@ class Certificate:
     @cached_property
     def pem(self) -> bytes:
         return self.cert.public_bytes(serialization.Encoding.PEM)
+
+    def is_current(self, moment: dt.datetime | None = None) -> bool:
+        """Whether the certificate is within its dates now: one that expired since start-up vouches for nothing."""
+        moment = moment or dt.datetime.now(dt.UTC)
+        return self.cert.not_valid_before_utc <= moment <= self.cert.not_valid_after_utc
 
     @cached_property
     def der_base64(self) -> str:

@@ -14,7 +14,6 @@ applies before calling ``xmlsec1`` are applied here, and more:
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -169,10 +168,7 @@ def verify(element: etree._Element, certificates: Iterable[Certificate]) -> None
         raise SignatureError(f"element has {len(signatures)} signatures, expected 1")
     signature = signatures[0]
     _check_signature_shape(element, signature)
-    moment = dt.datetime.now(dt.UTC)
-    # A certificate that has expired since start-up no longer vouches for anything (SIG-11).
-    current = [c for c in certificates if c.cert.not_valid_before_utc <= moment <= c.cert.not_valid_after_utc]
-    for certificate in current:
+    for certificate in [c for c in certificates if c.is_current()]:
         context = xmlsec.SignatureContext()
         context.key = _public_key(certificate)
         context.register_id(element, "ID")

@@ -8,6 +8,7 @@ import threading
 
 from flask import Blueprint, Response, current_app, g, jsonify, redirect, request, url_for
 
+from federation.bindings import decode_redirect
 from federation.metadata import federation_metadata, hub_metadata
 from federation.pairwise import pairwise_identifier
 from federation.web import read_posted_message
@@ -26,13 +27,17 @@ METADATA_VALIDITY = dt.timedelta(days=7)
 METADATA_REFRESH = dt.timedelta(hours=1)
 
 
-@blueprint.post("/SAML2/SSO")
+@blueprint.route("/SAML2/SSO", methods=["GET", "POST"])
 def single_sign_on() -> Response:
-    """A relying service's AuthnRequest (HTTP-POST binding) starts a journey."""
+    """A relying service's AuthnRequest (HTTP-POST or HTTP-Redirect binding) starts a journey."""
     g.no_store = True
-    element = read_posted_message("SAMLRequest")
-    relay_state = request.form.get("RelayState")
-    checked = check_service_request(element, relay_state, runtime(), journeys())
+    if request.method == "GET":
+        redirect_message = decode_redirect(request.query_string)
+        element, relay_state = redirect_message.element, redirect_message.relay_state
+    else:
+        redirect_message = None
+        element, relay_state = read_posted_message("SAMLRequest"), request.form.get("RelayState")
+    checked = check_service_request(element, relay_state, runtime(), journeys(), redirect_message)
     journey = Journey.start(
         rp_entity_id=checked.relying_service.entity_id,
         rp_request_id=checked.request_id,

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from lxml import etree
 
+from federation.bindings import RedirectMessage, verify_redirect
 from federation.config import RelyingServiceEntry
 from federation.crypto import verify
 from federation.errors import ProtocolError, ReplayError, UnknownEntityError
@@ -26,9 +27,17 @@ class ServiceRequest:
 
 
 def check_service_request(
-    element: etree._Element, relay_state: str | None, runtime: Runtime, journeys: JourneyRepository
+    element: etree._Element,
+    relay_state: str | None,
+    runtime: Runtime,
+    journeys: JourneyRepository,
+    redirect: RedirectMessage | None = None,
 ) -> ServiceRequest:
-    """Signature by the relying service's configured key, known issuer, configured ACS, fresh, not replayed."""
+    """Signature by the relying service's configured key, known issuer, configured ACS, fresh, not replayed.
+
+    With the HTTP-Redirect binding (``redirect`` given) the signature is the query string's; with HTTP-POST it
+    is the AuthnRequest's own enveloped signature.
+    """
     moment = now()
     issuer = check_message(
         element, tag="AuthnRequest", destination=runtime.federation.hub.sso_url, now=moment, skew=runtime.skew
@@ -36,7 +45,11 @@ def check_service_request(
     service = runtime.federation.relying_service(issuer)
     if service is None:
         raise UnknownEntityError("AuthnRequest from an issuer not in the federation")
-    verify(element, runtime.federation.certs(service.signing_certificates))
+    certificates = runtime.federation.certs(service.signing_certificates)
+    if redirect is not None:
+        verify_redirect(redirect, certificates)
+    else:
+        verify(element, certificates)
     acs_url = element.get("AssertionConsumerServiceURL")
     if acs_url is None:
         acs_url = service.default_acs_url

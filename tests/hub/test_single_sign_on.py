@@ -121,7 +121,7 @@ def test_choosing_nothing_shows_the_error_summary(client: FlaskClient, federatio
 
 def test_unknown_page_and_wrong_method_are_plain_pages(client: FlaskClient) -> None:
     assert client.get("/no-such-page").status_code == 404
-    response = client.get("/SAML2/SSO")
+    response = client.get("/SAML2/SSO/Response/POST")
     assert response.status_code == 405
     _page(response)
 
