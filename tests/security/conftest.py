@@ -1,0 +1,73 @@
+"""A live federation for attacks, with a recorder on the stub service: did anything reach the matching
+service or the relying service's ACS?"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from bs4 import BeautifulSoup
+
+from tests.conftest import LiveFederation, start_federation
+from tests.journeys.drive import Journey
+from tests.security.forge import IDP_ONE, Captured
+
+
+class Recorder:
+    """WSGI middleware counting requests by path: it observes the stub service, it changes nothing."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self.app = app
+        self.paths: list[str] = []
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        self.paths.append(environ.get("PATH_INFO", ""))
+        return self.app(environ, start_response)
+
+    def count(self, fragment: str) -> int:
+        return sum(fragment in path for path in self.paths)
+
+
+@pytest.fixture(scope="module")
+def attack_live(keys_dir: Path) -> Iterator[tuple[LiveFederation, Recorder]]:
+    live, servers = start_federation(keys_dir, None)
+    service = live.apps["stub_service"]
+    recorder = Recorder(service.wsgi_app)
+    service.wsgi_app = recorder  # type: ignore[method-assign]
+    yield live, recorder
+    for server in servers:
+        server.shutdown()
+
+
+@pytest.fixture()
+def captured(attack_live: tuple[LiveFederation, Recorder]) -> Captured:
+    """A fresh journey at the hub's ACS with alice's genuine, unposted Response from Stub IDP One."""
+    live, _ = attack_live
+    journey = Journey(live, idp=IDP_ONE)
+    login = journey.to_idp()
+    consent = journey.citizen.submit(login, {"username": "alice", "password": "password"}, selector="#sign-in-form")
+    form = journey.citizen.submit(consent, {"decision": "agree"}, selector="#consent-form")
+    journey.idp_answer = form
+    return Captured(live, journey, form)
+
+
+@pytest.fixture()
+def recorder(attack_live: tuple[LiveFederation, Recorder]) -> Recorder:
+    return attack_live[1]
+
+
+def assert_refused(response: requests.Response, recorder: Recorder, before: tuple[int, int]) -> None:
+    """The reject oracle: a 4xx page in plain words, nothing sent to the matching service or the service."""
+    assert 400 <= response.status_code < 500, (response.status_code, response.url)
+    soup = BeautifulSoup(response.text, "html.parser")
+    headings = soup.select("h1")
+    assert len(headings) == 1 and headings[0].get_text(strip=True)
+    assert "Traceback" not in response.text and "lxml" not in response.text and "xmlsec" not in response.text
+    assert (recorder.count("/matching-service/"), recorder.count("/SAML2/SSO/Response/POST")) == before
+
+
+def counts(recorder: Recorder) -> tuple[int, int]:
+    return recorder.count("/matching-service/"), recorder.count("/SAML2/SSO/Response/POST")
