@@ -7,8 +7,9 @@ import datetime as dt
 from lxml import etree
 
 from federation.config import Certificate, Federation
-from federation.crypto import KeyPair, sign
-from federation.xml import BINDING_HTTP_POST, NAMEID_PERSISTENT, NS, instant, new_id, q
+from federation.crypto import KeyPair, sign, verify
+from federation.errors import FederationError
+from federation.xml import BINDING_HTTP_POST, NAMEID_PERSISTENT, NS, XmlError, instant, new_id, parse, parse_instant, q
 
 _NSMAP = {"md": NS["md"], "ds": NS["ds"]}
 
@@ -86,3 +87,33 @@ def federation_metadata(
     for index in range(len(federation.file.identity_providers)):
         entities.append(_idp_entity(federation, index))
     return _signed(entities, signer, valid_for, moment)
+
+
+class MetadataError(Exception):
+    """Metadata that must not be trusted: unsigned, signed by the wrong key, expired or malformed."""
+
+
+def read_metadata(data: bytes, certificates: list[Certificate], moment: dt.datetime) -> etree._Element:
+    """Parse metadata and trust it only if signed by one of ``certificates`` and not past its validUntil.
+
+    pysaml2 loads unsigned remote metadata even with a pinned certificate (its issue #1037); this refuses it.
+    """
+    try:
+        root = parse(data)
+    except XmlError as exc:
+        raise MetadataError(f"metadata rejected: {exc}") from exc
+    if root.tag not in (q("md", "EntityDescriptor"), q("md", "EntitiesDescriptor")):
+        raise MetadataError("not SAML metadata")
+    try:
+        verify(root, certificates)
+    except FederationError as exc:
+        raise MetadataError(f"metadata signature: {exc.detail}") from exc
+    valid_until = root.get("validUntil")
+    if not valid_until:
+        raise MetadataError("metadata has no validUntil")
+    try:
+        if parse_instant(valid_until) <= moment:
+            raise MetadataError("metadata has expired")
+    except XmlError as exc:
+        raise MetadataError("metadata validUntil is not a time") from exc
+    return root

@@ -23,6 +23,8 @@ class AppSettings(BaseModel):
     redis_url: str | None = None
     log_level: str = "INFO"
     testing: bool = False
+    # The stub matching service answers this late for anyone born in 1968 (see stub_service.matching_service).
+    slow_matching_seconds: float = Field(default=15.0, ge=0, le=120)
 
     @classmethod
     def build(cls, overrides: Mapping[str, Any] | None = None) -> AppSettings:
@@ -34,6 +36,8 @@ class AppSettings(BaseModel):
             values["keys_dir"] = Path(env["KEYS_DIR"])
         if env.get("REDIS_URL"):
             values["redis_url"] = env["REDIS_URL"]
+        if env.get("SLOW_MATCHING_SECONDS"):
+            values["slow_matching_seconds"] = float(env["SLOW_MATCHING_SECONDS"])
         if env.get("LOG_LEVEL"):
             values["log_level"] = env["LOG_LEVEL"]
         values.update(overrides or {})

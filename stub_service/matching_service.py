@@ -8,6 +8,7 @@ create-failure. Anything it cannot accept gets a 400 in plain words, never a tra
 from __future__ import annotations
 
 import logging
+import time
 from typing import cast
 
 from flask import Blueprint, Response, current_app, request
@@ -78,9 +79,21 @@ def _refuse(error: FederationError) -> tuple[Response, int]:
     return Response(text, mimetype="text/plain"), error.http_status
 
 
+SLOW_BIRTH_YEAR = 1968
+
+
+def _maybe_slow(query: CheckedQuery) -> None:
+    """GOV.UK Verify's test service answered slowly for anyone born in 1968, so testers can see the hub's
+    waiting page and its time limit; so does this one."""
+    if any(d.verified and d.value.year == SLOW_BIRTH_YEAR for d in query.dataset.dates_of_birth):
+        runtime = cast(Runtime, current_app.extensions["runtime"])
+        time.sleep(runtime.settings.slow_matching_seconds)
+
+
 @blueprint.post("/matching-service/POST")
 def attribute_query() -> Response:
     query = _read(_entry().url, account_creation=False)
+    _maybe_slow(query)
     record = _matcher().match(query.pairwise_id, query.dataset, query.cycle3)
     cycle = "0, 1" if query.cycle3 is None else "0, 3"
     logger.info("Matching query answered: %s (cycles %s)", "match" if record else "no-match", cycle)

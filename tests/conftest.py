@@ -44,6 +44,17 @@ UNREACHABLE = {
 }
 
 
+def federation_file_with(directory: Path, **hub: object) -> Path:
+    """A copy of the federation file with some of the hub's settings changed (say, a shorter matching wait)."""
+    import yaml
+
+    data = yaml.safe_load(DEFAULT_FEDERATION_FILE.read_text(encoding="utf-8"))
+    data["hub"].update(hub)
+    path = directory / "federation.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
+
+
 @pytest.fixture(scope="session")
 def federation(keys_dir: Path) -> Federation:
     return load_federation(DEFAULT_FEDERATION_FILE, keys_dir=keys_dir, urls=UNREACHABLE)
@@ -127,14 +138,17 @@ def _serve(app: Flask, port: int) -> BaseWSGIServer:
     return server
 
 
-def start_federation(keys_dir: Path, redis_url: str | None) -> tuple[LiveFederation, list[BaseWSGIServer]]:
+def start_federation(
+    keys_dir: Path, redis_url: str | None, **settings: object
+) -> tuple[LiveFederation, list[BaseWSGIServer]]:
     ports = {name: free_port() for name in ("hub", "stub_idp", "stub_service")}
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-    config = {"keys_dir": keys_dir, "urls": urls, "redis_url": redis_url, "testing": True}
+    config = {"keys_dir": keys_dir, "urls": urls, "redis_url": redis_url, "testing": True, **settings}
     apps = {"hub": hub.create_app(config), "stub_idp": stub_idp.create_app(config),
             "stub_service": stub_service.create_app(config)}
     servers = [_serve(apps[name], ports[name]) for name in apps]
-    live = LiveFederation(urls, apps, keys_dir, load_federation(DEFAULT_FEDERATION_FILE, keys_dir=keys_dir, urls=urls))
+    federation_file = Path(str(settings.get("federation_file", DEFAULT_FEDERATION_FILE)))
+    live = LiveFederation(urls, apps, keys_dir, load_federation(federation_file, keys_dir=keys_dir, urls=urls))
     return live, servers
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import uuid
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
@@ -40,6 +41,8 @@ from federation.xml import (
     q,
     text_of,
 )
+from stub_idp.users import load_users
+from tests.conftest import RedisServer
 from tests.factories import b64, key_pair
 
 IDP_ONE = "stub-idp-one"
@@ -197,10 +200,14 @@ def test_index_lists_each_idp_with_levels_and_evidence_and_every_seeded_user(idp
     two = one(soup, "#idp-stub-idp-two").select("td")
     assert two[0].get_text(strip=True) == "Level 1 and Level 2"
     assert len(two[1].select("li")) == 2
-    users = {row["id"]: row.select("td")[1].get_text(" ", strip=True) for row in soup.select("#test-users tbody tr")}
-    assert set(users) == {f"user-{name}" for name in ("alice", "bob", "carol", "dan", "erin", "harry")}
-    assert "SE123456C" in users["user-erin"]
-    assert "no verified address" in users["user-harry"]
+    users = {str(row["id"]): row.select("td") for row in soup.select("#test-users tbody tr")}
+    seeded = load_users()
+    assert {"alice", "bob", "carol", "dan", "erin", "harry"} <= set(seeded)
+    assert set(users) == {f"user-{name}" for name in seeded}
+    for name, user in seeded.items():
+        level, exercises = (cell.get_text(" ", strip=True) for cell in users[f"user-{name}"])
+        assert (level, exercises) == (user.level.label, user.exercises)
+    assert "cycle 3" in seeded["erin"].exercises.lower() and "no verified address" in seeded["harry"].exercises
 
 
 def test_login_page_offers_sign_in_registration_and_every_other_outcome(
@@ -509,6 +516,19 @@ def test_registered_usernames_are_unique_and_passwords_are_not_stored(idp_app: F
     stored = idp_app.extensions["runtime"].store.get("user:fiona.test")
     assert stored is not None and stored["password"] == "" and stored["password_hash"]
     assert REGISTRATION["password"] not in str(stored)
+
+
+def test_a_user_registered_with_one_worker_signs_in_with_another_through_redis(
+    app_config: dict[str, object], federation: Federation, redis_server: RedisServer
+) -> None:
+    config = {**app_config, "redis_url": redis_server.url}
+    first, second = stub_idp.create_app(config).test_client(), stub_idp.create_app(config).test_client()
+    username = f"worker-{uuid.uuid4().hex[:8]}"
+    assert first.post(f"/{IDP_ONE}/register", data={**REGISTRATION, "username": username}).status_code == 303
+    started = start(first, federation)
+    sign_in(second, started, username, password=REGISTRATION["password"])
+    response = second.post(f"/{IDP_ONE}/consent", data={"request_token": started.token, "decision": "agree"})
+    assert read_status(idp_answer(response, federation, started)).code == STATUS_SUCCESS
 
 
 def test_registration_without_a_request_returns_to_the_index(idp: FlaskClient) -> None:

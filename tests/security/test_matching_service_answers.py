@@ -1,0 +1,137 @@
+"""The hub refuses any answer from a matching service that is not a clear, signed answer to its own query.
+
+The matching service here is a hostile one the test runs on loopback (a party we do not control), so the
+hub's real back-channel code is exercised over real HTTP.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from lxml import etree
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
+
+from federation.errors import MatchingServiceError
+from federation.loa import LevelOfAssurance
+from federation.mds import MatchingDataset
+from federation.messages import response, soap_body, soap_envelope
+from federation.runtime import Runtime, load_runtime
+from federation.settings import AppSettings
+from federation.xml import STATUS_MATCH, STATUS_NO_MATCH, STATUS_RESPONDER, STATUS_SUCCESS, now
+from hub.matching import MatchResult, build_query, send_query
+from tests.conftest import UNREACHABLE, federation_file_with, free_port
+from tests.factories import key_pair
+
+Answer = Callable[[etree._Element, Runtime], "bytes | tuple[int, bytes]"]
+DATASET = MatchingDataset.model_validate(
+    {"first_names": [{"value": "Alice"}], "surnames": [{"value": "Smith"}], "dates_of_birth": [{"value": "1980-05-14"}]}
+)
+
+
+class HostileMatcher:
+    def __init__(self) -> None:
+        self.answer: Answer | None = None
+        self.runtime: Runtime | None = None
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        request = Request(environ)
+        assert self.answer is not None and self.runtime is not None
+        result = self.answer(soap_body(request.get_data()), self.runtime)
+        status, body = result if isinstance(result, tuple) else (200, result)
+        return Response(body, status=status, mimetype="text/xml")(environ, start_response)
+
+
+@pytest.fixture(scope="module")
+def matcher(keys_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostileMatcher]:
+    app = HostileMatcher()
+    port = free_port()
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    settings = AppSettings(
+        keys_dir=keys_dir,
+        urls={**UNREACHABLE, "stub_service": f"http://127.0.0.1:{port}"},
+        federation_file=federation_file_with(tmp_path_factory.mktemp("federation"), matching_timeout_seconds=1),
+    )
+    app.runtime = load_runtime(settings, store_prefix="hub")
+    yield app
+    server.shutdown()
+
+
+def _ask(matcher: HostileMatcher, answer: Answer) -> MatchResult:
+    matcher.answer = answer
+    runtime = matcher.runtime
+    assert runtime is not None
+    service = runtime.federation.file.relying_services[0]
+    query = build_query(runtime=runtime, service=service, pairwise_id="a" * 64, level=LevelOfAssurance.LEVEL_2,
+                        dataset=DATASET)
+    return send_query(runtime=runtime, service=service, query=query, session=requests.Session())
+
+
+def _signed_answer(*, status: str = STATUS_SUCCESS, sub_status: str | None = STATUS_MATCH, signer: str = "stub-service-msa-signing.crt",
+                   issuer: str | None = None, in_response_to: str | None = None, sign: bool = True) -> Answer:
+    def answer(query: etree._Element, runtime: Runtime) -> bytes:
+        from federation.crypto import sign as sign_element
+
+        service = runtime.federation.file.relying_services[0]
+        message = response(issuer=issuer or service.matching_service.entity_id, destination=None,
+                           in_response_to=in_response_to or query.get("ID", ""), moment=now(), status=status,
+                           sub_status=sub_status)
+        if sign:
+            sign_element(message, key_pair(runtime.federation, signer))
+        return soap_envelope(message)
+
+    return answer
+
+
+def test_genuine_match_and_no_match_are_understood(matcher: HostileMatcher) -> None:
+    assert _ask(matcher, _signed_answer()) is MatchResult.MATCH
+    assert _ask(matcher, _signed_answer(status=STATUS_RESPONDER, sub_status=STATUS_NO_MATCH)) is MatchResult.NO_MATCH
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        _signed_answer(sign=False),
+        _signed_answer(signer="stub-service-signing.crt"),
+        _signed_answer(signer="hub-signing.crt"),
+        _signed_answer(issuer="https://another-matcher.example"),
+        _signed_answer(in_response_to="_someone_elses_query"),
+        _signed_answer(status=STATUS_SUCCESS, sub_status=STATUS_NO_MATCH),
+        _signed_answer(status=STATUS_SUCCESS, sub_status="urn:example:maybe"),
+        _signed_answer(status=STATUS_RESPONDER, sub_status=STATUS_MATCH),
+        lambda query, runtime: (500, b"<oops/>"),
+        lambda query, runtime: b"not xml at all",
+        lambda query, runtime: soap_envelope(query),
+        lambda query, runtime: b'<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>',
+    ],
+    ids=[
+        "unsigned", "signed-by-the-service-key", "signed-by-the-hub-key", "wrong-issuer", "answers-another-query",
+        "success-with-no-match", "unknown-status", "responder-with-match", "http-500", "not-xml", "echoes-the-query",
+        "xxe",
+    ],
+)
+def test_answer_that_is_not_a_clear_signed_answer_is_refused(matcher: HostileMatcher, answer: Answer) -> None:
+    with pytest.raises(MatchingServiceError):
+        _ask(matcher, answer)
+
+
+def test_slow_matching_service_is_abandoned_at_the_configured_time(matcher: HostileMatcher) -> None:
+    runtime = matcher.runtime
+    assert runtime is not None
+    limit = runtime.federation.hub.matching_timeout_seconds
+
+    def slow(query: etree._Element, runtime: Runtime) -> bytes:
+        time.sleep(limit + 2)
+        return _signed_answer()(query, runtime)  # type: ignore[return-value]
+
+    started = time.monotonic()
+    with pytest.raises(MatchingServiceError, match="unreachable"):
+        _ask(matcher, slow)
+    assert time.monotonic() - started < limit + 3  # abandoned at the limit, not when the answer came
