@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
+from collections.abc import Callable
 
 import pytest
 from bs4 import BeautifulSoup
 from flask.testing import FlaskClient
 
+from lxml import etree
+
 from federation.config import Federation
-from federation.xml import now, to_bytes
-from tests.factories import b64, service_authn_request
+from federation.crypto import sign
+from federation.xml import now, q, to_bytes
+from tests.factories import b64, key_pair, service_authn_request
 
 
 def _page(response) -> BeautifulSoup:  # type: ignore[no-untyped-def]
@@ -58,7 +63,36 @@ def _bad_requests(federation: Federation) -> dict[str, dict[str, str]]:
         },
         "stale": {"SAMLRequest": b64(service_authn_request(federation, moment=now() - dt.timedelta(hours=1)))},
         "relay-state-too-long": {"SAMLRequest": b64(service_authn_request(federation)), "RelayState": "r" * 81},
+        "scoping": {"SAMLRequest": b64(_signed_after(federation, _add_scoping))},
+        "passive": {"SAMLRequest": b64(_signed_after(federation, lambda r: r.set("IsPassive", "true")))},
+        "artifact-binding": {"SAMLRequest": b64(_signed_after(
+            federation, lambda r: r.set("ProtocolBinding", "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Artifact")))},
+        "version-1-1": {"SAMLRequest": b64(_signed_after(federation, lambda r: r.set("Version", "1.1")))},
+        "xsw-wrapped": {"SAMLRequest": b64(_wrapped(federation))},
     }
+
+
+def _signed_after(federation: Federation, edit: Callable[[etree._Element], object]) -> etree._Element:
+    request = service_authn_request(federation, signed=False)
+    edit(request)
+    sign(request, key_pair(federation, "stub-service-signing.crt"))
+    return request
+
+
+def _add_scoping(request: etree._Element) -> None:
+    scoping = etree.SubElement(request, q("samlp", "Scoping"))
+    idp_list = etree.SubElement(scoping, q("samlp", "IDPList"))
+    etree.SubElement(idp_list, q("samlp", "IDPEntry"), ProviderID="https://idp.example")
+
+
+def _wrapped(federation: Federation) -> etree._Element:
+    """XSW2 on an AuthnRequest: an evil request (attacker's ACS) wrapping the genuine signed one."""
+    genuine = service_authn_request(federation)
+    evil = copy.deepcopy(genuine)
+    evil.set("ID", "_evil")
+    evil.set("AssertionConsumerServiceURL", "https://attacker.example/acs")
+    evil.find(q("ds", "Signature")).addprevious(genuine)  # type: ignore[union-attr]
+    return evil
 
 
 @pytest.mark.parametrize(
@@ -66,6 +100,7 @@ def _bad_requests(federation: Federation) -> dict[str, dict[str, str]]:
     [
         "missing", "not-base64", "not-xml", "doctype", "unsigned", "signed-by-another-party",
         "tampered-after-signing", "unlisted-acs-url", "wrong-destination", "stale", "relay-state-too-long",
+        "scoping", "passive", "artifact-binding", "version-1-1", "xsw-wrapped",
     ],
 )
 def test_bad_authn_request_gets_a_plain_400_page_and_no_journey(
