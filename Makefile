@@ -29,8 +29,9 @@ keys: install  ## regenerate the federation's keys and certificates
 run: install assets  ## run the whole federation on 127.0.0.1 and print the start URL
 	$(BIN)/python -m federation.localrun
 
-test: install assets  ## run the whole test suite (needs redis-server and chromium on PATH)
+test: install assets  ## run the whole test suite (needs redis-server, chromium and xmlsec1 on PATH)
 	$(BIN)/python -m pytest
+	CRYPTO_BACKEND=xmlsec1 $(BIN)/python -m pytest tests/security tests/federation/test_crypto.py
 
 clean:
 	rm -rf $(VENV) node_modules federation/static/govuk keys/generated .pytest_cache

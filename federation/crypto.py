@@ -18,6 +18,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import xmlsec
 from lxml import etree
@@ -106,10 +107,7 @@ def sign(element: etree._Element, key_pair: KeyPair) -> None:
     xmlsec.template.add_transform(reference, xmlsec.Transform.EXCL_C14N)
     key_info = xmlsec.template.ensure_key_info(signature)
     xmlsec.template.x509_data_add_certificate(xmlsec.template.add_x509_data(key_info))
-    context = xmlsec.SignatureContext()
-    context.key = key_pair._key
-    context.register_id(element, "ID")
-    context.sign(signature)
+    _backend.sign(element, signature, key_pair)
 
 
 def _algorithm(parent: etree._Element | None, prefix: str, local: str) -> str:
@@ -169,14 +167,8 @@ def verify(element: etree._Element, certificates: Iterable[Certificate]) -> None
     signature = signatures[0]
     _check_signature_shape(element, signature)
     for certificate in [c for c in certificates if c.is_current()]:
-        context = xmlsec.SignatureContext()
-        context.key = _public_key(certificate)
-        context.register_id(element, "ID")
-        try:
-            context.verify(signature)
-        except xmlsec.Error:
-            continue
-        return
+        if _backend.verify(element, signature, certificate):
+            return
     raise SignatureError("signature does not verify with any key configured for the issuer")
 
 
@@ -202,11 +194,7 @@ def encrypt_assertion(assertion: etree._Element, recipient: Certificate, method:
     key_info = xmlsec.template.encrypted_data_ensure_key_info(template, ns="ds")
     encrypted_key = xmlsec.template.add_encrypted_key(key_info, xmlsec.Transform.RSA_OAEP)
     xmlsec.template.encrypted_data_ensure_cipher_value(encrypted_key)
-    manager = xmlsec.KeysManager()
-    manager.add_key(_public_key(recipient))
-    context = xmlsec.EncryptionContext(manager)
-    context.key = xmlsec.Key.generate(xmlsec.KeyData.AES, 256 if "256" in method else 128, xmlsec.KeyDataType.SESSION)
-    context.encrypt_xml(template, wrapper[0])
+    _backend.encrypt(wrapper, template, recipient, 256 if "256" in method else 128)
     # libxmlsec rewrites the tree underneath lxml; a clean parse gives callers a consistent element.
     return parse(to_bytes(wrapper))
 
@@ -232,17 +220,85 @@ def decrypt_assertion(encrypted_assertion: etree._Element, key_pair: KeyPair) ->
     if len(holder) != 1 or holder[0].tag != q("xenc", "EncryptedData"):
         raise InvalidSamlMessageError("encrypted assertion must hold exactly one EncryptedData")
     _check_encryption_shape(holder[0])
-    context = xmlsec.EncryptionContext(key_pair._manager)
+    decrypted = _backend.decrypt(holder, key_pair)
+    if decrypted is None:
+        raise InvalidSamlMessageError("encrypted assertion could not be decrypted with our key")
     try:
-        decrypted = context.decrypt(holder[0])
-    except xmlsec.Error as exc:
-        raise InvalidSamlMessageError("encrypted assertion could not be decrypted with our key") from exc
-    if not isinstance(decrypted, etree._Element):
-        raise InvalidSamlMessageError("encrypted assertion did not hold an element")
-    try:
-        assertion = parse(to_bytes(decrypted))
+        assertion = parse(decrypted)
     except XmlError as exc:
         raise InvalidSamlMessageError(f"decrypted assertion rejected: {exc}") from exc
     if assertion.tag != q("saml", "Assertion"):
         raise InvalidSamlMessageError("encrypted assertion did not hold an Assertion")
     return assertion
+
+
+class InProcessBackend:
+    """python-xmlsec: libxmlsec1 in this process, keys parsed once. The default."""
+
+    name = "inprocess"
+
+    def sign(self, element: etree._Element, signature: etree._Element, key_pair: KeyPair) -> None:
+        context = xmlsec.SignatureContext()
+        context.key = key_pair._key
+        context.register_id(element, "ID")
+        context.sign(signature)
+
+    def verify(self, element: etree._Element, signature: etree._Element, certificate: Certificate) -> bool:
+        context = xmlsec.SignatureContext()
+        context.key = _public_key(certificate)
+        context.register_id(element, "ID")
+        try:
+            context.verify(signature)
+        except xmlsec.Error:
+            return False
+        return True
+
+    def encrypt(self, wrapper: etree._Element, template: etree._Element, recipient: Certificate, bits: int) -> None:
+        manager = xmlsec.KeysManager()
+        manager.add_key(_public_key(recipient))
+        context = xmlsec.EncryptionContext(manager)
+        context.key = xmlsec.Key.generate(xmlsec.KeyData.AES, bits, xmlsec.KeyDataType.SESSION)
+        context.encrypt_xml(template, wrapper[0])
+
+    def decrypt(self, holder: etree._Element, key_pair: KeyPair) -> bytes | None:
+        context = xmlsec.EncryptionContext(key_pair._manager)
+        try:
+            decrypted = context.decrypt(holder[0])
+        except xmlsec.Error:
+            return None
+        return to_bytes(decrypted) if isinstance(decrypted, etree._Element) else None
+
+
+class CryptoBackend(Protocol):
+    name: str
+
+    def sign(self, element: etree._Element, signature: etree._Element, key_pair: KeyPair) -> None: ...
+    def verify(self, element: etree._Element, signature: etree._Element, certificate: Certificate) -> bool: ...
+    def encrypt(self, wrapper: etree._Element, template: etree._Element, recipient: Certificate, bits: int) -> None: ...
+    def decrypt(self, holder: etree._Element, key_pair: KeyPair) -> bytes | None: ...
+
+
+_backend: CryptoBackend = InProcessBackend()
+
+
+def use_backend(name: str) -> None:
+    """Choose how signatures and encryption are computed, for the whole process.
+
+    ``inprocess`` (default) uses python-xmlsec; ``xmlsec1`` forks pysaml2's ``xmlsec1`` command per operation
+    and is kept to compare against. Every guard above applies to both: only the raw operation differs.
+    """
+    global _backend
+    if name == _backend.name:
+        return
+    if name == "inprocess":
+        _backend = InProcessBackend()
+    elif name == "xmlsec1":
+        from federation.crypto_xmlsec1 import Xmlsec1Backend
+
+        _backend = Xmlsec1Backend()
+    else:
+        raise ValueError(f"unknown crypto backend {name!r}: use inprocess or xmlsec1")
+
+
+def backend_name() -> str:
+    return _backend.name

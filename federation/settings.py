@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -22,6 +22,9 @@ class AppSettings(BaseModel):
     urls: dict[str, str] = Field(default_factory=dict)
     redis_url: str | None = None
     log_level: str = "INFO"
+    # How XML signatures and encryption are computed: in process (python-xmlsec), or by forking xmlsec1 the way
+    # pysaml2 does by default (kept to compare against; see federation/crypto_xmlsec1.py).
+    crypto_backend: Literal["inprocess", "xmlsec1"] = "inprocess"
     testing: bool = False
     # The stub matching service answers this late for anyone born in 1968 (see stub_service.matching_service).
     slow_matching_seconds: float = Field(default=15.0, ge=0, le=120)
@@ -38,6 +41,8 @@ class AppSettings(BaseModel):
             values["redis_url"] = env["REDIS_URL"]
         if env.get("SLOW_MATCHING_SECONDS"):
             values["slow_matching_seconds"] = float(env["SLOW_MATCHING_SECONDS"])
+        if env.get("CRYPTO_BACKEND"):
+            values["crypto_backend"] = env["CRYPTO_BACKEND"]
         if env.get("LOG_LEVEL"):
             values["log_level"] = env["LOG_LEVEL"]
         values.update(overrides or {})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -20,6 +21,7 @@ import hub
 import stub_idp
 import stub_service
 from federation.config import DEFAULT_FEDERATION_FILE, Federation, load_federation
+from federation.crypto import use_backend
 from keys.pki import generate
 
 
@@ -27,6 +29,14 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session", autouse=True)
+def crypto_backend() -> str:
+    """The suite runs with the backend CRYPTO_BACKEND names (make test runs tests/security with both)."""
+    name = os.environ.get("CRYPTO_BACKEND", "inprocess")
+    use_backend(name)
+    return name
 
 
 @pytest.fixture(scope="session")
