@@ -74,6 +74,21 @@ def _public_key(cert: Certificate) -> xmlsec.Key:
         return key
 
 
+_managers: dict[bytes, xmlsec.KeysManager] = {}
+
+
+def _recipient_manager(recipient: Certificate) -> xmlsec.KeysManager:
+    """A keys manager holding one recipient's public key. Building one costs about 8 ms (libxmlsec sets up an
+    X.509 store), so each is built once per process; encryption contexts only read from it."""
+    with _key_lock:
+        manager = _managers.get(recipient.pem)
+        if manager is None:
+            manager = xmlsec.KeysManager()
+            manager.add_key(xmlsec.Key.from_memory(recipient.pem, xmlsec.KeyFormat.CERT_PEM, None))
+            _managers[recipient.pem] = manager
+        return manager
+
+
 @dataclass
 class KeyPair:
     """One of our own private keys with its certificate, loaded once."""
@@ -254,9 +269,7 @@ class InProcessBackend:
         return True
 
     def encrypt(self, wrapper: etree._Element, template: etree._Element, recipient: Certificate, bits: int) -> None:
-        manager = xmlsec.KeysManager()
-        manager.add_key(_public_key(recipient))
-        context = xmlsec.EncryptionContext(manager)
+        context = xmlsec.EncryptionContext(_recipient_manager(recipient))
         context.key = xmlsec.Key.generate(xmlsec.KeyData.AES, bits, xmlsec.KeyDataType.SESSION)
         context.encrypt_xml(template, wrapper[0])
 

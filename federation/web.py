@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, Response, g, has_request_context, render_template, request, send_from_directory
 from jinja2 import ChainableUndefined, ChoiceLoader, PackageLoader, PrefixLoader
+from markupsafe import Markup
 from lxml import etree
 from werkzeug.exceptions import HTTPException
 
@@ -122,6 +123,28 @@ def _security_headers_for(form_targets: str) -> Any:
     return add_headers
 
 
+_HEADER = """{%- from "govuk_frontend_jinja/components/header/macro.html" import govukHeader -%}
+{%- from "govuk_frontend_jinja/components/service-navigation/macro.html" import govukServiceNavigation -%}
+<header class="govuk-template__header">{{ govukHeader({}) }}
+{{ govukServiceNavigation({"serviceName": args[0], "serviceUrl": args[1]}) }}</header>"""
+_FOOTER = """{%- from "govuk_frontend_jinja/components/footer/macro.html" import govukFooter -%}
+<footer class="govuk-template__footer">{{ govukFooter({"meta": {"items": args[0]}}) }}</footer>"""
+
+
+def _fragment(app: Flask, source: str) -> Any:
+    """The GOV.UK header and footer, rendered once per set of arguments: the same on every page, and the
+    macros behind them cost more than the rest of a page together."""
+    cache: dict[str, Markup] = {}
+
+    def render(*args: Any) -> Markup:
+        key = repr(args)
+        if key not in cache:
+            cache[key] = Markup(app.jinja_env.from_string(source).render(args=args))
+        return cache[key]
+
+    return render
+
+
 def init_app(app: Flask, form_targets: Iterable[str] = ()) -> None:
     """Shared templates, GOV.UK Frontend, error pages in plain words, request-size cap and security headers.
 
@@ -133,6 +156,8 @@ def init_app(app: Flask, form_targets: Iterable[str] = ()) -> None:
         [app.jinja_env.loader, PrefixLoader({"govuk_frontend_jinja": PackageLoader("govuk_frontend_jinja")})]
     )
     app.jinja_env.globals["csp_nonce"] = _csp_nonce
+    app.jinja_env.globals["govuk_header"] = _fragment(app, _HEADER)
+    app.jinja_env.globals["govuk_footer"] = _fragment(app, _FOOTER)
     app.before_request(_new_nonce)
     app.config.setdefault("MAX_CONTENT_LENGTH", MAX_MESSAGE_BYTES * 2)
     app.register_error_handler(FederationError, _handle_federation_error)

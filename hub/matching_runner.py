@@ -31,12 +31,23 @@ _AFTER = {
 }
 
 
+# How long the request that starts matching waits for the answer before showing the waiting page. Most
+# matching services answer well within this, so most citizens never see the waiting page at all.
+INLINE_WAIT_SECONDS = 1.5
+
+
 def start(app: Flask, journey: Journey, stage: Stage) -> None:
-    """Begin a matching (``Stage.MATCHING``) or account creation (``Stage.CREATING_ACCOUNT``) attempt."""
+    """Begin a matching (``Stage.MATCHING``) or account creation (``Stage.CREATING_ACCOUNT``) attempt.
+
+    The attempt runs in a thread; this waits up to ``INLINE_WAIT_SECONDS`` for it, without polling.
+    """
     journeys = cast(JourneyRepository, app.extensions["journeys"])
     attempt = journey.begin_attempt(stage)
     journeys.save(journey)
-    threading.Thread(target=_run, args=(app, journey.id, attempt), name=f"matching-{journey.log_id}", daemon=True).start()
+    worker = threading.Thread(target=_run, args=(app, journey.id, attempt), name=f"matching-{journey.log_id}",
+                              daemon=True)
+    worker.start()
+    worker.join(INLINE_WAIT_SECONDS)
 
 
 def timed_out(journey: Journey, runtime: Runtime) -> bool:
@@ -55,6 +66,16 @@ def _next_stage_after_no_match(journey: Journey, service: RelyingServiceEntry) -
 
 
 def _run(app: Flask, journey_id: str, attempt: str) -> None:
+    """One attempt, then account creation in the same thread when a no-match leads there."""
+    while True:
+        next_attempt = _attempt(app, journey_id, attempt)
+        if next_attempt is None:
+            return
+        attempt = next_attempt
+
+
+def _attempt(app: Flask, journey_id: str, attempt: str) -> str | None:
+    """Ask the matching service once and record the answer; returns the next attempt's ID if there is one."""
     runtime = cast(Runtime, app.extensions["runtime"])
     journeys = cast(JourneyRepository, app.extensions["journeys"])
     session = cast(requests.Session, app.extensions["http"])
@@ -81,7 +102,7 @@ def _run(app: Flask, journey_id: str, attempt: str) -> None:
         next_stage = Stage.MATCHING_ERROR
     except FederationError as exc:  # the journey or the store went away: nothing to tell anyone
         logger.warning("Matching abandoned: %s", type(exc).__name__)
-        return
+        return None
     except Exception as exc:  # a bug must not leave the citizen waiting for ever
         logger.error("Matching crashed: %s", type(exc).__name__, exc_info=exc)
         next_stage = Stage.MATCHING_ERROR
@@ -89,11 +110,13 @@ def _run(app: Flask, journey_id: str, attempt: str) -> None:
         journey = journeys.load(journey_id)
         if journey.attempt != attempt or journey.stage not in IN_FLIGHT:
             logger.info("Late matching answer dropped")
-            return
+            return None
         if next_stage is Stage.CREATING_ACCOUNT:
-            start(app, journey, Stage.CREATING_ACCOUNT)
-            return
+            next_attempt = journey.begin_attempt(Stage.CREATING_ACCOUNT)
+            journeys.save(journey)
+            return next_attempt
         journey.stage = next_stage
         journeys.save(journey)
     except FederationError as exc:
         logger.warning("Matching answer not recorded: %s", type(exc).__name__)
+    return None

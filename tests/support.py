@@ -59,7 +59,7 @@ class Citizen:
         self.http = requests.Session()
         self.pages: list[Page] = []
 
-    def _page(self, response: requests.Response) -> Page:
+    def page(self, response: requests.Response) -> Page:
         page = Page(response, BeautifulSoup(response.text, "html.parser"))
         self.pages.append(page)
         if "text/html" in response.headers.get("Content-Type", ""):
@@ -67,7 +67,7 @@ class Citizen:
         return page
 
     def get(self, url: str) -> Page:
-        return self._page(self.http.get(url, timeout=30))
+        return self.page(self.http.get(url, timeout=30))
 
     def submit(
         self, page: Page, fields: dict[str, str | list[str]] | None = None, selector: str = "form"
@@ -83,7 +83,7 @@ class Citizen:
                 data[str(node["name"])] = str(node.get("value", ""))
         data.update(fields or {})
         action = urljoin(page.url, str(form.get("action") or page.url))
-        return self._page(self.http.post(action, data=data, timeout=30))
+        return self.page(self.http.post(action, data=data, timeout=30))
 
     def wait(self, page: Page, seconds: float = 20) -> Page:
         """Follow a waiting page's refresh (the Refresh header) until it stops refreshing."""

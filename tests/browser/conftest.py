@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
+from tests.browser.citizen import Citizen
 from tests.conftest import LiveFederation, start_federation
 
 REPO = Path(__file__).resolve().parents[2]
@@ -79,3 +80,10 @@ def check_accessibility(page: Page) -> None:
     ]
     if violations:
         raise AccessibilityError(f"{page.url}: {json.dumps(violations, indent=1)}")
+
+
+@pytest.fixture()
+def citizen(page: Page, live: LiveFederation, request: pytest.FixtureRequest) -> Citizen:
+    """A citizen at ``page``'s browser, with JavaScript on or off as ``page`` was made."""
+    javascript = request.node.callspec.params["page"] == "javascript"
+    return Citizen(page, live, javascript=javascript, check_accessibility=check_accessibility)

@@ -68,8 +68,9 @@ def test_matching_service_down_shows_a_way_back_and_tells_the_service_no_authent
 
 
 def test_slow_matching_service_runs_out_of_time_with_a_clear_page(keys_dir: Path, tmp_path: Path) -> None:
-    federation_file = federation_file_with(tmp_path, matching_timeout_seconds=1)
-    live, servers = start_federation(keys_dir, None, federation_file=federation_file, slow_matching_seconds=5)
+    # Longer than the hub's short inline wait (so the waiting page shows), shorter than the slow answer.
+    federation_file = federation_file_with(tmp_path, matching_timeout_seconds=3)
+    live, servers = start_federation(keys_dir, None, federation_file=federation_file, slow_matching_seconds=8)
     try:
         journey = Journey(live)
         waiting = journey.citizen.submit(journey.sign_in_without_waiting("sam"), selector="#saml-form")

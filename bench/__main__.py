@@ -1,0 +1,166 @@
+"""``python -m bench``: complete journeys against the federation under gunicorn, for each crypto backend.
+
+For each backend it starts Redis, the hub (several gunicorn workers, ``CRYPTO_BACKEND`` set for the hub only)
+and the stubs as separate processes on loopback, drives N complete journeys (stub service → hub → stub IDP →
+hub → matching → stub service) with C concurrent clients, and reports journeys per second, hub CPU per
+journey from the hub processes' own accounting, latency percentiles of each hub endpoint, Redis memory per
+active journey, hub RSS, and the crypto floor (RSA operations per journey times their measured cost here).
+Figures go to a JSON file and a table; compare backends as ratios from one run, since the machine is noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from bench.federation import RunningFederation
+from bench.figures import crypto_floor_ms, percentiles
+from tests.journeys.drive import Journey
+
+HUB_PATHS = ("/SAML2/SSO", "/start", "/which-of-these-do-you-have", "/choose-a-certified-company",
+             "/SAML2/SSO/Response/POST", "/response-processing")
+
+
+class Progress:
+    def __init__(self, total: int, label: str) -> None:
+        self.total, self.label, self.done, self.failed = total, label, 0, 0
+        self._lock = threading.Lock()
+
+    def tick(self, ok: bool) -> None:
+        with self._lock:
+            self.done += 1
+            self.failed += not ok
+            filled = int(30 * self.done / self.total)
+            sys.stderr.write(f"\r{self.label:<10} [{'#' * filled}{'.' * (30 - filled)}] {self.done}/{self.total}"
+                             f"{f'  failed {self.failed}' if self.failed else ''}")
+            if self.done == self.total:
+                sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+def _one_journey(federation: RunningFederation, timings: dict[str, list[float]], lock: threading.Lock) -> bool:
+    journey = Journey(federation.live)
+    hub = federation.live.urls["hub"]
+
+    def observe(response: object, *args: object, **kwargs: object) -> None:
+        url = getattr(response, "url", "")
+        if url.startswith(hub):
+            path = url[len(hub):].split("?", 1)[0]
+            with lock:
+                timings.setdefault(path, []).append(getattr(response, "elapsed").total_seconds() * 1000)
+
+    journey.citizen.http.hooks["response"].append(observe)
+    try:
+        outcome = journey.to_service(journey.sign_in("alice"))
+        return outcome.text("#record-reference") == "PAYE-1001"
+    except (AssertionError, OSError) as exc:
+        sys.stderr.write(f"\njourney failed: {type(exc).__name__}: {str(exc)[:120]}\n")
+        return False
+
+
+def _drive(federation: RunningFederation, count: int, concurrency: int, label: str) -> dict[str, object]:
+    timings: dict[str, list[float]] = {}
+    lock = threading.Lock()
+    progress = Progress(count, label)
+    cpu_before = federation.hub_cpu_seconds()
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        for ok in pool.map(lambda _: _one_journey(federation, timings, lock), range(count)):
+            progress.tick(ok)
+    elapsed = time.perf_counter() - started
+    cpu = federation.hub_cpu_seconds() - cpu_before
+    return {
+        "journeys": count,
+        "completed": count - progress.failed,
+        "seconds": round(elapsed, 2),
+        "journeys_per_second": round(count / elapsed, 2),
+        "hub_cpu_ms_per_journey": round(cpu * 1000 / count, 2),
+        "endpoints_ms": {path: percentiles(values) for path, values in sorted(timings.items())},
+    }
+
+
+def run_backend(backend: str, args: argparse.Namespace, work: Path) -> dict[str, object]:
+    with RunningFederation(backend, hub_workers=args.hub_workers, work=work / backend) as federation:
+        _drive(federation, args.warmup, min(args.concurrency, args.warmup), f"{backend} warm")
+        result = _drive(federation, args.journeys, args.concurrency, backend)
+        rss_start = federation.hub_rss_mb()
+        if args.soak:
+            soak = _drive(federation, args.soak, args.concurrency, f"{backend} soak")
+            result["soak"] = {"journeys": args.soak, "completed": soak["completed"],
+                              "hub_rss_mb_before": rss_start, "hub_rss_mb_after": federation.hub_rss_mb()}
+        result["redis_bytes_per_active_journey"] = federation.redis_bytes_per_active_journey(args.active)
+        result["hub_rss_mb"] = federation.hub_rss_mb()
+        result["hub_workers"] = args.hub_workers
+        return result
+
+
+def _table(results: dict[str, dict[str, object]], floor: dict[str, float]) -> str:
+    lines = ["| figure | " + " | ".join(results) + " |", "|---|" + "---|" * len(results)]
+
+    def row(label: str, values: list[object]) -> None:
+        lines.append(f"| {label} | " + " | ".join(str(v) for v in values) + " |")
+
+    row("journeys completed", [f"{r['completed']}/{r['journeys']}" for r in results.values()])
+    row("journeys per second", [r["journeys_per_second"] for r in results.values()])
+    row("hub CPU ms per journey", [r["hub_cpu_ms_per_journey"] for r in results.values()])
+    row("hub CPU / crypto floor", [round(float(r["hub_cpu_ms_per_journey"]) / floor["floor_ms"], 1)  # type: ignore[arg-type]
+                                   for r in results.values()])
+    for path in HUB_PATHS:
+        row(f"p50/p95/p99 ms {path}", [
+            "/".join(str(r["endpoints_ms"].get(path, {}).get(k, "-")) for k in ("p50", "p95", "p99"))  # type: ignore[union-attr]
+            for r in results.values()
+        ])
+    row("Redis bytes per active journey", [r["redis_bytes_per_active_journey"] for r in results.values()])
+    row("hub RSS MB (all workers)", [r["hub_rss_mb"] for r in results.values()])
+    if all("soak" in r for r in results.values()):
+        row("hub RSS MB before/after soak", [f"{r['soak']['hub_rss_mb_before']}/{r['soak']['hub_rss_mb_after']}"  # type: ignore[index]
+                                             for r in results.values()])
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--journeys", type=int, default=200, help="measured journeys per backend (default 200)")
+    parser.add_argument("--concurrency", type=int, default=16, help="concurrent clients (default 16)")
+    parser.add_argument("--hub-workers", type=int, default=4, help="hub gunicorn workers (default 4)")
+    parser.add_argument("--warmup", type=int, default=10, help="journeys before measuring (default 10)")
+    parser.add_argument("--active", type=int, default=200, help="journeys held open to weigh Redis (default 200)")
+    parser.add_argument("--soak", type=int, default=0, help="extra journeys to watch hub RSS over (e.g. 10000)")
+    parser.add_argument("--backends", default="inprocess,xmlsec1", help="comma-separated (default both)")
+    parser.add_argument("--json", type=Path, default=Path("bench/results.json"), help="where to write figures")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/ida-hub-bench"), help="scratch folder")
+    args = parser.parse_args(argv)
+    floor = crypto_floor_ms()
+    results = {backend: run_backend(backend, args, args.work) for backend in args.backends.split(",")}
+    report: dict[str, object] = {
+        "machine": {"cpus": __import__("os").cpu_count(), "platform": platform.platform(),
+                    "python": platform.python_version()},
+        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "crypto_floor": floor,
+        "results": results,
+    }
+    if "inprocess" in results and "xmlsec1" in results:
+        report["xmlsec1_over_inprocess_cpu"] = round(
+            float(results["xmlsec1"]["hub_cpu_ms_per_journey"]) / float(results["inprocess"]["hub_cpu_ms_per_journey"]), 1  # type: ignore[arg-type]
+        )
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\nCrypto floor: {floor['private_ops_per_journey']} RSA private + {floor['public_ops_per_journey']} public "
+          f"operations per journey = {floor['floor_ms']} ms on this machine")
+    print(_table(results, floor))
+    if "xmlsec1_over_inprocess_cpu" in report:
+        print(f"\nxmlsec1 backend uses {report['xmlsec1_over_inprocess_cpu']}x the hub CPU of the in-process backend")
+    print(f"Figures written to {args.json}")
+    return 0 if all(r["completed"] == r["journeys"] for r in results.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

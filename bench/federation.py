@@ -1,0 +1,109 @@
+"""The federation as it runs in production: separate gunicorn processes on loopback sharing one Redis."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+
+import psutil
+import redis
+import yaml
+
+from federation.config import DEFAULT_FEDERATION_FILE, DEFAULT_KEYS_DIR, load_federation
+from keys.__main__ import main as generate_keys
+from tests.conftest import LiveFederation
+from tests.journeys.drive import Journey
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_for(port: int, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listening on port {port} after {seconds} s")
+
+
+class RunningFederation:
+    def __init__(self, backend: str, *, hub_workers: int, work: Path) -> None:
+        self.backend, self.hub_workers, self.work = backend, hub_workers, work
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def __enter__(self) -> RunningFederation:
+        shutil.rmtree(self.work, ignore_errors=True)
+        self.work.mkdir(parents=True)
+        generate_keys([])
+        redis_port = _free_port()
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("the benchmark needs redis-server (apt-get install redis-server)")
+        self.processes.append(subprocess.Popen(
+            [binary, "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(self.work)], stdout=subprocess.DEVNULL))
+        self.redis = redis.Redis(port=redis_port)
+        ports = {name: _free_port() for name in ("hub", "stub_idp", "stub_service")}
+        urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+        data = yaml.safe_load(DEFAULT_FEDERATION_FILE.read_text())
+        data["urls"] = urls
+        federation_file = self.work / "federation.yaml"
+        federation_file.write_text(yaml.safe_dump(data))
+        env = {**os.environ, "FEDERATION_FILE": str(federation_file), "KEYS_DIR": str(DEFAULT_KEYS_DIR),
+               "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0", "LOG_LEVEL": "WARNING"}
+        _wait_for(redis_port)
+        for name, workers, backend in (("hub", self.hub_workers, self.backend), ("stub_idp", 2, "inprocess"),
+                                       ("stub_service", 2, "inprocess")):
+            command = [sys.executable, "-m", "gunicorn", "--no-control-socket", "--workers", str(workers),
+                       "--worker-class", "gthread", "--threads", "8", "--timeout", "120", "--bind", f"127.0.0.1:{ports[name]}",
+                       "--log-level", "warning", f"{name}:create_app()"]
+            self.processes.append(subprocess.Popen(command, env={**env, "CRYPTO_BACKEND": backend}))
+        for port in ports.values():
+            _wait_for(port)
+        self.hub = psutil.Process(self.processes[1].pid)
+        self.live = LiveFederation(urls, {}, DEFAULT_KEYS_DIR,
+                                   load_federation(federation_file, keys_dir=DEFAULT_KEYS_DIR, urls=urls))
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        for process in reversed(self.processes):
+            process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+    def _hub_processes(self) -> list[psutil.Process]:
+        return [self.hub, *self.hub.children(recursive=True)]
+
+    def hub_cpu_seconds(self) -> float:
+        total = 0.0
+        for process in self._hub_processes():
+            times = process.cpu_times()
+            # children_*: reaped subprocesses, i.e. the xmlsec1 commands the comparison backend forks.
+            total += times.user + times.system + times.children_user + times.children_system
+        return total
+
+    def hub_rss_mb(self) -> float:
+        return round(sum(p.memory_info().rss for p in self._hub_processes()) / 2**20, 1)
+
+    def redis_bytes_per_active_journey(self, count: int) -> int:
+        """Open ``count`` journeys up to the identity provider and weigh what Redis holds for the hub."""
+        before = set(self.redis.scan_iter("hub:*", count=1000))
+        for _ in range(count):
+            Journey(self.live).to_idp()
+        added = set(self.redis.scan_iter("hub:*", count=1000)) - before
+        total = sum(int(self.redis.memory_usage(key) or 0) for key in added)
+        return round(total / count)

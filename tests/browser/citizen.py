@@ -1,0 +1,245 @@
+"""A citizen in a real browser: clicks through the federation as a person would, with or without JavaScript.
+
+With JavaScript the SAML hops ("Continue to …", "Returning you to …") post themselves and the citizen never
+presses their button; without it the citizen presses it. The hub's waiting page refreshes itself either way.
+With JavaScript on, axe-core checks every hub page the citizen reaches (axe needs JavaScript to run).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from playwright.sync_api import Locator, Page, Route, expect
+
+from tests.conftest import LiveFederation
+
+PAYE = ("check-your-paye-tax", "Check your PAYE tax")
+REFUND = ("claim-a-tax-refund", "Claim a tax refund")
+SELF_ASSESSMENT = ("register-for-self-assessment", "Register for Self Assessment")
+PENSION = ("view-your-state-pension", "View your State Pension")
+
+IDP_ONE = "Stub Identity Provider One"
+IDP_TWO = "Stub Identity Provider Two"
+IDP_THREE = "Stub Identity Provider Three"
+
+PHOTO_ID = "A UK passport or photocard driving licence"
+SMARTPHONE = "A smartphone that can download an app"
+UK_ADDRESS = "A UK address where you have lived for more than a year"
+
+WAITING = "We are checking your details"
+# Long enough for a slow matching service's answer or the hub's time-out (10 seconds plus 2) to arrive.
+MATCHING_WAIT_MS = 20_000
+
+
+def one_of(*texts: str) -> re.Pattern[str]:
+    """Matches an element whose whole text, give or take surrounding white space, is one of ``texts``."""
+    return re.compile(r"^\s*(?:" + "|".join(re.escape(text) for text in texts) + r")\s*$")
+
+
+@dataclass
+class Citizen:
+    page: Page
+    live: LiveFederation
+    javascript: bool
+    check_accessibility: Callable[[Page], None]
+    service: tuple[str, str] = PAYE
+    audited: list[str] = field(default_factory=list)
+    _held: list[Route] = field(default_factory=list)
+    _pass_next_refresh: bool = False
+    forms_post_themselves: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.forms_post_themselves = self.javascript
+        if self.javascript:
+            # The waiting page refreshes itself after 2 seconds; hold each refresh until axe has read the page
+            # it would replace, so an audit never races a navigation.
+            self.page.route(f"{self.hub}/response-processing", self._hold_refresh)
+
+    def blocks_self_posting_forms(self) -> None:
+        """As when the page's script fails to load: the SAML hops wait for the citizen to press their button."""
+        self.page.route("**/federation-static/auto-submit.js", lambda route: route.abort())
+        self.forms_post_themselves = False
+
+    # Where things are
+
+    @property
+    def hub(self) -> str:
+        return self.live.urls["hub"]
+
+    @property
+    def service_name(self) -> str:
+        return self.service[1]
+
+    @property
+    def heading(self) -> Locator:
+        return self.page.get_by_role("heading", level=1)
+
+    def button(self, name: str) -> Locator:
+        return self.page.get_by_role("button", name=name, exact=True)
+
+    def summary_value(self, key: str) -> Locator:
+        """The value beside ``key`` in a summary list, as a citizen reads the row."""
+        row = self.page.locator(".govuk-summary-list__row").filter(
+            has=self.page.locator("dt", has_text=re.compile(rf"^\s*{re.escape(key)}\s*$"))
+        )
+        return row.locator("dd")
+
+    # Checks
+
+    def audit(self) -> None:
+        """axe-core on the page as it stands: zero WCAG 2.2 A and AA violations (only possible with JavaScript)."""
+        if not self.javascript:
+            return
+        heading = self.heading.inner_text()
+        try:
+            self.check_accessibility(self.page)
+        finally:
+            self._release_refresh()
+        self.audited.append(heading)
+
+    def sees_hub_page(self, heading: str) -> None:
+        """The hub page headed ``heading``, after any waiting page; every hub page passes axe."""
+        self._settle(heading)
+        expect(self.page).to_have_url(re.compile("^" + re.escape(self.hub + "/")))
+        self.audit()
+
+    def sees_service_page(self, heading: str) -> None:
+        expect(self.heading).to_have_text(heading)
+        expect(self.page).to_have_url(re.compile("^" + re.escape(self.live.urls["stub_service"] + "/")))
+
+    def sees_idp_page(self, heading: str) -> None:
+        expect(self.heading).to_have_text(heading)
+        expect(self.page).to_have_url(re.compile("^" + re.escape(self.live.urls["stub_idp"] + "/")))
+        self.audit()
+
+    def sees_error_linked_to(self, field: Locator, message: str, *, group: Locator | None = None) -> None:
+        """The Design System's error pattern: the title starts 'Error: ', a 'There is a problem' summary whose
+        link moves to ``field``, and the message read out with the field (or the ``group`` it belongs to)."""
+        expect(self.page).to_have_title(re.compile(r"^Error: "))
+        summary = self.page.get_by_role("alert")
+        expect(summary.get_by_role("heading", name="There is a problem")).to_be_visible()
+        expect(group or field).to_have_accessible_description(re.compile(re.escape(message)))
+        summary.get_by_role("link", name=message, exact=True).click()
+        expect(field.and_(self.page.locator(":target"))).to_have_count(1)  # the link's fragment is the field
+        if self.javascript:  # GOV.UK Frontend's error summary then focuses it
+            expect(field).to_be_focused()
+
+    # The journey, step by step
+
+    def starts_at(self, service: tuple[str, str]) -> None:
+        """From the service's start page to the hub's 'Prove your identity to continue'."""
+        self.service = service
+        self.page.goto(f"{self.live.urls['stub_service']}/{service[0]}/")
+        self.sees_service_page(service[1])
+        self.button("Start now").click()
+        self._through_saml_form("Continue to GOV.UK Sign in")
+        self.sees_hub_page("Prove your identity to continue")
+        expect(self.page.get_by_text(service[1], exact=True)).to_be_visible()
+
+    def says_what_they_have(self, *evidence: str) -> None:
+        """'Which of these do you have?': tick each of ``evidence`` and continue to the company picker."""
+        self.button("Continue").click()
+        self.sees_hub_page("Which of these do you have?")
+        for label in evidence:
+            self.page.get_by_label(label, exact=True).check()
+        self.button("Continue").click()
+        self.sees_hub_page("Choose a certified company")
+
+    def chooses(self, company: str) -> None:
+        """Pick ``company`` on the hub's picker and arrive at its sign-in page."""
+        self.page.get_by_label(company, exact=True).check()
+        self.button("Continue").click()
+        self._through_saml_form(f"Continue to {company}")
+        self.sees_idp_page(f"Sign in to {company}")
+
+    def reaches_idp(self, service: tuple[str, str], company: str = IDP_ONE) -> None:
+        self.starts_at(service)
+        self.says_what_they_have(PHOTO_ID)
+        self.chooses(company)
+
+    def signs_in(self, username: str) -> None:
+        self.page.get_by_label("Username").fill(username)
+        self.page.get_by_label("Password").fill("password")
+        self.button("Sign in").click()
+        self.sees_idp_page("Check the details you will share")
+
+    def agrees(self, level: str | None = None, gpg45_status: str | None = None) -> None:
+        """Consent at the identity provider (optionally choosing the level to return) and go back to the hub."""
+        if level is not None:
+            self.page.get_by_label(level, exact=True).check()
+        if gpg45_status is not None:
+            self.page.get_by_label("GPG 45 fraud status").select_option(label=gpg45_status)
+        self.button("I agree").click()
+        self._through_saml_form("Returning you to GOV.UK Sign in")
+
+    def signs_in_and_agrees(self, username: str, **consent: str) -> None:
+        self.signs_in(username)
+        self.agrees(**consent)
+
+    def returns_outcome(self, outcome: str) -> None:
+        """One of the identity provider's 'Other outcomes' buttons, instead of signing in."""
+        expect(self.page.get_by_role("heading", name="Other outcomes")).to_be_visible()
+        self.page.get_by_role("form", name="Other outcomes").get_by_role("button", name=outcome, exact=True).click()
+        self._through_saml_form("Returning you to GOV.UK Sign in")
+
+    def gives_national_insurance_number(self, value: str) -> None:
+        self.page.get_by_label("What is your National Insurance number?").fill(value)
+        self.button("Continue").click()
+
+    def goes_back_to_service(self) -> None:
+        """From a hub exit page: 'Go back to <service>'."""
+        self.button(f"Go back to {self.service_name}").click()
+
+    def arrives_at_service(self, heading: str) -> None:
+        """The hub answers the service: through any waiting page and the hub's self-posting form."""
+        if self.forms_post_themselves:
+            self._settle(heading)
+        else:
+            self._settle("Your identity has been confirmed", f"Returning you to {self.service_name}")
+            self.audit()
+            self.button(f"Continue to {self.service_name}").click()
+        self.sees_service_page(heading)
+
+    # SAML hops and the waiting page
+
+    def _through_saml_form(self, title: str, button: str = "Continue") -> None:
+        """A page whose form carries a SAML message: it posts itself with JavaScript; without, press its button."""
+        if self.forms_post_themselves:
+            return
+        expect(self.heading).to_have_text(title)
+        self.audit()
+        self.button(button).click()
+
+    def _settle(self, *headings: str) -> None:
+        """Wait for a page headed one of ``headings``, auditing each waiting page shown on the way.
+
+        The waiting page refreshes itself until the answer is there, with or without JavaScript.
+        """
+        if not self.javascript:  # nothing to audit: just wait for the refreshes to bring the answer
+            expect(self.heading).to_have_text(one_of(*headings), timeout=MATCHING_WAIT_MS)
+            return
+        while True:
+            expect(self.heading).to_have_text(one_of(WAITING, *headings), timeout=MATCHING_WAIT_MS)
+            if self.heading.inner_text().strip() != WAITING:
+                return
+            expect(self.page).to_have_url(f"{self.hub}/response-processing")
+            with self.page.expect_event("framenavigated", timeout=MATCHING_WAIT_MS):
+                self.audit()  # then lets the held refresh go
+
+    def _hold_refresh(self, route: Route) -> None:
+        if self._pass_next_refresh:
+            self._pass_next_refresh = False
+            route.continue_()
+        else:
+            self._held.append(route)
+
+    def _release_refresh(self) -> None:
+        """Let the page just audited refresh: now if its refresh is being held, else when it asks."""
+        if self._held:
+            held, self._held = self._held, []
+            for route in held:
+                route.continue_()
+        elif self.page.url.startswith(f"{self.hub}/response-processing"):
+            self._pass_next_refresh = True
