@@ -131,6 +131,29 @@ _FOOTER = """{%- from "govuk_frontend_jinja/components/footer/macro.html" import
 <footer class="govuk-template__footer">{{ govukFooter({"meta": {"items": args[0]}}) }}</footer>"""
 
 
+GOVUK_MACROS = (
+    "back-link", "button", "checkboxes", "date-input", "details", "error-summary", "fieldset", "input",
+    "inset-text", "notification-banner", "panel", "radios", "select", "summary-list", "table", "tag", "textarea",
+    "warning-text",
+)
+
+
+def _macro_name(component: str) -> str:
+    return "govuk" + "".join(part.capitalize() for part in component.split("-"))
+
+
+def _install_macros(app: Flask) -> None:
+    """Make the GOV.UK macros globals, loaded once.
+
+    A ``{% from … import %}`` in a template re-executes the macro file on every render when the context has
+    request globals (Flask's always does): it was most of the cost of a page.
+    """
+    for component in GOVUK_MACROS:
+        name = _macro_name(component)
+        template = app.jinja_env.get_template(f"govuk_frontend_jinja/components/{component}/macro.html")
+        app.jinja_env.globals[name] = getattr(template.module, name)
+
+
 def _fragment(app: Flask, source: str) -> Any:
     """The GOV.UK header and footer, rendered once per set of arguments: the same on every page, and the
     macros behind them cost more than the rest of a page together."""
@@ -155,6 +178,7 @@ def init_app(app: Flask, form_targets: Iterable[str] = ()) -> None:
     app.jinja_env.loader = ChoiceLoader(
         [app.jinja_env.loader, PrefixLoader({"govuk_frontend_jinja": PackageLoader("govuk_frontend_jinja")})]
     )
+    _install_macros(app)
     app.jinja_env.globals["csp_nonce"] = _csp_nonce
     app.jinja_env.globals["govuk_header"] = _fragment(app, _HEADER)
     app.jinja_env.globals["govuk_footer"] = _fragment(app, _FOOTER)
