@@ -1,0 +1,65 @@
+"""Many hub processes on one Redis: any of them can continue any journey, and none accepts a replay."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import BaseWSGIServer, make_server
+
+import hub
+from tests.conftest import LiveFederation, RedisServer, free_port, start_federation
+from tests.journeys.drive import Journey, idp_entity
+
+
+@pytest.fixture()
+def two_hubs(keys_dir: Path, redis_server: RedisServer) -> Iterator[tuple[LiveFederation, str]]:
+    """The federation with hub A at its configured URL, and a second hub process B on the same Redis."""
+    redis_server.client.flushall()
+    live, servers = start_federation(keys_dir, redis_server.url)
+    second = hub.create_app({"keys_dir": keys_dir, "urls": live.urls, "redis_url": redis_server.url, "testing": True})
+    port = free_port()
+    server: BaseWSGIServer = make_server("127.0.0.1", port, second, threaded=True)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    yield live, f"http://127.0.0.1:{port}"
+    for each in [*servers, server]:
+        each.shutdown()
+
+
+def test_journey_alternating_between_two_hub_processes_completes(two_hubs: tuple[LiveFederation, str]) -> None:
+    live, hub_b = two_hubs
+    hub_a = live.urls["hub"]
+    journey = Journey(live)
+    citizen = journey.citizen
+    to_hub = citizen.submit(citizen.get(f"{live.urls['stub_service']}/check-your-paye-tax/"))
+    assert citizen.submit(to_hub, selector="#saml-form").url == hub_a + "/start"  # A starts the journey
+    question = citizen.get(hub_b + "/which-of-these-do-you-have")  # B continues it
+    choose = citizen.submit(question, {"evidence": ["photo_id"]})
+    assert choose.url == hub_b + "/choose-a-certified-company"
+    choose = citizen.get(hub_a + "/choose-a-certified-company")  # back to A
+    login = citizen.submit(citizen.submit(choose, {"company": idp_entity(live, "stub-idp-one")}), selector="#saml-form")
+    consent = citizen.submit(login, {"username": "alice", "password": "password"}, selector="#sign-in-form")
+    idp_answer = citizen.submit(consent, {"decision": "agree"}, selector="#consent-form")
+    form = idp_answer.form("#saml-form")
+    form["action"] = hub_b + "/SAML2/SSO/Response/POST"  # the IDP's answer reaches B
+    final = citizen.wait(citizen.submit(idp_answer, selector="#saml-form"))
+    assert final.url.startswith(hub_b)
+    assert journey.to_service(final).text("#record-reference") == "PAYE-1001"
+
+    # The same answer replayed to the other process is refused there too.
+    replay = citizen.http.post(hub_a + "/SAML2/SSO/Response/POST",
+                               data={"SAMLResponse": idp_answer.hidden("SAMLResponse", "#saml-form")}, timeout=30)
+    assert replay.status_code == 400
+
+
+def test_replay_of_an_unused_answer_to_a_second_process_is_refused(two_hubs: tuple[LiveFederation, str]) -> None:
+    live, hub_b = two_hubs
+    journey = Journey(live)
+    idp_answer = journey.sign_in_without_waiting("alice")
+    data = {"SAMLResponse": idp_answer.hidden("SAMLResponse", "#saml-form")}
+    first = journey.citizen.http.post(hub_b + "/SAML2/SSO/Response/POST", data=data, timeout=30)
+    assert first.status_code == 200
+    second = journey.citizen.http.post(live.urls["hub"] + "/SAML2/SSO/Response/POST", data=data, timeout=30)
+    assert second.status_code == 400  # the journey it answered is over: nothing to replay into
