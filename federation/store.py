@@ -13,6 +13,8 @@ import time
 from typing import Any, Protocol
 
 import redis
+import redis.cluster
+import redis.sentinel
 
 from federation.errors import StoreUnavailableError
 
@@ -30,11 +32,32 @@ class Store(Protocol):
     def ping(self) -> bool: ...
 
 
+def _client(url: str) -> redis.Redis:
+    """A Redis client for ``url``: a single server, or when one machine is not enough, Sentinel or Cluster.
+
+    - ``redis://host:6379/0`` (or ``rediss://`` for TLS): one server.
+    - ``redis+sentinel://host1:26379,host2:26379/mymaster/0``: the master that Sentinel names, followed
+      through fail-overs.
+    - ``redis+cluster://host:6379``: a Redis Cluster; every key the hub uses is a single-key operation, so
+      keys may live on any shard.
+    """
+    options = {"socket_timeout": 2, "socket_connect_timeout": 2}
+    if url.startswith("redis+sentinel://"):
+        hosts, _, rest = url.removeprefix("redis+sentinel://").partition("/")
+        service, _, db = rest.partition("/")
+        sentinels = [(host, int(port)) for host, _, port in (item.rpartition(":") for item in hosts.split(","))]
+        sentinel = redis.sentinel.Sentinel(sentinels, **options)
+        return sentinel.master_for(service, db=int(db or 0), **options)
+    if url.startswith("redis+cluster://"):
+        return redis.cluster.RedisCluster.from_url("redis://" + url.removeprefix("redis+cluster://"), **options)  # type: ignore[return-value]
+    return redis.Redis.from_url(url, **options)
+
+
 class RedisStore:
     kind = "redis"
 
     def __init__(self, url: str, prefix: str) -> None:
-        self._redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self._redis = _client(url)
         self._prefix = prefix
 
     def _key(self, key: str) -> str:
