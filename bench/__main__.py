@@ -23,8 +23,14 @@ from bench.federation import RunningFederation
 from bench.figures import crypto_floor_ms, percentiles
 from tests.journeys.drive import Journey
 
-HUB_PATHS = ("/SAML2/SSO", "/start", "/which-of-these-do-you-have", "/choose-a-certified-company",
-             "/SAML2/SSO/Response/POST", "/response-processing")
+HUB_PATHS = (
+    "/SAML2/SSO",
+    "/start",
+    "/which-of-these-do-you-have",
+    "/choose-a-certified-company",
+    "/SAML2/SSO/Response/POST",
+    "/response-processing",
+)
 
 
 class Progress:
@@ -37,8 +43,10 @@ class Progress:
             self.done += 1
             self.failed += not ok
             filled = int(30 * self.done / self.total)
-            sys.stderr.write(f"\r{self.label:<10} [{'#' * filled}{'.' * (30 - filled)}] {self.done}/{self.total}"
-                             f"{f'  failed {self.failed}' if self.failed else ''}")
+            sys.stderr.write(
+                f"\r{self.label:<10} [{'#' * filled}{'.' * (30 - filled)}] {self.done}/{self.total}"
+                f"{f'  failed {self.failed}' if self.failed else ''}"
+            )
             if self.done == self.total:
                 sys.stderr.write("\n")
             sys.stderr.flush()
@@ -51,9 +59,9 @@ def _one_journey(federation: RunningFederation, timings: dict[str, list[float]],
     def observe(response: object, *args: object, **kwargs: object) -> None:
         url = getattr(response, "url", "")
         if url.startswith(hub):
-            path = url[len(hub):].split("?", 1)[0]
+            path = url[len(hub) :].split("?", 1)[0]
             with lock:
-                timings.setdefault(path, []).append(getattr(response, "elapsed").total_seconds() * 1000)
+                timings.setdefault(path, []).append(response.elapsed.total_seconds() * 1000)
 
     journey.citizen.http.hooks["response"].append(observe)
     try:
@@ -92,8 +100,12 @@ def run_backend(backend: str, args: argparse.Namespace, work: Path) -> dict[str,
         rss_start = federation.hub_rss_mb()
         if args.soak:
             soak = _drive(federation, args.soak, args.concurrency, f"{backend} soak")
-            result["soak"] = {"journeys": args.soak, "completed": soak["completed"],
-                              "hub_rss_mb_before": rss_start, "hub_rss_mb_after": federation.hub_rss_mb()}
+            result["soak"] = {
+                "journeys": args.soak,
+                "completed": soak["completed"],
+                "hub_rss_mb_before": rss_start,
+                "hub_rss_mb_after": federation.hub_rss_mb(),
+            }
         result["redis_bytes_per_active_journey"] = federation.redis_bytes_per_active_journey(args.active)
         result["hub_rss_mb"] = federation.hub_rss_mb()
         result["hub_workers"] = args.hub_workers
@@ -109,24 +121,38 @@ def _table(results: dict[str, dict[str, object]], floor: dict[str, float]) -> st
     row("journeys completed", [f"{r['completed']}/{r['journeys']}" for r in results.values()])
     row("journeys per second", [r["journeys_per_second"] for r in results.values()])
     row("hub CPU ms per journey", [r["hub_cpu_ms_per_journey"] for r in results.values()])
-    row("hub CPU / crypto floor", [round(float(r["hub_cpu_ms_per_journey"]) / floor["floor_ms"], 1)  # type: ignore[arg-type]
-                                   for r in results.values()])
-    for path in HUB_PATHS:
-        row(f"p50/p95/p99 ms {path}", [
-            "/".join(str(r["endpoints_ms"].get(path, {}).get(k, "-")) for k in ("p50", "p95", "p99"))  # type: ignore[union-attr]
+    row(
+        "hub CPU / crypto floor",
+        [
+            round(float(r["hub_cpu_ms_per_journey"]) / floor["floor_ms"], 1)  # type: ignore[arg-type]
             for r in results.values()
-        ])
+        ],
+    )
+    for path in HUB_PATHS:
+        row(
+            f"p50/p95/p99 ms {path}",
+            [
+                "/".join(str(r["endpoints_ms"].get(path, {}).get(k, "-")) for k in ("p50", "p95", "p99"))  # type: ignore[union-attr]
+                for r in results.values()
+            ],
+        )
     row("Redis bytes per active journey", [r["redis_bytes_per_active_journey"] for r in results.values()])
     row("hub RSS MB (all workers)", [r["hub_rss_mb"] for r in results.values()])
     if all("soak" in r for r in results.values()):
-        row("hub RSS MB before/after soak", [f"{r['soak']['hub_rss_mb_before']}/{r['soak']['hub_rss_mb_after']}"  # type: ignore[index]
-                                             for r in results.values()])
+        row(
+            "hub RSS MB before/after soak",
+            [
+                f"{r['soak']['hub_rss_mb_before']}/{r['soak']['hub_rss_mb_after']}"  # type: ignore[index]
+                for r in results.values()
+            ],
+        )
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--journeys", type=int, default=200, help="measured journeys per backend (default 200)")
     parser.add_argument("--concurrency", type=int, default=16, help="concurrent clients (default 16)")
     parser.add_argument("--hub-workers", type=int, default=4, help="hub gunicorn workers (default 4)")
@@ -140,8 +166,11 @@ def main(argv: list[str] | None = None) -> int:
     floor = crypto_floor_ms()
     results = {backend: run_backend(backend, args, args.work) for backend in args.backends.split(",")}
     report: dict[str, object] = {
-        "machine": {"cpus": __import__("os").cpu_count(), "platform": platform.platform(),
-                    "python": platform.python_version()},
+        "machine": {
+            "cpus": __import__("os").cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+        },
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "crypto_floor": floor,
@@ -149,12 +178,15 @@ def main(argv: list[str] | None = None) -> int:
     }
     if "inprocess" in results and "xmlsec1" in results:
         report["xmlsec1_over_inprocess_cpu"] = round(
-            float(results["xmlsec1"]["hub_cpu_ms_per_journey"]) / float(results["inprocess"]["hub_cpu_ms_per_journey"]), 1  # type: ignore[arg-type]
+            float(results["xmlsec1"]["hub_cpu_ms_per_journey"]) / float(results["inprocess"]["hub_cpu_ms_per_journey"]),
+            1,  # type: ignore[arg-type]
         )
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\nCrypto floor: {floor['private_ops_per_journey']} RSA private + {floor['public_ops_per_journey']} public "
-          f"operations per journey = {floor['floor_ms']} ms on this machine")
+    print(
+        f"\nCrypto floor: {floor['private_ops_per_journey']} RSA private + {floor['public_ops_per_journey']} public "
+        f"operations per journey = {floor['floor_ms']} ms on this machine"
+    )
     print(_table(results, floor))
     if "xmlsec1_over_inprocess_cpu" in report:
         print(f"\nxmlsec1 backend uses {report['xmlsec1_over_inprocess_cpu']}x the hub CPU of the in-process backend")

@@ -50,9 +50,24 @@ class RunningFederation:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("the benchmark needs redis-server (apt-get install redis-server)")
-        self.processes.append(subprocess.Popen(
-            [binary, "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.work)], stdout=subprocess.DEVNULL))
+        self.processes.append(
+            subprocess.Popen(
+                [
+                    binary,
+                    "--port",
+                    str(redis_port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--dir",
+                    str(self.work),
+                ],
+                stdout=subprocess.DEVNULL,
+            )
+        )
         self.redis = redis.Redis(port=redis_port)
         ports = {name: _free_port() for name in ("hub", "stub_idp", "stub_service")}
         urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
@@ -60,20 +75,45 @@ class RunningFederation:
         data["urls"] = urls
         federation_file = self.work / "federation.yaml"
         federation_file.write_text(yaml.safe_dump(data))
-        env = {**os.environ, "FEDERATION_FILE": str(federation_file), "KEYS_DIR": str(DEFAULT_KEYS_DIR),
-               "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0", "LOG_LEVEL": "WARNING"}
+        env = {
+            **os.environ,
+            "FEDERATION_FILE": str(federation_file),
+            "KEYS_DIR": str(DEFAULT_KEYS_DIR),
+            "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+            "LOG_LEVEL": "WARNING",
+        }
         _wait_for(redis_port)
-        for name, workers, backend in (("hub", self.hub_workers, self.backend), ("stub_idp", 2, "inprocess"),
-                                       ("stub_service", 2, "inprocess")):
-            command = [sys.executable, "-m", "gunicorn", "--no-control-socket", "--workers", str(workers),
-                       "--worker-class", "gthread", "--threads", "8", "--timeout", "120", "--bind", f"127.0.0.1:{ports[name]}",
-                       "--log-level", "warning", f"{name}:create_app()"]
+        for name, workers, backend in (
+            ("hub", self.hub_workers, self.backend),
+            ("stub_idp", 2, "inprocess"),
+            ("stub_service", 2, "inprocess"),
+        ):
+            command = [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--no-control-socket",
+                "--workers",
+                str(workers),
+                "--worker-class",
+                "gthread",
+                "--threads",
+                "8",
+                "--timeout",
+                "120",
+                "--bind",
+                f"127.0.0.1:{ports[name]}",
+                "--log-level",
+                "warning",
+                f"{name}:create_app()",
+            ]
             self.processes.append(subprocess.Popen(command, env={**env, "CRYPTO_BACKEND": backend}))
         for port in ports.values():
             _wait_for(port)
         self.hub = psutil.Process(self.processes[1].pid)
-        self.live = LiveFederation(urls, {}, DEFAULT_KEYS_DIR,
-                                   load_federation(federation_file, keys_dir=DEFAULT_KEYS_DIR, urls=urls))
+        self.live = LiveFederation(
+            urls, {}, DEFAULT_KEYS_DIR, load_federation(federation_file, keys_dir=DEFAULT_KEYS_DIR, urls=urls)
+        )
         return self
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:

@@ -106,8 +106,9 @@ def decode_redirect(query: bytes, field: str = "SAMLRequest") -> RedirectMessage
         parts.append(f"RelayState={raw['RelayState']}")
     parts.append(f"SigAlg={raw.get('SigAlg', '')}")
     signature = _b64(unquote_plus(raw["Signature"]), "Signature")
-    return RedirectMessage(element, relay_state, "&".join(parts).encode("ascii"),
-                           unquote_plus(raw.get("SigAlg", "")), signature)
+    return RedirectMessage(
+        element, relay_state, "&".join(parts).encode("ascii"), unquote_plus(raw.get("SigAlg", "")), signature
+    )
 
 
 def verify_redirect(message: RedirectMessage, certificates: list[Certificate]) -> None:

@@ -147,7 +147,9 @@ class FederationFile(_Entry):
         ids += [rp.entity_id for rp in self.relying_services]
         ids += sorted({rp.matching_service.entity_id for rp in self.relying_services})
         if len(ids) != len(set(ids)):
-            raise ValueError("every entity (hub, identity provider, relying service, matching service) needs its own entity_id")
+            raise ValueError(
+                "every entity (hub, identity provider, relying service, matching service) needs its own entity_id"
+            )
         return self
 
 

@@ -202,9 +202,7 @@ def encrypt_assertion(assertion: etree._Element, recipient: Certificate, method:
     # Re-parse so the assertion carries its own namespace declarations, whatever tree it came from.
     wrapper.append(parse(to_bytes(assertion)))
     transform = _CONTENT_METHODS[method]
-    template = xmlsec.template.encrypted_data_create(
-        wrapper, transform, type=xmlsec.EncryptionType.ELEMENT, ns="xenc"
-    )
+    template = xmlsec.template.encrypted_data_create(wrapper, transform, type=xmlsec.EncryptionType.ELEMENT, ns="xenc")
     xmlsec.template.encrypted_data_ensure_cipher_value(template)
     key_info = xmlsec.template.encrypted_data_ensure_key_info(template, ns="ds")
     encrypted_key = xmlsec.template.add_encrypted_key(key_info, xmlsec.Transform.RSA_OAEP)

@@ -62,7 +62,10 @@ class Xmlsec1Backend:
             template_file.flush()
             try:
                 output = self._xmlsec.encrypt(
-                    to_bytes(wrapper).decode(), str(recipient.path), template_file.name, f"aes-{bits}",
+                    to_bytes(wrapper).decode(),
+                    str(recipient.path),
+                    template_file.name,
+                    f"aes-{bits}",
                     "/*[local-name()='EncryptedAssertion']/*[local-name()='Assertion']",
                 )
             except EncryptError as exc:

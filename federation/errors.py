@@ -51,9 +51,7 @@ class ReplayError(InvalidSamlMessageError):
 class JourneyNotFoundError(FederationError):
     http_status = 400
     title = "You need to start again"
-    description = (
-        "Your session has ended or could not be found. Go back to the service you were using and start again."
-    )
+    description = "Your session has ended or could not be found. Go back to the service you were using and start again."
 
 
 class MatchingServiceError(FederationError):

@@ -18,7 +18,11 @@ from urllib.parse import urlsplit
 from federation.config import load_federation
 from keys.__main__ import main as generate_keys
 
-APPS = (("hub", "hub:create_app()"), ("stub_idp", "stub_idp:create_app()"), ("stub_service", "stub_service:create_app()"))
+APPS = (
+    ("hub", "hub:create_app()"),
+    ("stub_idp", "stub_idp:create_app()"),
+    ("stub_service", "stub_service:create_app()"),
+)
 
 
 def _wait_for(host: str, port: int, seconds: float = 20) -> bool:
@@ -41,8 +45,21 @@ def main() -> int:
     for name, target in APPS:
         where = urlsplit(urls[name])
         workers = "4" if shared and name == "hub" else "1"
-        command = [sys.executable, "-m", "gunicorn", "--no-control-socket", "--workers", workers, "--threads", "8",
-                   "--bind", f"{where.hostname}:{where.port}", "--access-logfile", "-", target]
+        command = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--no-control-socket",
+            "--workers",
+            workers,
+            "--threads",
+            "8",
+            "--bind",
+            f"{where.hostname}:{where.port}",
+            "--access-logfile",
+            "-",
+            target,
+        ]
         processes.append(subprocess.Popen(command))
     try:
         for name, _ in APPS:

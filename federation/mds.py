@@ -75,9 +75,7 @@ def attribute_element(name: str) -> etree._Element:
 
 
 def value_element(attribute: etree._Element, xsi_type: str, item: _Value) -> etree._Element:
-    node = etree.SubElement(
-        attribute, q("saml", "AttributeValue"), nsmap={"ida": NS["ida"], "xsi": NS["xsi"]}
-    )
+    node = etree.SubElement(attribute, q("saml", "AttributeValue"), nsmap={"ida": NS["ida"], "xsi": NS["xsi"]})
     node.set(_XSI_TYPE, f"ida:{xsi_type}")
     node.set(q("ida", "Verified"), "true" if item.verified else "false")
     if item.from_date:

@@ -116,7 +116,9 @@ def attribute_query(*, issuer: str, destination: str, name_id: str, moment: dt.d
 
 def confirmation_data(query: etree._Element) -> etree._Element:
     """The SubjectConfirmationData of an AttributeQuery's subject."""
-    node = query.find(f"{q('saml', 'Subject')}/{q('saml', 'SubjectConfirmation')}/{q('saml', 'SubjectConfirmationData')}")
+    node = query.find(
+        f"{q('saml', 'Subject')}/{q('saml', 'SubjectConfirmation')}/{q('saml', 'SubjectConfirmationData')}"
+    )
     if node is None:
         raise InvalidSamlMessageError("attribute query has no subject confirmation data")
     return node
@@ -212,8 +214,9 @@ def _issuer(element: etree._Element, what: str) -> str:
     return text_of(issuers[0])
 
 
-def _instant_in_window(value: str | None, *, now: dt.datetime, skew: dt.timedelta, max_age: dt.timedelta,
-                       what: str) -> None:
+def _instant_in_window(
+    value: str | None, *, now: dt.datetime, skew: dt.timedelta, max_age: dt.timedelta, what: str
+) -> None:
     try:
         moment = parse_instant(value)
     except XmlError as exc:
@@ -299,11 +302,14 @@ def check_assertion(
         raise ProtocolError("assertion is not SAML version 2.0")
     if _issuer(element, "assertion") != issuer:
         raise ProtocolError("assertion issuer is not the expected party")
-    _instant_in_window(element.get("IssueInstant"), now=now, skew=skew, max_age=MAX_CONFIRMATION_LIFETIME,
-                       what="assertion")
-    if element.find(f".//{q('saml', 'Assertion')}") is not None or element.find(
-        f".//{q('saml', 'EncryptedAssertion')}"
-    ) is not None or element.find(f".//{q('saml', 'Advice')}") is not None:
+    _instant_in_window(
+        element.get("IssueInstant"), now=now, skew=skew, max_age=MAX_CONFIRMATION_LIFETIME, what="assertion"
+    )
+    if (
+        element.find(f".//{q('saml', 'Assertion')}") is not None
+        or element.find(f".//{q('saml', 'EncryptedAssertion')}") is not None
+        or element.find(f".//{q('saml', 'Advice')}") is not None
+    ):
         raise ProtocolError("assertion carries other assertions")
     subject = child(element, "saml", "Subject")
     name_ids = [] if subject is None else subject.findall(q("saml", "NameID"))

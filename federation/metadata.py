@@ -43,7 +43,11 @@ def _hub_entity(federation: Federation) -> etree._Element:
     _key_descriptor(sp, "encryption", federation.cert(hub.encryption_certificate))
     etree.SubElement(sp, q("md", "NameIDFormat")).text = NAMEID_PERSISTENT
     etree.SubElement(
-        sp, q("md", "AssertionConsumerService"), Binding=BINDING_HTTP_POST, Location=hub.acs_url, index="1",
+        sp,
+        q("md", "AssertionConsumerService"),
+        Binding=BINDING_HTTP_POST,
+        Location=hub.acs_url,
+        index="1",
         isDefault="true",
     )
     return entity
@@ -58,12 +62,12 @@ def _idp_entity(federation: Federation, index: int) -> etree._Element:
     etree.SubElement(idp, q("md", "SingleSignOnService"), Binding=BINDING_HTTP_POST, Location=entry.sso_url)
     organization = etree.SubElement(entity, q("md", "Organization"))
     for tag in ("OrganizationName", "OrganizationDisplayName"):
-        etree.SubElement(organization, q("md", tag), {"{http://www.w3.org/XML/1998/namespace}lang": "en"}).text = (
-            entry.display_name
-        )
-    etree.SubElement(organization, q("md", "OrganizationURL"), {"{http://www.w3.org/XML/1998/namespace}lang": "en"}).text = (
-        entry.sso_url
-    )
+        etree.SubElement(
+            organization, q("md", tag), {"{http://www.w3.org/XML/1998/namespace}lang": "en"}
+        ).text = entry.display_name
+    etree.SubElement(
+        organization, q("md", "OrganizationURL"), {"{http://www.w3.org/XML/1998/namespace}lang": "en"}
+    ).text = entry.sso_url
     return entity
 
 
@@ -79,9 +83,7 @@ def hub_metadata(federation: Federation, signer: KeyPair, moment: dt.datetime, v
     return _signed(_hub_entity(federation), signer, valid_for, moment)
 
 
-def federation_metadata(
-    federation: Federation, signer: KeyPair, moment: dt.datetime, valid_for: dt.timedelta
-) -> bytes:
+def federation_metadata(federation: Federation, signer: KeyPair, moment: dt.datetime, valid_for: dt.timedelta) -> bytes:
     entities = etree.Element(q("md", "EntitiesDescriptor"), nsmap=_NSMAP, Name="IDA-HUB-FEDERATION")
     entities.append(_hub_entity(federation))
     for index in range(len(federation.file.identity_providers)):

@@ -37,7 +37,11 @@ class Runtime:
 def load_runtime(settings: AppSettings, store_prefix: str) -> Runtime:
     use_backend(settings.crypto_backend)
     federation = load_federation(settings.federation_file, keys_dir=settings.keys_dir, urls=settings.urls)
-    logger.info("Federation loaded from %s: %d identity providers, %d relying services; crypto: %s",
-                settings.federation_file, len(federation.file.identity_providers),
-                len(federation.file.relying_services), settings.crypto_backend)
+    logger.info(
+        "Federation loaded from %s: %d identity providers, %d relying services; crypto: %s",
+        settings.federation_file,
+        len(federation.file.identity_providers),
+        len(federation.file.relying_services),
+        settings.crypto_backend,
+    )
     return Runtime(settings=settings, federation=federation, store=make_store(settings.redis_url, store_prefix))

@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, Response, g, has_request_context, render_template, request, send_from_directory
 from jinja2 import ChainableUndefined, ChoiceLoader, PackageLoader, PrefixLoader
-from markupsafe import Markup
 from lxml import etree
+from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 
 from federation.bindings import decode_post
@@ -25,8 +25,9 @@ from federation.xml import MAX_MESSAGE_BYTES, to_bytes
 
 logger = logging.getLogger(__name__)
 
-blueprint = Blueprint("federation", __name__, template_folder="templates", static_folder="static",
-                      static_url_path="/federation-static")
+blueprint = Blueprint(
+    "federation", __name__, template_folder="templates", static_folder="static", static_url_path="/federation-static"
+)
 GOVUK_ASSETS = Path(__file__).resolve().parent / "static" / "govuk"
 
 
@@ -34,6 +35,7 @@ GOVUK_ASSETS = Path(__file__).resolve().parent / "static" / "govuk"
 def govuk_assets(filename: str) -> Response:
     """GOV.UK Frontend's compiled CSS, JS, fonts and images (copied by ``make assets``)."""
     return send_from_directory(GOVUK_ASSETS, filename, max_age=3600)
+
 
 _PLAIN_WORDS = {
     400: ("There is a problem with the request", "The page could not use what your browser sent."),
@@ -60,13 +62,17 @@ def configure_logging(level: int = logging.INFO) -> None:
     if not any(isinstance(f, JourneyLogFilter) for h in root.handlers for f in h.filters):
         handler = logging.StreamHandler()
         handler.addFilter(JourneyLogFilter())
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [journey=%(journey_id)s] %(message)s"))
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s [journey=%(journey_id)s] %(message)s")
+        )
         root.addHandler(handler)
     root.setLevel(level)
 
 
 def error_page(status: int, title: str, description: str, **context: Any) -> tuple[str, int]:
-    return render_template("federation/error.html", title=title, description=description, status=status, **context), status
+    return render_template(
+        "federation/error.html", title=title, description=description, status=status, **context
+    ), status
 
 
 def _handle_federation_error(error: FederationError) -> tuple[str, int]:
@@ -132,8 +138,23 @@ _FOOTER = """{%- from "govuk_frontend_jinja/components/footer/macro.html" import
 
 
 GOVUK_MACROS = (
-    "back-link", "button", "checkboxes", "date-input", "details", "error-summary", "fieldset", "input",
-    "inset-text", "notification-banner", "panel", "radios", "select", "summary-list", "table", "tag", "textarea",
+    "back-link",
+    "button",
+    "checkboxes",
+    "date-input",
+    "details",
+    "error-summary",
+    "fieldset",
+    "input",
+    "inset-text",
+    "notification-banner",
+    "panel",
+    "radios",
+    "select",
+    "summary-list",
+    "table",
+    "tag",
+    "textarea",
     "warning-text",
 )
 

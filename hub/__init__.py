@@ -26,7 +26,9 @@ def _start_again(error: JourneyNotFoundError) -> tuple[str, int]:
     logger.info("Journey not found: %s", error.detail)
     service = runtime().federation.relying_service(request.cookies.get(SERVICE_COOKIE, ""))
     return web.error_page(
-        error.http_status, error.title, error.description,
+        error.http_status,
+        error.title,
+        error.description,
         return_url=service.service_url if service else None,
         return_text=f"Go back to {service.display_name}" if service else None,
     )
@@ -47,7 +49,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     app.config.update(TESTING=settings.testing)
     app.extensions["runtime"] = runtime
-    app.extensions["journeys"] = JourneyRepository(runtime.store, ttl_seconds=runtime.federation.hub.journey_minutes * 60)
+    app.extensions["journeys"] = JourneyRepository(
+        runtime.store, ttl_seconds=runtime.federation.hub.journey_minutes * 60
+    )
     # One HTTP connection pool per process for the back channel to matching services.
     app.extensions["http"] = requests.Session()
     app.jinja_env.globals.update(

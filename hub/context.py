@@ -44,7 +44,9 @@ def set_journey_cookies(response: Response, journey: Journey) -> None:
     # The identity provider's answer arrives as a cross-site POST: over HTTPS the cookie must be
     # SameSite=None to come with it. Locally every app is on 127.0.0.1, one site, so Lax is enough.
     same_site = "None" if secure else "Lax"
-    response.set_cookie(JOURNEY_COOKIE, journey.id, httponly=True, secure=secure, samesite=same_site,
-                        max_age=hub.journey_minutes * 60)
-    response.set_cookie(SERVICE_COOKIE, journey.rp_entity_id, httponly=True, secure=secure, samesite=same_site,
-                        max_age=24 * 60 * 60)
+    response.set_cookie(
+        JOURNEY_COOKIE, journey.id, httponly=True, secure=secure, samesite=same_site, max_age=hub.journey_minutes * 60
+    )
+    response.set_cookie(
+        SERVICE_COOKIE, journey.rp_entity_id, httponly=True, secure=secure, samesite=same_site, max_age=24 * 60 * 60
+    )

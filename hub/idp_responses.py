@@ -124,9 +124,14 @@ def check_idp_response(
 
 def _check_fraud_attributes(authn: CheckedAssertion) -> None:
     statement = authn.attribute_statement
-    values = {} if statement is None else {
-        a.get("Name"): text_of(a.find(q("saml", "AttributeValue"))) for a in statement.findall(q("saml", "Attribute"))
-    }
+    values = (
+        {}
+        if statement is None
+        else {
+            a.get("Name"): text_of(a.find(q("saml", "AttributeValue")))
+            for a in statement.findall(q("saml", "Attribute"))
+        }
+    )
     if not values.get(ATTR_FRAUD_EVENT_ID) or values.get(ATTR_GPG45_STATUS) not in GPG45_FRAUD_STATUSES:
         raise ProtocolError("fraud event without a fraud event ID and a GPG45 status")
 

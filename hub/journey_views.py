@@ -45,7 +45,8 @@ EXIT_PAGES: dict[Stage, ExitPage] = {
     Stage.AUTHN_FAILED: ExitPage("/sign-in-failed", "{company} could not confirm your identity", try_another=True),
     Stage.CANCELLED: ExitPage("/sign-in-cancelled", "You did not finish proving your identity", try_another=True),
     Stage.LEVEL_REFUSED: ExitPage(
-        "/identity-not-proved-to-the-level-needed", "{company} could not prove your identity well enough",
+        "/identity-not-proved-to-the-level-needed",
+        "{company} could not prove your identity well enough",
         try_another=True,
     ),
     Stage.PENDING: ExitPage("/registration-paused", "You have saved your progress with {company}"),
@@ -82,7 +83,10 @@ def _checked_form(journey: Journey) -> None:
 def _render(template: str, journey: Journey, status: int = 200, **context: Any) -> tuple[str, int]:
     idp = runtime().federation.identity_provider(journey.idp_entity_id or "")
     return render_template(
-        template, journey=journey, service=service_for(journey), company=idp.display_name if idp else "the company",
+        template,
+        journey=journey,
+        service=service_for(journey),
+        company=idp.display_name if idp else "the company",
         **context,
     ), status
 
@@ -112,18 +116,28 @@ def which_of_these_do_you_have() -> tuple[str, int] | Response:
             journey.evidence = [c for c in chosen if c != "none"]
             journeys().save(journey)
             return redirect(url_for("journey.choose_a_certified_company"), code=303)
-    return _render("which_of_these_do_you_have.html", journey, 400 if error else 200, error=error, chosen=chosen,
-                   labels=EVIDENCE_LABELS, error_prefix=bool(error))
+    return _render(
+        "which_of_these_do_you_have.html",
+        journey,
+        400 if error else 200,
+        error=error,
+        chosen=chosen,
+        labels=EVIDENCE_LABELS,
+        error_prefix=bool(error),
+    )
 
 
 def _companies(journey: Journey) -> list[tuple[IdentityProviderEntry, bool]]:
     """Companies certified at the level the service needs, recommended ones first."""
     have = set(journey.evidence or [])
     eligible = [
-        idp for idp in runtime().federation.file.identity_providers
+        idp
+        for idp in runtime().federation.file.identity_providers
         if any(level.satisfies(journey.level) for level in idp.levels_of_assurance)
     ]
-    ranked = [(idp, journey.evidence is not None and {e.value for e in idp.evidence_required} <= have) for idp in eligible]
+    ranked = [
+        (idp, journey.evidence is not None and {e.value for e in idp.evidence_required} <= have) for idp in eligible
+    ]
     return sorted(ranked, key=lambda pair: not pair[1])
 
 
@@ -141,8 +155,14 @@ def choose_a_certified_company() -> tuple[str, int] | Response | str:
         if idp is not None:
             return _send_to_idp(journey, idp)
         error = "Select a certified company"
-    return _render("choose_a_certified_company.html", journey, 400 if error else 200, companies=companies,
-                   error=error, error_prefix=bool(error))
+    return _render(
+        "choose_a_certified_company.html",
+        journey,
+        400 if error else 200,
+        companies=companies,
+        error=error,
+        error_prefix=bool(error),
+    )
 
 
 def _send_to_idp(journey: Journey, idp: IdentityProviderEntry) -> str:
@@ -160,7 +180,7 @@ def _send_to_idp(journey: Journey, idp: IdentityProviderEntry) -> str:
         {"SAMLRequest": encode_message(saml_request)},
         title=f"Continue to {idp.display_name}",
         lead=f"You will now go to {idp.display_name} to prove your identity. "
-             "They will not be told which service you are using.",
+        "They will not be told which service you are using.",
     )
 
 
@@ -202,8 +222,15 @@ def further_information() -> tuple[str, int] | Response:
             journey.cycle3_value, journey.cycle3_tried = normalised, True
             matching_runner.start(current_app._get_current_object(), journey, Stage.MATCHING)  # type: ignore[attr-defined]
             return redirect(url_for("journey.response_processing"), code=303)
-    return _render("further_information.html", journey, 400 if error else 200, attribute=attribute, error=error,
-                   value=value, error_prefix=bool(error))
+    return _render(
+        "further_information.html",
+        journey,
+        400 if error else 200,
+        attribute=attribute,
+        error=error,
+        value=value,
+        error_prefix=bool(error),
+    )
 
 
 @blueprint.post("/further-information/cancel")
@@ -223,8 +250,9 @@ def _exit_page(stage: Stage) -> Any:
             return redirect(page_for(journey))
         page = EXIT_PAGES[stage]
         idp = runtime().federation.identity_provider(journey.idp_entity_id or "")
-        title = page.title.format(company=idp.display_name if idp else "The company",
-                                  service=service_for(journey).display_name)
+        title = page.title.format(
+            company=idp.display_name if idp else "The company", service=service_for(journey).display_name
+        )
         return _render(f"exit/{stage.value}.html", journey, title=title, try_another=page.try_another)
 
     view.__name__ = _endpoint(stage)
@@ -253,9 +281,17 @@ def _answer_service(journey: Journey) -> str:
         fields["RelayState"] = journey.relay_state
     journeys().end(journey)
     logger.info("Response sent to the service", extra={"outcome": journey.stage.value})
-    titles = {Stage.MATCHED: "Your identity has been confirmed", Stage.ACCOUNT_CREATED: "Your identity has been confirmed"}
-    return post_form(journey.acs_url, fields, title=titles.get(journey.stage, f"Returning you to {service.display_name}"),
-                     lead=f"You will now return to {service.display_name}.", button=f"Continue to {service.display_name}")
+    titles = {
+        Stage.MATCHED: "Your identity has been confirmed",
+        Stage.ACCOUNT_CREATED: "Your identity has been confirmed",
+    }
+    return post_form(
+        journey.acs_url,
+        fields,
+        title=titles.get(journey.stage, f"Returning you to {service.display_name}"),
+        lead=f"You will now return to {service.display_name}.",
+        button=f"Continue to {service.display_name}",
+    )
 
 
 @blueprint.get("/cookies")
@@ -270,5 +306,8 @@ def privacy() -> str:
 
 @blueprint.get("/about-certified-companies")
 def about_certified_companies() -> str:
-    return render_template("about_certified_companies.html", title="About certified companies",
-                           companies=runtime().federation.file.identity_providers)
+    return render_template(
+        "about_certified_companies.html",
+        title="About certified companies",
+        companies=runtime().federation.file.identity_providers,
+    )

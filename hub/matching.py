@@ -71,8 +71,13 @@ def build_query(
     signing_key = runtime.key_pair(hub.signing_certificates[0])
     query = attribute_query(issuer=hub.entity_id, destination=url, name_id=pairwise_id, moment=moment)
     subject = Subject(name_id=pairwise_id, in_response_to=query.get("ID", ""), recipient=url)
-    common = dict(issuer=hub.entity_id, subject=subject, audience=matcher.entity_id, moment=moment,
-                  lifetime=EVIDENCE_LIFETIME)
+    common = {
+        "issuer": hub.entity_id,
+        "subject": subject,
+        "audience": matcher.entity_id,
+        "moment": moment,
+        "lifetime": EVIDENCE_LIFETIME,
+    }
     evidence = [assertion(level=level, attributes=to_attributes(dataset), **common)]  # type: ignore[arg-type]
     if cycle3_value is not None and service.cycle3_attribute is not None:
         answer = attribute_element(service.cycle3_attribute.value)
@@ -99,14 +104,21 @@ def send_query(
         reply = session.post(
             query.get("Destination", ""),
             data=soap_envelope(query),
-            headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": "http://www.oasis-open.org/committees/security"},
+            headers={
+                "Content-Type": "text/xml; charset=utf-8",
+                "SOAPAction": "http://www.oasis-open.org/committees/security",
+            },
             timeout=runtime.federation.hub.matching_timeout_seconds,
         )
     except requests.RequestException as exc:
         raise MatchingServiceError(f"matching service unreachable: {type(exc).__name__}") from exc
     elapsed_ms = (now() - started).total_seconds() * 1000
-    logger.info("Matching service answered HTTP %s in %.0f ms", reply.status_code, elapsed_ms,
-                extra={"matching_service": matcher.entity_id})
+    logger.info(
+        "Matching service answered HTTP %s in %.0f ms",
+        reply.status_code,
+        elapsed_ms,
+        extra={"matching_service": matcher.entity_id},
+    )
     if reply.status_code != 200:
         raise MatchingServiceError(f"matching service answered HTTP {reply.status_code}")
     try:

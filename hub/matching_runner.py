@@ -44,8 +44,9 @@ def start(app: Flask, journey: Journey, stage: Stage) -> None:
     journeys = cast(JourneyRepository, app.extensions["journeys"])
     attempt = journey.begin_attempt(stage)
     journeys.save(journey)
-    worker = threading.Thread(target=_run, args=(app, journey.id, attempt), name=f"matching-{journey.log_id}",
-                              daemon=True)
+    worker = threading.Thread(
+        target=_run, args=(app, journey.id, attempt), name=f"matching-{journey.log_id}", daemon=True
+    )
     worker.start()
     worker.join(INLINE_WAIT_SECONDS)
 

@@ -77,7 +77,6 @@ def response_to_service(
     return message
 
 
-
 # What the relying service is told at the end of each journey (docs/protocol.md, README).
 _STATUS_FOR_STAGE: dict[Stage, tuple[str, str | None]] = {
     Stage.MATCHED: (STATUS_SUCCESS, None),

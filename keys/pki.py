@@ -109,11 +109,11 @@ def _issue(
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
     )
     if ca:
-        key_usage = dict(key_cert_sign=True, crl_sign=True, digital_signature=False, key_encipherment=False)
+        key_usage = {"key_cert_sign": True, "crl_sign": True, "digital_signature": False, "key_encipherment": False}
     elif usage is Usage.ENCRYPTION:
-        key_usage = dict(key_cert_sign=False, crl_sign=False, digital_signature=False, key_encipherment=True)
+        key_usage = {"key_cert_sign": False, "crl_sign": False, "digital_signature": False, "key_encipherment": True}
     else:
-        key_usage = dict(key_cert_sign=False, crl_sign=False, digital_signature=True, key_encipherment=False)
+        key_usage = {"key_cert_sign": False, "crl_sign": False, "digital_signature": True, "key_encipherment": False}
     builder = builder.add_extension(
         x509.KeyUsage(
             content_commitment=False,

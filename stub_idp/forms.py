@@ -48,6 +48,8 @@ def inline_error(errors: Errors, name: str) -> dict[str, str] | None:
 
 @dataclass(frozen=True)
 class SignInForm:
+    """The username and password form; a wrong pair is one error on the username, as GOV.UK sign-in pages do."""
+
     username: str
     password: str
     errors: Errors = field(default_factory=dict)

@@ -20,6 +20,8 @@ _TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
 @dataclass
 class PendingRequest:
+    """One AuthnRequest from the hub, waiting for its answer."""
+
     token: str
     slug: str
     request_id: str
@@ -33,6 +35,8 @@ class PendingRequest:
 
 
 class PendingRequests:
+    """The store's ``pending:<token>`` entries: started by the hub's request, claimed once by the answer."""
+
     def __init__(self, store: Store) -> None:
         self._store = store
 

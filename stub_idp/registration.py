@@ -49,6 +49,7 @@ class Registration:
 
 
 def read_registration(form: Mapping[str, str], *, is_taken: Callable[[str], bool], today: dt.date) -> Registration:
+    """Check every answer; when all are right, build the user (its password hashed, every value verified)."""
     values = {name: form.get(name, "").strip() for name in TEXT_FIELDS}
     password = form.get("password", "")
     errors: Errors = {}

@@ -65,6 +65,7 @@ def _token() -> str:
 
 
 def _pending(slug: str) -> PendingRequest:
+    """The hub's request this page is answering; logs from here on carry its short log ID."""
     pending = _requests().find(_token(), slug)
     g.journey_id = pending.log_id
     return pending
@@ -89,6 +90,7 @@ def _page(template: str, idp: StubIdp, **context: Any) -> tuple[str, int]:
 
 @blueprint.errorhandler(StubIdpError)
 def stub_idp_error(error: StubIdpError) -> tuple[str, int]:
+    """A 400 page in plain words under the IDP's own name; the log gets the class and detail, nothing personal."""
     logger.warning("Refused: %s (%s)", type(error).__name__, error.detail, extra={"http_status": error.http_status})
     idp = _idps().get(str((request.view_args or {}).get("slug", "")))
     context = {"service_name": idp.entry.display_name} if idp else {}
@@ -97,12 +99,13 @@ def stub_idp_error(error: StubIdpError) -> tuple[str, int]:
 
 @blueprint.get("/")
 def index() -> str:
+    """Every company this app plays, with its levels and evidence, and every seeded test user."""
     return render_template(
         "index.html",
         idps=list(_idps().values()),
         users=_directory().seeded,
         registered=request.args.get("registered") == "true",
-        title="Stub identity providers",
+        service_name="Stub identity providers",
     )
 
 
@@ -236,6 +239,7 @@ def register(slug: str) -> Response | tuple[str, int]:
 
 
 def _post_to_hub(idp: StubIdp, message: etree._Element, result: str, **extra: str) -> str:
+    """The page that posts the signed Response to the hub's ACS (by itself with JavaScript, by button without)."""
     logger.info("Response sent to the hub", extra={"idp": idp.slug, "result": result, **extra, **describe(message)})
     return post_form(
         _runtime().federation.hub.acs_url,

@@ -103,8 +103,19 @@ def _spawn_redis(port: int, directory: Path) -> subprocess.Popen[bytes]:
     if binary is None:
         pytest.fail("redis-server is not installed: the tests use a real Redis (apt-get install redis-server)")
     return subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir",
-         str(directory)],
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(directory),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -154,8 +165,11 @@ def start_federation(
     ports = {name: free_port() for name in ("hub", "stub_idp", "stub_service")}
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     config = {"keys_dir": keys_dir, "urls": urls, "redis_url": redis_url, "testing": True, **settings}
-    apps = {"hub": hub.create_app(config), "stub_idp": stub_idp.create_app(config),
-            "stub_service": stub_service.create_app(config)}
+    apps = {
+        "hub": hub.create_app(config),
+        "stub_idp": stub_idp.create_app(config),
+        "stub_service": stub_service.create_app(config),
+    }
     servers = [_serve(apps[name], ports[name]) for name in apps]
     federation_file = Path(str(settings.get("federation_file", DEFAULT_FEDERATION_FILE)))
     live = LiveFederation(urls, apps, keys_dir, load_federation(federation_file, keys_dir=keys_dir, urls=urls))

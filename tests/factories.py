@@ -9,7 +9,6 @@ from urllib.parse import quote_plus
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-
 from lxml import etree
 
 from federation.config import Federation

@@ -69,9 +69,7 @@ class Citizen:
     def get(self, url: str) -> Page:
         return self.page(self.http.get(url, timeout=30))
 
-    def submit(
-        self, page: Page, fields: dict[str, str | list[str]] | None = None, selector: str = "form"
-    ) -> Page:
+    def submit(self, page: Page, fields: dict[str, str | list[str]] | None = None, selector: str = "form") -> Page:
         """Submit a form as a browser would: its hidden and text inputs, checked boxes, plus ``fields``."""
         form = page.form(selector)
         data: dict[str, str | list[str]] = {}

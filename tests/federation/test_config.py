@@ -71,7 +71,9 @@ def test_certificate_of_the_wrong_role_stops_start_up_naming_field_and_file(keys
 
 def test_missing_certificate_file_is_named(keys_dir: Path, tmp_path: Path) -> None:
     path = _edited(tmp_path, lambda d: d["hub"].update(encryption_certificate="nowhere.crt"))
-    with pytest.raises(FederationConfigError, match=r"hub.encryption_certificate: certificate .*nowhere.crt: file not found"):
+    with pytest.raises(
+        FederationConfigError, match=r"hub.encryption_certificate: certificate .*nowhere.crt: file not found"
+    ):
         load_federation(path, keys_dir=keys_dir)
 
 

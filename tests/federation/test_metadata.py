@@ -20,8 +20,11 @@ def test_signed_metadata_in_date_is_trusted(federation: Federation) -> None:
 
 
 def test_hub_metadata_publishes_both_roles_and_keys(federation: Federation) -> None:
-    root = read_metadata(hub_metadata(federation, key_pair(federation, "metadata-signing.crt"), now(), WEEK),
-                         [federation.cert("metadata-signing.crt")], now())
+    root = read_metadata(
+        hub_metadata(federation, key_pair(federation, "metadata-signing.crt"), now(), WEEK),
+        [federation.cert("metadata-signing.crt")],
+        now(),
+    )
     sp = root.find(q("md", "SPSSODescriptor"))
     assert sp is not None and sp.get("AuthnRequestsSigned") == "true"
     uses = sorted(k.get("use") for k in sp.findall(q("md", "KeyDescriptor")))
@@ -51,6 +54,6 @@ def test_expired_metadata_is_refused(federation: Federation) -> None:
 
 def test_tampered_metadata_is_refused(federation: Federation) -> None:
     data = hub_metadata(federation, key_pair(federation, "metadata-signing.crt"), now(), WEEK)
-    tampered = data.replace(b"/SAML2/SSO\"", b"/SAML2/SSO-evil\"", 1)
+    tampered = data.replace(b'/SAML2/SSO"', b'/SAML2/SSO-evil"', 1)
     with pytest.raises(MetadataError):
         read_metadata(tampered, [federation.cert("metadata-signing.crt")], now())

@@ -21,7 +21,9 @@ def _start(client: FlaskClient, federation: Federation) -> str:
     return cookie.split(";")[0].split("=", 1)[1]
 
 
-def test_each_journey_gets_a_new_id_and_a_planted_one_is_never_used(client: FlaskClient, federation: Federation) -> None:
+def test_each_journey_gets_a_new_id_and_a_planted_one_is_never_used(
+    client: FlaskClient, federation: Federation
+) -> None:
     client.set_cookie("hub_journey", "attacker-chosen-value")
     first = _start(client, federation)
     second = _start(client, federation)
@@ -32,7 +34,9 @@ def test_each_journey_gets_a_new_id_and_a_planted_one_is_never_used(client: Flas
     "path",
     ["/which-of-these-do-you-have", "/choose-a-certified-company", "/further-information/cancel", "/return-to-service"],
 )
-def test_every_hub_form_refuses_a_post_without_its_token(client: FlaskClient, federation: Federation, path: str) -> None:
+def test_every_hub_form_refuses_a_post_without_its_token(
+    client: FlaskClient, federation: Federation, path: str
+) -> None:
     _start(client, federation)
     for token in (None, "wrong"):
         data = {"csrf_token": token} if token else {}
@@ -80,11 +84,19 @@ def https_hub(keys_dir: Path) -> Flask:
 def test_over_https_cookies_are_secure_and_cross_site_and_hsts_is_sent(https_hub: Flask, keys_dir: Path) -> None:
     from federation.config import DEFAULT_FEDERATION_FILE, load_federation
 
-    federation = load_federation(DEFAULT_FEDERATION_FILE, keys_dir=keys_dir, urls={
-        "hub": "https://hub.example", "stub_idp": "https://idp.example", "stub_service": "https://service.example"})
+    federation = load_federation(
+        DEFAULT_FEDERATION_FILE,
+        keys_dir=keys_dir,
+        urls={
+            "hub": "https://hub.example",
+            "stub_idp": "https://idp.example",
+            "stub_service": "https://service.example",
+        },
+    )
     client = https_hub.test_client()
-    response = client.post("/SAML2/SSO", base_url="https://hub.example",
-                           data={"SAMLRequest": b64(service_authn_request(federation))})
+    response = client.post(
+        "/SAML2/SSO", base_url="https://hub.example", data={"SAMLRequest": b64(service_authn_request(federation))}
+    )
     cookie = next(c for c in response.headers.getlist("Set-Cookie") if c.startswith("hub_journey="))
     # SameSite=None so the IDP's cross-site POST back brings the journey with it; Secure, as that requires.
     assert "Secure" in cookie and "SameSite=None" in cookie and "HttpOnly" in cookie

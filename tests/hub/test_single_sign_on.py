@@ -9,7 +9,6 @@ from collections.abc import Callable
 import pytest
 from bs4 import BeautifulSoup
 from flask.testing import FlaskClient
-
 from lxml import etree
 
 from federation.config import Federation
@@ -44,7 +43,7 @@ def test_signed_request_starts_a_journey_with_an_opaque_httponly_cookie(
 
 def _bad_requests(federation: Federation) -> dict[str, dict[str, str]]:
     service_request = service_authn_request(federation)
-    tampered = to_bytes(service_request).replace(b"AssertionConsumerServiceURL=\"", b"AssertionConsumerServiceURL=\"x")
+    tampered = to_bytes(service_request).replace(b'AssertionConsumerServiceURL="', b'AssertionConsumerServiceURL="x')
     return {
         "missing": {},
         "not-base64": {"SAMLRequest": "%%% not base64 %%%"},
@@ -65,8 +64,13 @@ def _bad_requests(federation: Federation) -> dict[str, dict[str, str]]:
         "relay-state-too-long": {"SAMLRequest": b64(service_authn_request(federation)), "RelayState": "r" * 81},
         "scoping": {"SAMLRequest": b64(_signed_after(federation, _add_scoping))},
         "passive": {"SAMLRequest": b64(_signed_after(federation, lambda r: r.set("IsPassive", "true")))},
-        "artifact-binding": {"SAMLRequest": b64(_signed_after(
-            federation, lambda r: r.set("ProtocolBinding", "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Artifact")))},
+        "artifact-binding": {
+            "SAMLRequest": b64(
+                _signed_after(
+                    federation, lambda r: r.set("ProtocolBinding", "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Artifact")
+                )
+            )
+        },
         "version-1-1": {"SAMLRequest": b64(_signed_after(federation, lambda r: r.set("Version", "1.1")))},
         "xsw-wrapped": {"SAMLRequest": b64(_wrapped(federation))},
     }
@@ -98,9 +102,22 @@ def _wrapped(federation: Federation) -> etree._Element:
 @pytest.mark.parametrize(
     "case",
     [
-        "missing", "not-base64", "not-xml", "doctype", "unsigned", "signed-by-another-party",
-        "tampered-after-signing", "unlisted-acs-url", "wrong-destination", "stale", "relay-state-too-long",
-        "scoping", "passive", "artifact-binding", "version-1-1", "xsw-wrapped",
+        "missing",
+        "not-base64",
+        "not-xml",
+        "doctype",
+        "unsigned",
+        "signed-by-another-party",
+        "tampered-after-signing",
+        "unlisted-acs-url",
+        "wrong-destination",
+        "stale",
+        "relay-state-too-long",
+        "scoping",
+        "passive",
+        "artifact-binding",
+        "version-1-1",
+        "xsw-wrapped",
     ],
 )
 def test_bad_authn_request_gets_a_plain_400_page_and_no_journey(
@@ -138,7 +155,9 @@ def test_garbage_idp_response_within_a_journey_is_a_400(client: FlaskClient, fed
 
 def test_choosing_without_the_form_token_is_forbidden(client: FlaskClient, federation: Federation) -> None:
     client.post("/SAML2/SSO", data={"SAMLRequest": b64(service_authn_request(federation))})
-    response = client.post("/choose-a-certified-company", data={"company": federation.file.identity_providers[0].entity_id})
+    response = client.post(
+        "/choose-a-certified-company", data={"company": federation.file.identity_providers[0].entity_id}
+    )
     assert response.status_code == 403
     _page(response)
 

@@ -43,8 +43,9 @@ class Journey:
         to_idp = citizen.submit(choose, {"company": idp_entity(self.live, self.idp)})
         return citizen.submit(to_idp, selector="#saml-form")
 
-    def sign_in_without_waiting(self, username: str, level: str | None = None, decision: str = "agree",
-                                gpg45_status: str = "DF01") -> Page:
+    def sign_in_without_waiting(
+        self, username: str, level: str | None = None, decision: str = "agree", gpg45_status: str = "DF01"
+    ) -> Page:
         """Sign in at the IDP and consent; return the IDP's form back to the hub, not yet posted."""
         login = self.to_idp()
         consent = self.citizen.submit(login, {"username": username, "password": "password"}, selector="#sign-in-form")
@@ -55,8 +56,9 @@ class Journey:
         self.idp_answer = back
         return back
 
-    def sign_in(self, username: str, level: str | None = None, decision: str = "agree",
-                gpg45_status: str = "DF01") -> Page:
+    def sign_in(
+        self, username: str, level: str | None = None, decision: str = "agree", gpg45_status: str = "DF01"
+    ) -> Page:
         """Sign in at the IDP, consent, and come back to the hub; return the first hub page after waiting."""
         back = self.sign_in_without_waiting(username, level, decision, gpg45_status)
         return self.citizen.wait(self.citizen.submit(back, selector="#saml-form"))

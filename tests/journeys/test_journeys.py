@@ -183,8 +183,15 @@ def test_no_personal_data_in_logs_at_debug(live_federation: LiveFederation, capl
     outcome = journey.to_service(journey.sign_in("alice"))
     assert outcome.h1 == "You are signed in"
     logged = caplog.text
-    personal = ("Alice", "Smith", "1980-05-14", "SW1A 2AA", "Downing", journey.idp_persistent_id(),
-                outcome.text("#pairwise-id"))
+    personal = (
+        "Alice",
+        "Smith",
+        "1980-05-14",
+        "SW1A 2AA",
+        "Downing",
+        journey.idp_persistent_id(),
+        outcome.text("#pairwise-id"),
+    )
     for value in personal:
         assert value not in logged
     assert "SAMLResponse" not in logged and "<saml" not in logged

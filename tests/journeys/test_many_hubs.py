@@ -49,8 +49,11 @@ def test_journey_alternating_between_two_hub_processes_completes(two_hubs: tuple
     assert journey.to_service(final).text("#record-reference") == "PAYE-1001"
 
     # The same answer replayed to the other process is refused there too.
-    replay = citizen.http.post(hub_a + "/SAML2/SSO/Response/POST",
-                               data={"SAMLResponse": idp_answer.hidden("SAMLResponse", "#saml-form")}, timeout=30)
+    replay = citizen.http.post(
+        hub_a + "/SAML2/SSO/Response/POST",
+        data={"SAMLResponse": idp_answer.hidden("SAMLResponse", "#saml-form")},
+        timeout=30,
+    )
     assert replay.status_code == 400
 
 

@@ -78,14 +78,16 @@ class Captured:
         for item in assertions:
             # The test's own encryptor: the hub's would refuse to wrap some of the forgeries.
             response.append(
-                encrypt_with(item, hub_cert, xmlsec.Transform.AES256_GCM, xmlsec.Transform.RSA_OAEP) if encrypt else item
+                encrypt_with(item, hub_cert, xmlsec.Transform.AES256_GCM, xmlsec.Transform.RSA_OAEP)
+                if encrypt
+                else item
             )
         return resign(response, signer or self.idp_key) if sign_response else strip_signature(response)
 
     def edit_assertions(
         self, edit: Callable[[etree._Element], None], *, which: str = "both", resign_assertions: bool = True
     ) -> etree._Element:
-        """Change the assertions (``which``: authn, matching or both), re-sign them and the Response with the IDP key."""
+        """Change the assertions (``which``: authn, matching or both); re-sign them and the Response (IDP key)."""
         response = self.response
         items = self.assertions(response)
         for item in items:
@@ -126,8 +128,13 @@ def attacker_key(tmp_dir: object) -> KeyPair:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "attacker")])
     now = dt.datetime.now(dt.UTC)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(1).not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=1))
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=1))
         .sign(key, hashes.SHA256())
     )
     (directory / "attacker.key").write_bytes(

@@ -29,7 +29,9 @@ def _service_status(journey: Journey, exit_page: Page) -> tuple[str, str | None]
     return status.code, status.sub_code
 
 
-def test_redis_stopping_mid_journey_gives_503_and_journeys_work_again(keys_dir: Path, redis_server: RedisServer) -> None:
+def test_redis_stopping_mid_journey_gives_503_and_journeys_work_again(
+    keys_dir: Path, redis_server: RedisServer
+) -> None:
     redis_server.client.flushall()
     live, servers = start_federation(keys_dir, redis_server.url)
     try:
@@ -94,11 +96,12 @@ def _broken(tmp_path: Path, edit: object) -> Path:
 @pytest.mark.parametrize(
     ("edit", "named"),
     [
-        (lambda d: d["identity_providers"][0].update(signing_certificates=["stub-service-signing.crt"]),
-         "identity_providers[0].signing_certificates[0]"),
+        (
+            lambda d: d["identity_providers"][0].update(signing_certificates=["stub-service-signing.crt"]),
+            "identity_providers[0].signing_certificates[0]",
+        ),
         (lambda d: d["relying_services"][0].pop("matching_service"), "relying_services[0].matching_service"),
-        (lambda d: d["relying_services"][2]["matching_service"].pop("account_creation_url"),
-         "relying_services[2]"),
+        (lambda d: d["relying_services"][2]["matching_service"].pop("account_creation_url"), "relying_services[2]"),
     ],
     ids=["idp-certificate-from-the-wrong-ca", "service-without-matching-service", "account-creation-without-url"],
 )

@@ -24,8 +24,14 @@ FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthChe
 xml_ish = st.one_of(
     st.binary(max_size=512),
     st.text(alphabet="<>/=\"' abcdefgsamlp:ID&;!-[]?xmlns", max_size=300).map(str.encode),
-    st.sampled_from([b"<samlp:Response/>", b"<x ID='a'><y ID='a'/></x>", b"<?xml version='1.0' encoding='UTF-16'?><a/>",
-                     b"<a xmlns='urn:oasis:names:tc:SAML:2.0:protocol'><Status/></a>"]),
+    st.sampled_from(
+        [
+            b"<samlp:Response/>",
+            b"<x ID='a'><y ID='a'/></x>",
+            b"<?xml version='1.0' encoding='UTF-16'?><a/>",
+            b"<a xmlns='urn:oasis:names:tc:SAML:2.0:protocol'><Status/></a>",
+        ]
+    ),
 )
 
 
@@ -41,8 +47,11 @@ def apps(keys_dir: object) -> dict[str, Flask]:
     from tests.conftest import UNREACHABLE
 
     config = {"keys_dir": keys_dir, "urls": UNREACHABLE, "testing": True}
-    return {"hub": hub.create_app(config), "stub_idp": stub_idp.create_app(config),
-            "stub_service": stub_service.create_app(config)}
+    return {
+        "hub": hub.create_app(config),
+        "stub_idp": stub_idp.create_app(config),
+        "stub_service": stub_service.create_app(config),
+    }
 
 
 def _no_server_error(response) -> None:  # type: ignore[no-untyped-def]
@@ -66,8 +75,9 @@ def test_post_binding_endpoints_never_fail_with_a_server_error(
     genuine = to_bytes(service_authn_request(federation))
 
     @FUZZ
-    @given(st.one_of(xml_ish, _mutations(genuine)), st.sampled_from(["b64", "raw", "b64-wrapped"]),
-           st.text(max_size=100))
+    @given(
+        st.one_of(xml_ish, _mutations(genuine)), st.sampled_from(["b64", "raw", "b64-wrapped"]), st.text(max_size=100)
+    )
     def check(payload: bytes, encoding: str, relay_state: str) -> None:
         value = base64.b64encode(payload).decode() if encoding != "raw" else payload.decode("latin-1")
         if encoding == "b64-wrapped":
@@ -86,8 +96,10 @@ def test_redirect_binding_never_fails_with_a_server_error(apps: dict[str, Flask]
     def check(payload: bytes, sig_alg: str, signature: str) -> None:
         compressor = zlib.compressobj(wbits=-zlib.MAX_WBITS)
         deflated = compressor.compress(payload) + compressor.flush()
-        query = (f"SAMLRequest={quote_plus(base64.b64encode(deflated).decode())}&SigAlg={quote_plus(sig_alg)}"
-                 f"&Signature={quote_plus(signature)}")
+        query = (
+            f"SAMLRequest={quote_plus(base64.b64encode(deflated).decode())}&SigAlg={quote_plus(sig_alg)}"
+            f"&Signature={quote_plus(signature)}"
+        )
         _no_server_error(client.get(f"/SAML2/SSO?{query}"))
 
     check()
@@ -108,12 +120,25 @@ def test_matching_service_never_fails_with_a_server_error(apps: dict[str, Flask]
 
 def test_journey_pages_never_fail_with_a_server_error(apps: dict[str, Flask]) -> None:
     client = apps["hub"].test_client()
-    paths = ["/start", "/which-of-these-do-you-have", "/choose-a-certified-company", "/response-processing",
-             "/further-information", "/further-information/cancel", "/return-to-service", "/sign-in-failed"]
+    paths = [
+        "/start",
+        "/which-of-these-do-you-have",
+        "/choose-a-certified-company",
+        "/response-processing",
+        "/further-information",
+        "/further-information/cancel",
+        "/return-to-service",
+        "/sign-in-failed",
+    ]
 
     @FUZZ
-    @given(st.sampled_from(paths), st.dictionaries(st.sampled_from(["csrf_token", "company", "evidence", "cycle3"]),
-                                                   st.text(max_size=40), max_size=4), st.text(max_size=60))
+    @given(
+        st.sampled_from(paths),
+        st.dictionaries(
+            st.sampled_from(["csrf_token", "company", "evidence", "cycle3"]), st.text(max_size=40), max_size=4
+        ),
+        st.text(max_size=60),
+    )
     def check(path: str, form: dict[str, str], cookie: str) -> None:
         client.set_cookie("hub_journey", cookie.encode("ascii", "ignore").decode() or "x")
         _no_server_error(client.post(path, data=form))
@@ -128,13 +153,18 @@ def test_journey_forms_with_a_live_journey_never_fail_with_a_server_error(
     from bs4 import BeautifulSoup
 
     client = apps["hub"].test_client()
-    client.post("/SAML2/SSO", data={"SAMLRequest": base64.b64encode(to_bytes(service_authn_request(federation))).decode()})
+    client.post(
+        "/SAML2/SSO", data={"SAMLRequest": base64.b64encode(to_bytes(service_authn_request(federation))).decode()}
+    )
     page = BeautifulSoup(client.get("/which-of-these-do-you-have").get_data(as_text=True), "html.parser")
     token = str(page.select_one('input[name="csrf_token"]')["value"])  # type: ignore[index]
 
     @FUZZ
-    @given(st.sampled_from(["/which-of-these-do-you-have", "/choose-a-certified-company"]),
-           st.lists(st.text(max_size=80), max_size=4), st.text(max_size=200))
+    @given(
+        st.sampled_from(["/which-of-these-do-you-have", "/choose-a-certified-company"]),
+        st.lists(st.text(max_size=80), max_size=4),
+        st.text(max_size=200),
+    )
     def check(path: str, evidence: list[str], company: str) -> None:
         response = client.post(path, data={"csrf_token": token, "evidence": evidence, "company": company})
         _no_server_error(response)

@@ -229,7 +229,9 @@ def xxe_local_file(c: Captured, _: Path) -> bytes:
 
 
 def billion_laughs(c: Captured, _: Path) -> bytes:
-    entities = '<!ENTITY a0 "lol">' + "".join(f'<!ENTITY a{i} "{("&a" + str(i - 1) + ";") * 10}">' for i in range(1, 10))
+    entities = '<!ENTITY a0 "lol">' + "".join(
+        f'<!ENTITY a{i} "{("&a" + str(i - 1) + ";") * 10}">' for i in range(1, 10)
+    )
     body = to_bytes(c.response).replace(b"<saml:Issuer>", b"<saml:Issuer>&a9;", 1)
     return f"<!DOCTYPE r [{entities}]>".encode() + body
 
@@ -555,28 +557,67 @@ def cipher_reference(c: Captured, _: Path) -> etree._Element:
 FORGERIES: dict[str, Forge] = {
     f.__name__: f
     for f in [
-        xsw1_original_inside_signature, xsw2_original_before_signature, xsw7_copy_in_extensions_same_id,
-        xsw9_first_id_match_copy_first, xsw3_evil_assertion_first, xsw4_signed_assertion_nested_in_evil,
-        xsw5_edited_in_place_original_appended, xsw8_original_in_signature_object, xsw11_stray_digest_value,
-        xsw12_two_signed_infos, xsw12_comment_in_digest_value, xsw13_decoy_with_lowercase_id,
-        xsw14_no_enveloped_transform, xsw16_signed_assertion_as_the_message,
-        xsw17_attacker_encrypted_assertion_outside_signature, xsw17_unsigned_response_attacker_assertions,
-        sig01_response_signature_stripped, sig02_assertion_signature_stripped, sig04_empty_signature,
-        sig05_attacker_key_in_key_info, sig09_signed_by_another_trusted_idp, sig10_two_signatures,
-        pi_instead_of_comment, xxe_local_file, billion_laughs, external_dtd, xinclude, deep_nesting, oversized,
-        authn_request_at_the_acs, one_assertion, three_assertions, plaintext_assertions,
-        response_from_another_idp, assertions_from_two_idps,
-        rsa_sha1_signature, sha1_digest, md5_digest, cipher_reference,
+        xsw1_original_inside_signature,
+        xsw2_original_before_signature,
+        xsw7_copy_in_extensions_same_id,
+        xsw9_first_id_match_copy_first,
+        xsw3_evil_assertion_first,
+        xsw4_signed_assertion_nested_in_evil,
+        xsw5_edited_in_place_original_appended,
+        xsw8_original_in_signature_object,
+        xsw11_stray_digest_value,
+        xsw12_two_signed_infos,
+        xsw12_comment_in_digest_value,
+        xsw13_decoy_with_lowercase_id,
+        xsw14_no_enveloped_transform,
+        xsw16_signed_assertion_as_the_message,
+        xsw17_attacker_encrypted_assertion_outside_signature,
+        xsw17_unsigned_response_attacker_assertions,
+        sig01_response_signature_stripped,
+        sig02_assertion_signature_stripped,
+        sig04_empty_signature,
+        sig05_attacker_key_in_key_info,
+        sig09_signed_by_another_trusted_idp,
+        sig10_two_signatures,
+        pi_instead_of_comment,
+        xxe_local_file,
+        billion_laughs,
+        external_dtd,
+        xinclude,
+        deep_nesting,
+        oversized,
+        authn_request_at_the_acs,
+        one_assertion,
+        three_assertions,
+        plaintext_assertions,
+        response_from_another_idp,
+        assertions_from_two_idps,
+        rsa_sha1_signature,
+        sha1_digest,
+        md5_digest,
+        cipher_reference,
     ]
 }
 FORGERIES.update(
     {
         f"response_{edit.__name__}": _response_edit(edit)
         for edit in [
-            in_response_to_absent, in_response_to_unknown, destination_absent, destination_other,
-            issue_instant_old, issue_instant_future, version_1_1, version_padded, responder_with_assertions,
-            success_without_assertions, status_absent, status_unknown, status_nested_too_deep, issuer_absent,
-            issuer_format_not_entity, plaintext_assertion_in_extensions,
+            in_response_to_absent,
+            in_response_to_unknown,
+            destination_absent,
+            destination_other,
+            issue_instant_old,
+            issue_instant_future,
+            version_1_1,
+            version_padded,
+            responder_with_assertions,
+            success_without_assertions,
+            status_absent,
+            status_unknown,
+            status_nested_too_deep,
+            issuer_absent,
+            issuer_format_not_entity,
+            plaintext_assertion_in_extensions,
         ]
     }
 )
@@ -584,11 +625,25 @@ FORGERIES.update(
     {
         f"assertion_{edit.__name__}": _assertion_edit(edit)
         for edit in [
-            scd_in_response_to_other, scd_not_on_or_after_absent, scd_not_on_or_after_past,
-            scd_not_on_or_after_far_future, scd_not_before_present, recipient_other, audience_restriction_absent,
-            audience_other, second_audience_restriction_for_another, conditions_not_yet_valid, conditions_expired,
-            unknown_condition, sender_vouches, name_id_empty, name_id_transient, name_id_qualified_for_another,
-            assertion_issuer_another_idp, assertion_in_advice, assertion_issued_long_ago,
+            scd_in_response_to_other,
+            scd_not_on_or_after_absent,
+            scd_not_on_or_after_past,
+            scd_not_on_or_after_far_future,
+            scd_not_before_present,
+            recipient_other,
+            audience_restriction_absent,
+            audience_other,
+            second_audience_restriction_for_another,
+            conditions_not_yet_valid,
+            conditions_expired,
+            unknown_condition,
+            sender_vouches,
+            name_id_empty,
+            name_id_transient,
+            name_id_qualified_for_another,
+            assertion_issuer_another_idp,
+            assertion_in_advice,
+            assertion_issued_long_ago,
         ]
     }
 )

@@ -69,20 +69,33 @@ def _ask(matcher: HostileMatcher, answer: Answer) -> MatchResult:
     runtime = matcher.runtime
     assert runtime is not None
     service = runtime.federation.file.relying_services[0]
-    query = build_query(runtime=runtime, service=service, pairwise_id="a" * 64, level=LevelOfAssurance.LEVEL_2,
-                        dataset=DATASET)
+    query = build_query(
+        runtime=runtime, service=service, pairwise_id="a" * 64, level=LevelOfAssurance.LEVEL_2, dataset=DATASET
+    )
     return send_query(runtime=runtime, service=service, query=query, session=requests.Session())
 
 
-def _signed_answer(*, status: str = STATUS_SUCCESS, sub_status: str | None = STATUS_MATCH, signer: str = "stub-service-msa-signing.crt",
-                   issuer: str | None = None, in_response_to: str | None = None, sign: bool = True) -> Answer:
+def _signed_answer(
+    *,
+    status: str = STATUS_SUCCESS,
+    sub_status: str | None = STATUS_MATCH,
+    signer: str = "stub-service-msa-signing.crt",
+    issuer: str | None = None,
+    in_response_to: str | None = None,
+    sign: bool = True,
+) -> Answer:
     def answer(query: etree._Element, runtime: Runtime) -> bytes:
         from federation.crypto import sign as sign_element
 
         service = runtime.federation.file.relying_services[0]
-        message = response(issuer=issuer or service.matching_service.entity_id, destination=None,
-                           in_response_to=in_response_to or query.get("ID", ""), moment=now(), status=status,
-                           sub_status=sub_status)
+        message = response(
+            issuer=issuer or service.matching_service.entity_id,
+            destination=None,
+            in_response_to=in_response_to or query.get("ID", ""),
+            moment=now(),
+            status=status,
+            sub_status=sub_status,
+        )
         if sign:
             sign_element(message, key_pair(runtime.federation, signer))
         return soap_envelope(message)
@@ -112,8 +125,17 @@ def test_genuine_match_and_no_match_are_understood(matcher: HostileMatcher) -> N
         lambda query, runtime: b'<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>',
     ],
     ids=[
-        "unsigned", "signed-by-the-service-key", "signed-by-the-hub-key", "wrong-issuer", "answers-another-query",
-        "success-with-no-match", "unknown-status", "responder-with-match", "http-500", "not-xml", "echoes-the-query",
+        "unsigned",
+        "signed-by-the-service-key",
+        "signed-by-the-hub-key",
+        "wrong-issuer",
+        "answers-another-query",
+        "success-with-no-match",
+        "unknown-status",
+        "responder-with-match",
+        "http-500",
+        "not-xml",
+        "echoes-the-query",
         "xxe",
     ],
 )
