@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 ASSETS := federation/static/govuk/govuk-frontend.min.css
 
-.PHONY: run test install assets keys clean
+.PHONY: run test bench install assets keys keys-if-missing clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,9 +29,17 @@ keys: install  ## regenerate the federation's keys and certificates
 run: install assets  ## run the whole federation on 127.0.0.1 and print the start URL
 	$(BIN)/python -m federation.localrun
 
-test: install assets  ## run the whole test suite (needs redis-server, chromium and xmlsec1 on PATH)
+test: install assets  ## lint, type-check and run the whole test suite (needs redis-server, chromium and xmlsec1)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 	CRYPTO_BACKEND=xmlsec1 $(BIN)/python -m pytest tests/security tests/federation/test_crypto.py
+
+bench: install assets keys-if-missing  ## measure journeys per second and hub CPU for both crypto backends
+	$(BIN)/python -m bench --journeys 200 --concurrency 16 --soak 3000
+
+keys-if-missing: install
+	$(BIN)/python -m keys
 
 clean:
 	rm -rf $(VENV) node_modules federation/static/govuk keys/generated .pytest_cache

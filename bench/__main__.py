@@ -98,7 +98,7 @@ def run_backend(backend: str, args: argparse.Namespace, work: Path) -> dict[str,
         _drive(federation, args.warmup, min(args.concurrency, args.warmup), f"{backend} warm")
         result = _drive(federation, args.journeys, args.concurrency, backend)
         rss_start = federation.hub_rss_mb()
-        if args.soak:
+        if args.soak and backend == "inprocess":  # RSS flatness is a property of the backend we run
             soak = _drive(federation, args.soak, args.concurrency, f"{backend} soak")
             result["soak"] = {
                 "journeys": args.soak,
@@ -158,7 +158,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hub-workers", type=int, default=4, help="hub gunicorn workers (default 4)")
     parser.add_argument("--warmup", type=int, default=10, help="journeys before measuring (default 10)")
     parser.add_argument("--active", type=int, default=200, help="journeys held open to weigh Redis (default 200)")
-    parser.add_argument("--soak", type=int, default=0, help="extra journeys to watch hub RSS over (e.g. 10000)")
+    parser.add_argument(
+        "--soak", type=int, default=0, help="extra in-process journeys to watch hub RSS over (e.g. 10000)"
+    )
     parser.add_argument("--backends", default="inprocess,xmlsec1", help="comma-separated (default both)")
     parser.add_argument("--json", type=Path, default=Path("bench/results.json"), help="where to write figures")
     parser.add_argument("--work", type=Path, default=Path("/tmp/ida-hub-bench"), help="scratch folder")

@@ -22,10 +22,10 @@ from federation.errors import DisallowedAlgorithmError, InvalidSamlMessageError,
 from federation.xml import MAX_MESSAGE_BYTES, XmlError, parse
 
 _MAX_ENCODED = MAX_MESSAGE_BYTES * 4 // 3 + 4
-REDIRECT_SIGNATURE_ALGORITHMS = {
-    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256": hashes.SHA256,
-    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha384": hashes.SHA384,
-    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512": hashes.SHA512,
+REDIRECT_SIGNATURE_ALGORITHMS: dict[str, hashes.HashAlgorithm] = {
+    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256": hashes.SHA256(),
+    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha384": hashes.SHA384(),
+    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512": hashes.SHA512(),
 }
 
 
@@ -123,7 +123,7 @@ def verify_redirect(message: RedirectMessage, certificates: list[Certificate]) -
         if not isinstance(key, rsa.RSAPublicKey):
             continue
         try:
-            key.verify(message.signature, message.signed_octets, padding.PKCS1v15(), algorithm())
+            key.verify(message.signature, message.signed_octets, padding.PKCS1v15(), algorithm)
         except InvalidSignature:
             continue
         return

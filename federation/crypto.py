@@ -18,9 +18,9 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
-import xmlsec
+import xmlsec as _xmlsec
 from lxml import etree
 
 from federation.config import Certificate
@@ -59,6 +59,9 @@ CONTENT_ENCRYPTION_ALGORITHMS = frozenset(
         "http://www.w3.org/2001/04/xmlenc#aes256-cbc",
     }
 )
+
+# python-xmlsec's bundled stubs hide its constants (Transform, KeyFormat…); use the module untyped.
+xmlsec: Any = _xmlsec
 
 _key_lock = threading.Lock()
 _public_keys: dict[bytes, xmlsec.Key] = {}

@@ -46,8 +46,9 @@ def _client(url: str) -> redis.Redis:
         hosts, _, rest = url.removeprefix("redis+sentinel://").partition("/")
         service, _, db = rest.partition("/")
         sentinels = [(host, int(port)) for host, _, port in (item.rpartition(":") for item in hosts.split(","))]
-        sentinel = redis.sentinel.Sentinel(sentinels, **options)
-        return sentinel.master_for(service, db=int(db or 0), **options)
+        sentinel = redis.sentinel.Sentinel(sentinels, **options)  # type: ignore[no-untyped-call]
+        master: redis.Redis = sentinel.master_for(service, db=int(db or 0), **options)  # type: ignore[no-untyped-call]
+        return master
     if url.startswith("redis+cluster://"):
         return redis.cluster.RedisCluster.from_url("redis://" + url.removeprefix("redis+cluster://"), **options)  # type: ignore[return-value]
     return redis.Redis.from_url(url, **options)

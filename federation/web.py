@@ -10,11 +10,11 @@ import logging
 import secrets
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, Response, g, has_request_context, render_template, request, send_from_directory
-from jinja2 import ChainableUndefined, ChoiceLoader, PackageLoader, PrefixLoader
+from jinja2 import BaseLoader, ChainableUndefined, ChoiceLoader, PackageLoader, PrefixLoader
 from lxml import etree
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
@@ -197,7 +197,10 @@ def init_app(app: Flask, form_targets: Iterable[str] = ()) -> None:
     app.register_blueprint(blueprint)
     app.jinja_env.undefined = ChainableUndefined
     app.jinja_env.loader = ChoiceLoader(
-        [app.jinja_env.loader, PrefixLoader({"govuk_frontend_jinja": PackageLoader("govuk_frontend_jinja")})]
+        [
+            cast(BaseLoader, app.jinja_env.loader),
+            PrefixLoader({"govuk_frontend_jinja": PackageLoader("govuk_frontend_jinja")}),
+        ]
     )
     _install_macros(app)
     app.jinja_env.globals["csp_nonce"] = _csp_nonce
@@ -217,11 +220,22 @@ def read_posted_message(field: str) -> etree._Element:
 
 
 def post_form(
-    url: str, fields: dict[str, str], *, title: str, button: str = "Continue", lead: str | None = None
+    url: str,
+    fields: dict[str, str],
+    *,
+    title: str,
+    button: str = "Continue",
+    lead: str | None = None,
+    **context: Any,
 ) -> str:
-    """An HTML form that posts ``fields`` to ``url``: submits itself with JavaScript, shows a button without."""
+    """An HTML form that posts ``fields`` to ``url``: submits itself with JavaScript, shows a button without.
+
+    ``context`` goes to the template too (``service_name``, say, for the header).
+    """
     g.no_store = True
-    return render_template("federation/post_form.html", url=url, fields=fields, title=title, button=button, lead=lead)
+    return render_template(
+        "federation/post_form.html", url=url, fields=fields, title=title, button=button, lead=lead, **context
+    )
 
 
 def encode_message(element: etree._Element) -> str:

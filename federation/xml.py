@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from collections import Counter
+from typing import Any
 
 from lxml import etree
 
@@ -82,7 +83,8 @@ def parse(data: bytes) -> etree._Element:
     except etree.XMLSyntaxError as exc:
         raise XmlError(f"not well-formed XML: {exc.msg}") from exc
     tree = root.getroottree()
-    if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
+    docinfo: Any = tree.docinfo
+    if docinfo.doctype or docinfo.internalDTD is not None:
         raise XmlError("document has a DOCTYPE")
     _strip_comments(root)
     check_unique_ids(root)
@@ -124,7 +126,8 @@ def check_unique_ids(root: etree._Element) -> None:
     ``Id``, ``id``, ``xml:id`` and namespaced ``ID`` attributes count too, so no parser differential can make
     a decoy win (CVE-2025-25291 family).
     """
-    counts = Counter(value.strip() for value in root.xpath("//@*[translate(local-name(), 'ID', 'id') = 'id']"))
+    values = root.xpath("//@*[translate(local-name(), 'ID', 'id') = 'id']")
+    counts = Counter(str(value).strip() for value in (values if isinstance(values, list) else []))
     duplicates = [value for value, n in counts.items() if n > 1]
     if duplicates:
         raise XmlError("document has duplicate ID attributes")
@@ -166,4 +169,4 @@ def child(parent: etree._Element, prefix: str, local: str) -> etree._Element | N
 def text_of(element: etree._Element | None) -> str:
     if element is None:
         return ""
-    return "".join(element.itertext()).strip()
+    return "".join(str(text) for text in element.itertext()).strip()

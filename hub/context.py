@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import cast
 
-from flask import Response, current_app, g, request
+from flask import current_app, g, request
+from werkzeug.wrappers import Response
 
 from federation.config import RelyingServiceEntry
 from federation.errors import JourneyNotFoundError

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, g, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 
 from federation.config import Evidence, IdentityProviderEntry
 from federation.cycle3 import CYCLE3_ATTRIBUTES
@@ -92,7 +93,7 @@ def _render(template: str, journey: Journey, status: int = 200, **context: Any) 
 
 
 @blueprint.get("/start")
-def start() -> tuple[str, int] | Response:
+def start() -> ResponseReturnValue:
     journey = current_journey()
     if journey.stage not in CAN_CHOOSE:
         return redirect(page_for(journey))
@@ -100,7 +101,7 @@ def start() -> tuple[str, int] | Response:
 
 
 @blueprint.route("/which-of-these-do-you-have", methods=["GET", "POST"])
-def which_of_these_do_you_have() -> tuple[str, int] | Response:
+def which_of_these_do_you_have() -> ResponseReturnValue:
     journey = current_journey()
     if journey.stage not in CAN_CHOOSE:
         return redirect(page_for(journey))
@@ -142,7 +143,7 @@ def _companies(journey: Journey) -> list[tuple[IdentityProviderEntry, bool]]:
 
 
 @blueprint.route("/choose-a-certified-company", methods=["GET", "POST"])
-def choose_a_certified_company() -> tuple[str, int] | Response | str:
+def choose_a_certified_company() -> ResponseReturnValue:
     journey = current_journey()
     if journey.stage not in CAN_CHOOSE:
         return redirect(page_for(journey))
@@ -185,7 +186,7 @@ def _send_to_idp(journey: Journey, idp: IdentityProviderEntry) -> str:
 
 
 @blueprint.get("/response-processing")
-def response_processing() -> tuple[str, int] | Response | str:
+def response_processing() -> ResponseReturnValue:
     """The waiting page while matching runs; it refreshes itself, with or without JavaScript."""
     g.no_store = True
     journey = current_journey()
@@ -204,7 +205,7 @@ def response_processing() -> tuple[str, int] | Response | str:
 
 
 @blueprint.route("/further-information", methods=["GET", "POST"])
-def further_information() -> tuple[str, int] | Response:
+def further_information() -> ResponseReturnValue:
     """Cycle 3: ask for the one extra fact the service names, then match again."""
     journey = current_journey()
     if journey.stage is not Stage.AWAITING_CYCLE3:
@@ -234,7 +235,7 @@ def further_information() -> tuple[str, int] | Response:
 
 
 @blueprint.post("/further-information/cancel")
-def further_information_cancel() -> Response:
+def further_information_cancel() -> ResponseReturnValue:
     journey = current_journey()
     _checked_form(journey)
     if journey.stage is Stage.AWAITING_CYCLE3:
@@ -244,7 +245,7 @@ def further_information_cancel() -> Response:
 
 
 def _exit_page(stage: Stage) -> Any:
-    def view() -> tuple[str, int] | Response:
+    def view() -> ResponseReturnValue:
         journey = current_journey()
         if journey.stage is not stage:
             return redirect(page_for(journey))
@@ -264,7 +265,7 @@ for _stage, _page in EXIT_PAGES.items():
 
 
 @blueprint.post("/return-to-service")
-def return_to_service() -> str | Response:
+def return_to_service() -> ResponseReturnValue:
     """From an exit page: answer the service with the status for what happened, and end the journey."""
     journey = current_journey()
     _checked_form(journey)

@@ -7,6 +7,7 @@ import logging
 import threading
 
 from flask import Blueprint, Response, current_app, g, jsonify, redirect, request, url_for
+from flask.typing import ResponseReturnValue
 
 from federation.bindings import decode_redirect
 from federation.metadata import federation_metadata, hub_metadata
@@ -28,7 +29,7 @@ METADATA_REFRESH = dt.timedelta(hours=1)
 
 
 @blueprint.route("/SAML2/SSO", methods=["GET", "POST"])
-def single_sign_on() -> Response:
+def single_sign_on() -> ResponseReturnValue:
     """A relying service's AuthnRequest (HTTP-POST or HTTP-Redirect binding) starts a journey."""
     g.no_store = True
     if request.method == "GET":
@@ -54,7 +55,7 @@ def single_sign_on() -> Response:
 
 
 @blueprint.post("/SAML2/SSO/Response/POST")
-def idp_response() -> Response:
+def idp_response() -> ResponseReturnValue:
     """An identity provider's Response: check it, then start matching or show what happened."""
     g.no_store = True
     journey = current_journey()
@@ -78,7 +79,7 @@ def idp_response() -> Response:
 _metadata_lock = threading.Lock()
 
 
-def _metadata(kind: str) -> Response:
+def _metadata(kind: str) -> ResponseReturnValue:
     """Signed metadata, built once an hour rather than on every request."""
     cache: dict[str, tuple[dt.datetime, bytes]] = current_app.extensions.setdefault("metadata_cache", {})
     with _metadata_lock:
@@ -94,12 +95,12 @@ def _metadata(kind: str) -> Response:
 
 
 @blueprint.get("/SAML2/metadata")
-def metadata() -> Response:
+def metadata() -> ResponseReturnValue:
     return _metadata("hub")
 
 
 @blueprint.get("/SAML2/metadata/federation")
-def metadata_federation() -> Response:
+def metadata_federation() -> ResponseReturnValue:
     return _metadata("federation")
 
 

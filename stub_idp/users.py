@@ -48,7 +48,7 @@ class TestUser(BaseModel):
 
 
 def load_users(path: Path = USERS_FILE) -> dict[str, TestUser]:
-    users = TypeAdapter(list[TestUser]).validate_python(json.loads(path.read_text(encoding="utf-8")))
+    users: list[TestUser] = TypeAdapter(list[TestUser]).validate_python(json.loads(path.read_text(encoding="utf-8")))
     return {user.username: user for user in users}
 
 

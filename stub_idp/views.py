@@ -246,4 +246,5 @@ def _post_to_hub(idp: StubIdp, message: etree._Element, result: str, **extra: st
         {"SAMLResponse": encode_message(message)},
         title="Returning you to GOV.UK Sign in",
         lead=f"{idp.entry.display_name} has finished.",
+        service_name=idp.entry.display_name,
     )

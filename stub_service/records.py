@@ -59,7 +59,7 @@ class NewRecord(BaseModel):
 
 def load_records(path: Path = RECORDS_FILE) -> dict[str, Record]:
     """The seeded records, by reference."""
-    records = TypeAdapter(list[Record]).validate_python(json.loads(path.read_text(encoding="utf-8")))
+    records: list[Record] = TypeAdapter(list[Record]).validate_python(json.loads(path.read_text(encoding="utf-8")))
     return {record.reference: record for record in records}
 
 
