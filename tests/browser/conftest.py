@@ -5,17 +5,29 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+import yaml
+from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
 
+from federation.config import DEFAULT_FEDERATION_FILE
 from tests.browser.citizen import Citizen
-from tests.conftest import LiveFederation, start_federation
+from tests.conftest import LiveFederation, RedisServer, start_federation
 
 REPO = Path(__file__).resolve().parents[2]
 AXE = REPO / "node_modules" / "axe-core" / "axe.min.js"
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+# As long as an action waits (the context's default below): a shared CI machine can be slow to load a page.
+expect.set_options(timeout=15_000)
+# werkzeug's development server, which serves the apps here (tests/conftest.py), leaves a static file to the
+# garbage collector when a browser drops the connection mid-response, as browsers do when a page moves on while
+# its assets load: in serving.py's execute(), rfile.read() raises ConnectionResetError before
+# application_iter.close(). Browser test modules ignore exactly that warning (pytestmark = DROPPED_STATIC_FILE).
+DROPPED_STATIC_FILE = pytest.mark.filterwarnings(
+    r"ignore:unclosed file <_io\.BufferedReader name='[^']*/federation/static/:ResourceWarning"
+)
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -44,13 +56,38 @@ def chromium(playwright: Playwright) -> Iterator[Browser]:
     browser.close()
 
 
+@contextmanager
+def federation_running(keys_dir: Path, redis_server: RedisServer, **settings: object) -> Iterator[LiveFederation]:
+    """The three apps on free loopback ports, sharing the session's real Redis, with ``settings`` overridden."""
+    federation, servers = start_federation(keys_dir, redis_server.url, **settings)
+    try:
+        yield federation
+    finally:
+        for server in servers:
+            server.shutdown()
+
+
+def federation_file_with(directory: Path, **hub: object) -> Path:
+    """A copy of federation.yaml in ``directory`` with some of the hub's settings changed."""
+    data = yaml.safe_load(DEFAULT_FEDERATION_FILE.read_text(encoding="utf-8"))
+    data["hub"].update(hub)
+    path = directory / "federation.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
+
+
 @pytest.fixture(scope="module")
-def live(keys_dir: Path, redis_server: object) -> Iterator[LiveFederation]:
+def live(keys_dir: Path, redis_server: RedisServer) -> Iterator[LiveFederation]:
     """The federation for a module of browser tests, sharing the session's real Redis."""
-    federation, servers = start_federation(keys_dir, getattr(redis_server, "url"))
-    yield federation
-    for server in servers:
-        server.shutdown()
+    with federation_running(keys_dir, redis_server) as federation:
+        yield federation
+
+
+@pytest.fixture(autouse=True)
+def empty_store(redis_server: RedisServer) -> None:
+    """Each test starts from an empty Redis, as if on a fresh federation: a record made by account creation
+    would otherwise make the next journey for the same person match."""
+    redis_server.client.flushall()
 
 
 @pytest.fixture(params=["javascript", "no-javascript"])
