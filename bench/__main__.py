@@ -138,11 +138,13 @@ def _table(results: dict[str, dict[str, object]], floor: dict[str, float]) -> st
         )
     row("Redis bytes per active journey", [r["redis_bytes_per_active_journey"] for r in results.values()])
     row("hub RSS MB (all workers)", [r["hub_rss_mb"] for r in results.values()])
-    if all("soak" in r for r in results.values()):
+    if any("soak" in r for r in results.values()):
         row(
-            "hub RSS MB before/after soak",
+            "hub RSS MB before/after soak (journeys)",
             [
-                f"{r['soak']['hub_rss_mb_before']}/{r['soak']['hub_rss_mb_after']}"  # type: ignore[index]
+                f"{r['soak']['hub_rss_mb_before']}/{r['soak']['hub_rss_mb_after']} ({r['soak']['journeys']})"  # type: ignore[index]
+                if "soak" in r
+                else "-"
                 for r in results.values()
             ],
         )
