@@ -6,6 +6,7 @@ Every app calls ``init_app``. Everything else in ``federation`` stays free of Fl
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import logging
 import secrets
 from collections.abc import Iterable
@@ -13,7 +14,18 @@ from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, Response, g, has_request_context, render_template, request, send_from_directory
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    current_app,
+    g,
+    has_request_context,
+    jsonify,
+    render_template,
+    request,
+    send_from_directory,
+)
 from jinja2 import BaseLoader, ChainableUndefined, ChoiceLoader, PackageLoader, PrefixLoader
 from lxml import etree
 from markupsafe import Markup
@@ -21,6 +33,7 @@ from werkzeug.exceptions import HTTPException
 
 from federation.bindings import decode_post
 from federation.errors import FederationError
+from federation.runtime import Runtime
 from federation.xml import MAX_MESSAGE_BYTES, to_bytes
 
 logger = logging.getLogger(__name__)
@@ -29,6 +42,31 @@ blueprint = Blueprint(
     "federation", __name__, template_folder="templates", static_folder="static", static_url_path="/federation-static"
 )
 GOVUK_ASSETS = Path(__file__).resolve().parent / "static" / "govuk"
+
+
+@blueprint.get("/_status")
+def status() -> tuple[Response, int]:
+    """Liveness for load balancers and operators: the store, and how long every certificate has left."""
+    runtime = current_app.extensions.get("runtime")
+    if not isinstance(runtime, Runtime):
+        return jsonify(status="starting"), 503
+    store_ok = runtime.store.ping()
+    moment = dt.datetime.now(dt.UTC)
+    certificates = {
+        name: (certificate.cert.not_valid_after_utc - moment).days
+        for name, certificate in runtime.federation.certificates.items()
+    }
+    soonest = min(certificates.values()) if certificates else None
+    healthy = store_ok and soonest is not None and soonest >= 0
+    body = jsonify(
+        status="ok" if healthy else "degraded",
+        store=runtime.store.kind,
+        store_ok=store_ok,
+        crypto_backend=runtime.settings.crypto_backend,
+        certificate_days_to_expiry=certificates,
+        soonest_certificate_expiry_days=soonest,
+    )
+    return body, 200 if healthy else 503
 
 
 @blueprint.get("/assets/<path:filename>")

@@ -6,7 +6,7 @@ import datetime as dt
 import logging
 import threading
 
-from flask import Blueprint, Response, current_app, g, jsonify, redirect, request, url_for
+from flask import Blueprint, Response, current_app, g, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
 from federation.bindings import decode_redirect
@@ -102,10 +102,3 @@ def metadata() -> ResponseReturnValue:
 @blueprint.get("/SAML2/metadata/federation")
 def metadata_federation() -> ResponseReturnValue:
     return _metadata("federation")
-
-
-@blueprint.get("/_status")
-def status() -> tuple[Response, int]:
-    store_ok = runtime().store.ping()
-    body = jsonify(status="ok" if store_ok else "degraded", store=runtime().store.kind, store_ok=store_ok)
-    return body, 200 if store_ok else 503
