@@ -6,10 +6,11 @@ import datetime as dt
 import logging
 from dataclasses import dataclass, field
 
+from federation.audit import Auditor, LogSink, RedisStreamSink
 from federation.config import Federation, load_federation
 from federation.crypto import KeyPair, use_backend
 from federation.settings import AppSettings
-from federation.store import Store, make_store
+from federation.store import RedisStore, Store, make_store
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +33,15 @@ class Runtime:
     @property
     def skew(self) -> dt.timedelta:
         return dt.timedelta(seconds=self.federation.hub.clock_skew_seconds)
+
+
+def make_auditor(runtime: Runtime, component: str) -> Auditor:
+    store = runtime.store
+    if runtime.settings.audit_sink == "redis":
+        if not isinstance(store, RedisStore):
+            raise ValueError("AUDIT_SINK=redis needs REDIS_URL")
+        return Auditor(RedisStreamSink(store.client, f"{store.prefix}:audit"), component)
+    return Auditor(LogSink(), component)
 
 
 def load_runtime(settings: AppSettings, store_prefix: str) -> Runtime:

@@ -22,6 +22,8 @@ class AppSettings(BaseModel):
     urls: dict[str, str] = Field(default_factory=dict)
     redis_url: str | None = None
     log_level: str = "INFO"
+    # Where audit events go: the ida.audit log stream, or a Redis stream (REDIS_URL's server, key <app>:audit).
+    audit_sink: Literal["log", "redis"] = "log"
     # How XML signatures and encryption are computed: in process (python-xmlsec), or by forking xmlsec1 the way
     # pysaml2 does by default (kept to compare against; see federation/crypto_xmlsec1.py).
     crypto_backend: Literal["inprocess", "xmlsec1"] = "inprocess"
@@ -41,6 +43,8 @@ class AppSettings(BaseModel):
             values["redis_url"] = env["REDIS_URL"]
         if env.get("SLOW_MATCHING_SECONDS"):
             values["slow_matching_seconds"] = float(env["SLOW_MATCHING_SECONDS"])
+        if env.get("AUDIT_SINK"):
+            values["audit_sink"] = env["AUDIT_SINK"]
         if env.get("CRYPTO_BACKEND"):
             values["crypto_backend"] = env["CRYPTO_BACKEND"]
         if env.get("LOG_LEVEL"):

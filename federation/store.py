@@ -87,6 +87,14 @@ class RedisStore:
     def add_once(self, key: str, ttl_seconds: int) -> bool:
         return bool(self._call("set", self._key(key), b"1", nx=True, ex=max(1, ttl_seconds)))
 
+    @property
+    def client(self) -> redis.Redis:
+        return self._redis
+
+    @property
+    def prefix(self) -> str:
+        return self._prefix
+
     def ping(self) -> bool:
         try:
             return bool(self._redis.ping())

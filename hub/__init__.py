@@ -13,7 +13,7 @@ from urllib3.util.retry import Retry
 
 from federation import web
 from federation.errors import JourneyNotFoundError
-from federation.runtime import Runtime, load_runtime
+from federation.runtime import Runtime, load_runtime, make_auditor
 from federation.settings import AppSettings
 from hub.journeys import JourneyRepository
 
@@ -69,6 +69,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         runtime.store, ttl_seconds=runtime.federation.hub.journey_minutes * 60
     )
     app.extensions["http"] = _back_channel_session()
+    app.extensions["audit"] = make_auditor(runtime, "hub")
     app.jinja_env.globals.update(
         service_name=SERVICE_NAME,
         footer_links=[{"href": "/cookies", "text": "Cookies"}, {"href": "/privacy", "text": "Privacy"}],

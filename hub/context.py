@@ -7,6 +7,7 @@ from typing import cast
 from flask import current_app, g, request
 from werkzeug.wrappers import Response
 
+from federation.audit import Auditor
 from federation.config import RelyingServiceEntry
 from federation.errors import JourneyNotFoundError
 from federation.runtime import Runtime
@@ -20,6 +21,10 @@ SERVICE_COOKIE = "hub_service"
 
 def runtime() -> Runtime:
     return cast(Runtime, current_app.extensions["runtime"])
+
+
+def auditor() -> Auditor:
+    return cast(Auditor, current_app.extensions["audit"])
 
 
 def journeys() -> JourneyRepository:

@@ -18,9 +18,9 @@ from federation.config import Evidence, IdentityProviderEntry
 from federation.cycle3 import CYCLE3_ATTRIBUTES
 from federation.web import encode_message, post_form
 from hub import matching_runner
-from hub.context import current_journey, journeys, runtime, service_for
+from hub.context import auditor, current_journey, journeys, runtime, service_for
 from hub.journeys import IN_FLIGHT, Journey, Stage
-from hub.outbound import final_response, request_to_idp
+from hub.outbound import final_response, request_to_idp, status_for_stage
 
 logger = logging.getLogger(__name__)
 blueprint = Blueprint("journey", __name__)
@@ -176,6 +176,7 @@ def _send_to_idp(journey: Journey, idp: IdentityProviderEntry) -> str:
     journeys().save(journey)
     journeys().remember_request(saml_request.get("ID", ""), journey)
     logger.info("Company chosen", extra={"idp": idp.entity_id})
+    auditor().event("company_chosen", **journey.audit_fields(), evidence=sorted(journey.evidence or []))
     return post_form(
         idp.sso_url,
         {"SAMLRequest": encode_message(saml_request)},
@@ -282,6 +283,10 @@ def _answer_service(journey: Journey) -> str:
         fields["RelayState"] = journey.relay_state
     journeys().end(journey)
     logger.info("Response sent to the service", extra={"outcome": journey.stage.value})
+    status, sub_status = status_for_stage(journey.stage)
+    auditor().event(
+        "response_sent", **journey.audit_fields(), outcome=journey.stage.value, status=status, sub_status=sub_status
+    )
     titles = {
         Stage.MATCHED: "Your identity has been confirmed",
         Stage.ACCOUNT_CREATED: "Your identity has been confirmed",

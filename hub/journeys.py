@@ -50,6 +50,11 @@ class Stage(StrEnum):
 IN_FLIGHT = frozenset({Stage.MATCHING, Stage.CREATING_ACCOUNT})
 
 
+def log_id_for(journey_id: str) -> str:
+    """A name for a journey in logs and audit records; the ID itself is a bearer secret (the cookie)."""
+    return hashlib.sha256(journey_id.encode()).hexdigest()[:16]
+
+
 @dataclass
 class Journey:
     id: str
@@ -71,15 +76,25 @@ class Journey:
     cycle3_tried: bool = False
     attempt: str | None = None
     attempt_started: float | None = None
+    started_at: float = 0.0
 
     @property
     def log_id(self) -> str:
-        """A name for this journey in logs and audit records; the ID itself is a bearer secret (the cookie)."""
-        return hashlib.sha256(self.id.encode()).hexdigest()[:16]
+        return log_id_for(self.id)
 
     @property
     def matching_dataset(self) -> MatchingDataset | None:
         return None if self.dataset is None else MatchingDataset.model_validate(self.dataset)
+
+    def audit_fields(self) -> dict[str, object]:
+        """What an audit record may say about this journey: nothing personal, and not its ID (the cookie)."""
+        return {
+            "journey": self.log_id,
+            "relying_service": self.rp_entity_id,
+            "idp": self.idp_entity_id,
+            "level": self.level.value,
+            "seconds": round(time.time() - self.started_at, 3) if self.started_at else None,
+        }
 
     def begin_attempt(self, stage: Stage) -> str:
         self.stage = stage
@@ -99,6 +114,7 @@ class Journey:
             acs_url=acs_url,
             relay_state=relay_state,
             level=level,
+            started_at=time.time(),
         )
 
 

@@ -16,10 +16,11 @@ from typing import cast
 import requests
 from flask import Flask
 
+from federation.audit import Auditor
 from federation.config import RelyingServiceEntry
 from federation.errors import FederationError, MatchingServiceError
 from federation.runtime import Runtime
-from hub.journeys import IN_FLIGHT, Journey, JourneyRepository, Stage
+from hub.journeys import IN_FLIGHT, Journey, JourneyRepository, Stage, log_id_for
 from hub.matching import MatchResult, build_query, send_query
 
 logger = logging.getLogger(__name__)
@@ -95,11 +96,24 @@ def _attempt(app: Flask, journey_id: str, attempt: str) -> str | None:
             cycle3_value=journey.cycle3_value,
             account_creation=journey.stage is Stage.CREATING_ACCOUNT,
         )
+        started = time.monotonic()
         result = send_query(runtime=runtime, service=service, query=query, session=session)
         logger.info("Matching result: %s", result.value, extra={"journey_id": journey.log_id})
+        cast(Auditor, app.extensions["audit"]).event(
+            "matching_outcome",
+            **journey.audit_fields(),
+            result=result.value,
+            cycle="3"
+            if journey.cycle3_value
+            else ("account-creation" if journey.stage is Stage.CREATING_ACCOUNT else "0-1"),
+            matching_ms=round((time.monotonic() - started) * 1000, 1),
+        )
         next_stage = _AFTER.get(result) or _next_stage_after_no_match(journey, service)
     except MatchingServiceError as exc:
         logger.warning("Matching failed: %s", exc.detail)
+        cast(Auditor, app.extensions["audit"]).event(
+            "matching_outcome", journey=log_id_for(journey_id), result="error", error=type(exc).__name__
+        )
         next_stage = Stage.MATCHING_ERROR
     except FederationError as exc:  # the journey or the store went away: nothing to tell anyone
         logger.warning("Matching abandoned: %s", type(exc).__name__)

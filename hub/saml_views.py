@@ -15,7 +15,7 @@ from federation.pairwise import pairwise_identifier
 from federation.web import read_posted_message
 from federation.xml import now
 from hub import matching_runner
-from hub.context import current_journey, journeys, runtime, service_for, set_journey_cookies
+from hub.context import auditor, current_journey, journeys, runtime, service_for, set_journey_cookies
 from hub.idp_responses import check_idp_response
 from hub.journey_views import page_for
 from hub.journeys import Journey, Stage
@@ -49,6 +49,7 @@ def single_sign_on() -> ResponseReturnValue:
     journeys().save(journey)
     g.journey_id = journey.log_id
     logger.info("Journey started", extra={"relying_service": journey.rp_entity_id, "level": journey.level.value})
+    auditor().event("journey_started", **journey.audit_fields(), binding="redirect" if redirect_message else "post")
     response = redirect(url_for("journey.start"), code=303)
     set_journey_cookies(response, journey)
     return response
@@ -63,6 +64,12 @@ def idp_response() -> ResponseReturnValue:
     service = service_for(journey)
     outcome = check_idp_response(element, journey, runtime(), journeys())
     logger.info("Identity provider answered", extra={"idp": journey.idp_entity_id, "outcome": outcome.stage.value})
+    auditor().event(
+        "idp_outcome",
+        **journey.audit_fields(),
+        outcome=outcome.stage.value,
+        asserted_level=outcome.level.value if outcome.level else None,
+    )
     if outcome.stage is not Stage.MATCHING or outcome.persistent_id is None or outcome.dataset is None:
         journey.stage = outcome.stage
         journeys().save(journey)

@@ -1,0 +1,50 @@
+"""Audit events: one structured record for each step of a journey, with no personal data in it.
+
+Records carry the journey's log ID (a hash of its ID, never the ID itself), the relying service, the
+identity provider, the level, the outcome and timings. They go to a log stream (the ``ida.audit`` logger, as
+JSON) by default, or to a Redis stream that operators can read and trim.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any, Protocol
+
+import redis
+
+logger = logging.getLogger("ida.audit")
+STREAM_MAX_LENGTH = 100_000
+
+
+class AuditSink(Protocol):
+    def write(self, record: dict[str, Any]) -> None: ...
+
+
+class LogSink:
+    def write(self, record: dict[str, Any]) -> None:
+        logger.info("%s", json.dumps(record, separators=(",", ":"), sort_keys=True))
+
+
+class RedisStreamSink:
+    """Appends to a capped Redis stream; an audit write that fails is logged, never shown to the citizen."""
+
+    def __init__(self, client: redis.Redis, key: str) -> None:
+        self._client, self._key = client, key
+
+    def write(self, record: dict[str, Any]) -> None:
+        fields = {name: "" if value is None else str(value) for name, value in record.items()}
+        try:
+            self._client.xadd(self._key, fields, maxlen=STREAM_MAX_LENGTH, approximate=True)  # type: ignore[arg-type]
+        except redis.RedisError as exc:
+            logger.warning("Audit record not written to Redis: %s", type(exc).__name__)
+
+
+class Auditor:
+    def __init__(self, sink: AuditSink, service: str) -> None:
+        self._sink, self._service = sink, service
+
+    def event(self, event: str, **fields: Any) -> None:
+        """Record ``event``. Callers pass only entity IDs, levels, outcomes and timings: nothing personal."""
+        self._sink.write({"event": event, "at": round(time.time(), 3), "component": self._service, **fields})
