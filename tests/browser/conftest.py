@@ -9,10 +9,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-import yaml
 from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
 
-from federation.config import DEFAULT_FEDERATION_FILE
 from tests.browser.citizen import Citizen
 from tests.conftest import LiveFederation, RedisServer, start_federation
 
@@ -65,15 +63,6 @@ def federation_running(keys_dir: Path, redis_server: RedisServer, **settings: ob
     finally:
         for server in servers:
             server.shutdown()
-
-
-def federation_file_with(directory: Path, **hub: object) -> Path:
-    """A copy of federation.yaml in ``directory`` with some of the hub's settings changed."""
-    data = yaml.safe_load(DEFAULT_FEDERATION_FILE.read_text(encoding="utf-8"))
-    data["hub"].update(hub)
-    path = directory / "federation.yaml"
-    path.write_text(yaml.safe_dump(data), encoding="utf-8")
-    return path
 
 
 @pytest.fixture(scope="module")
