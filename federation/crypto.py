@@ -25,6 +25,7 @@ from lxml import etree
 
 from federation.config import Certificate
 from federation.errors import DisallowedAlgorithmError, InvalidSamlMessageError, SignatureError
+from federation.metrics import CRYPTO_OPERATIONS
 from federation.xml import NS, XmlError, child, parse, q, to_bytes
 
 SIGNATURE_ALGORITHMS = frozenset(
@@ -126,6 +127,7 @@ def sign(element: etree._Element, key_pair: KeyPair) -> None:
     key_info = xmlsec.template.ensure_key_info(signature)
     xmlsec.template.x509_data_add_certificate(xmlsec.template.add_x509_data(key_info))
     _backend.sign(element, signature, key_pair)
+    CRYPTO_OPERATIONS.labels("sign").inc()
 
 
 def _algorithm(parent: etree._Element | None, prefix: str, local: str) -> str:
@@ -185,6 +187,7 @@ def verify(element: etree._Element, certificates: Iterable[Certificate]) -> None
     signature = signatures[0]
     _check_signature_shape(element, signature)
     for certificate in [c for c in certificates if c.is_current()]:
+        CRYPTO_OPERATIONS.labels("verify").inc()
         if _backend.verify(element, signature, certificate):
             return
     raise SignatureError("signature does not verify with any key configured for the issuer")
@@ -211,6 +214,7 @@ def encrypt_assertion(assertion: etree._Element, recipient: Certificate, method:
     encrypted_key = xmlsec.template.add_encrypted_key(key_info, xmlsec.Transform.RSA_OAEP)
     xmlsec.template.encrypted_data_ensure_cipher_value(encrypted_key)
     _backend.encrypt(wrapper, template, recipient, 256 if "256" in method else 128)
+    CRYPTO_OPERATIONS.labels("encrypt").inc()
     # libxmlsec rewrites the tree underneath lxml; a clean parse gives callers a consistent element.
     return parse(to_bytes(wrapper))
 
@@ -237,6 +241,7 @@ def decrypt_assertion(encrypted_assertion: etree._Element, key_pair: KeyPair) ->
         raise InvalidSamlMessageError("encrypted assertion must hold exactly one EncryptedData")
     _check_encryption_shape(holder[0])
     decrypted = _backend.decrypt(holder, key_pair)
+    CRYPTO_OPERATIONS.labels("decrypt").inc()
     if decrypted is None:
         raise InvalidSamlMessageError("encrypted assertion could not be decrypted with our key")
     try:

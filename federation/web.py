@@ -33,6 +33,7 @@ from werkzeug.exceptions import HTTPException
 
 from federation.bindings import decode_post
 from federation.errors import FederationError
+from federation.metrics import ERRORS
 from federation.runtime import Runtime
 from federation.xml import MAX_MESSAGE_BYTES, to_bytes
 
@@ -114,6 +115,7 @@ def error_page(status: int, title: str, description: str, **context: Any) -> tup
 
 
 def _handle_federation_error(error: FederationError) -> tuple[str, int]:
+    ERRORS.labels(current_app.name, type(error).__name__).inc()
     logger.warning("Refused: %s (%s)", type(error).__name__, error.detail, extra={"http_status": error.http_status})
     return error_page(error.http_status, error.title, error.description)
 
@@ -127,6 +129,7 @@ def _handle_http_error(error: HTTPException) -> tuple[str, int] | HTTPException:
 
 
 def _handle_unexpected(error: Exception) -> tuple[str, int]:
+    ERRORS.labels(current_app.name, "unexpected").inc()
     logger.error("Unexpected error: %s", type(error).__name__, exc_info=error)
     title, description = _PLAIN_WORDS[500]
     return error_page(500, title, description)

@@ -11,7 +11,7 @@ from flask import Flask, request
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from federation import web
+from federation import metrics, web
 from federation.errors import JourneyNotFoundError
 from federation.runtime import Runtime, load_runtime, make_auditor
 from federation.settings import AppSettings
@@ -75,6 +75,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         footer_links=[{"href": "/cookies", "text": "Cookies"}, {"href": "/privacy", "text": "Privacy"}],
     )
     web.init_app(app, form_targets=_form_targets(runtime))
+    metrics.init_app(app, "hub")
     app.register_error_handler(JourneyNotFoundError, _start_again)
     from hub import journey_views, saml_views
 

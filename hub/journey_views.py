@@ -16,6 +16,7 @@ from flask.typing import ResponseReturnValue
 
 from federation.config import Evidence, IdentityProviderEntry
 from federation.cycle3 import CYCLE3_ATTRIBUTES
+from federation.metrics import JOURNEYS
 from federation.web import encode_message, post_form
 from hub import matching_runner
 from hub.context import auditor, current_journey, journeys, runtime, service_for
@@ -284,6 +285,7 @@ def _answer_service(journey: Journey) -> str:
     journeys().end(journey)
     logger.info("Response sent to the service", extra={"outcome": journey.stage.value})
     status, sub_status = status_for_stage(journey.stage)
+    JOURNEYS.labels(journey.rp_entity_id, journey.idp_entity_id or "", journey.stage.value).inc()
     auditor().event(
         "response_sent", **journey.audit_fields(), outcome=journey.stage.value, status=status, sub_status=sub_status
     )

@@ -19,6 +19,7 @@ from flask import Flask
 from federation.audit import Auditor
 from federation.config import RelyingServiceEntry
 from federation.errors import FederationError, MatchingServiceError
+from federation.metrics import MATCHING_SECONDS
 from federation.runtime import Runtime
 from hub.journeys import IN_FLIGHT, Journey, JourneyRepository, Stage, log_id_for
 from hub.matching import MatchResult, build_query, send_query
@@ -98,6 +99,7 @@ def _attempt(app: Flask, journey_id: str, attempt: str) -> str | None:
         )
         started = time.monotonic()
         result = send_query(runtime=runtime, service=service, query=query, session=session)
+        MATCHING_SECONDS.labels(service.entity_id, result.value).observe(time.monotonic() - started)
         logger.info("Matching result: %s", result.value, extra={"journey_id": journey.log_id})
         cast(Auditor, app.extensions["audit"]).event(
             "matching_outcome",
