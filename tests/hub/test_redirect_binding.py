@@ -23,7 +23,7 @@ def test_signed_redirect_request_starts_a_journey(client: FlaskClient, federatio
     assert response.status_code == 303 and response.location.endswith("/start")
 
 
-def _assert_refused(client: FlaskClient, query: str) -> None:
+def check_refused(client: FlaskClient, query: str) -> None:
     response = client.get(f"/SAML2/SSO?{query}")
     assert response.status_code == 400
     soup = BeautifulSoup(response.get_data(as_text=True), "html.parser")
@@ -32,28 +32,28 @@ def _assert_refused(client: FlaskClient, query: str) -> None:
 
 
 def test_unsigned_redirect_request_is_refused(client: FlaskClient, federation: Federation) -> None:
-    _assert_refused(client, redirect_query(federation, _unsigned(federation), signer=None))
+    check_refused(client, redirect_query(federation, _unsigned(federation), signer=None))
 
 
 def test_redirect_request_signed_by_another_party_is_refused(client: FlaskClient, federation: Federation) -> None:
-    _assert_refused(client, redirect_query(federation, _unsigned(federation), signer="stub-idp-one-signing.crt"))
+    check_refused(client, redirect_query(federation, _unsigned(federation), signer="stub-idp-one-signing.crt"))
 
 
 def test_sha1_redirect_signature_is_refused(client: FlaskClient, federation: Federation) -> None:
     query = redirect_query(federation, _unsigned(federation), sig_alg="http://www.w3.org/2000/09/xmldsig#rsa-sha1")
-    _assert_refused(client, query)
+    check_refused(client, query)
 
 
 def test_relay_state_changed_after_signing_is_refused(client: FlaskClient, federation: Federation) -> None:
     query = redirect_query(federation, _unsigned(federation), relay_state="good")
-    _assert_refused(client, query.replace("RelayState=good", "RelayState=evil"))
+    check_refused(client, query.replace("RelayState=good", "RelayState=evil"))
 
 
 def test_decompression_bomb_is_refused_quickly(client: FlaskClient, federation: Federation) -> None:
     # 100 MB of spaces compress to about 100 KB; the hub stops inflating at 256 KB.
     compressor = zlib.compressobj(wbits=-zlib.MAX_WBITS)
     bomb = compressor.compress(b"<a>" + b" " * 100_000_000 + b"</a>") + compressor.flush()
-    _assert_refused(client, redirect_query(federation, _unsigned(federation), deflated=bomb))
+    check_refused(client, redirect_query(federation, _unsigned(federation), deflated=bomb))
 
 
 @pytest.mark.parametrize(
@@ -62,4 +62,4 @@ def test_decompression_bomb_is_refused_quickly(client: FlaskClient, federation: 
     ids=["empty", "blank", "not-base64", "not-deflate", "repeated"],
 )
 def test_malformed_redirect_query_is_refused(client: FlaskClient, query: str) -> None:
-    _assert_refused(client, query)
+    check_refused(client, query)

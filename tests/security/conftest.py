@@ -59,7 +59,7 @@ def recorder(attack_live: tuple[LiveFederation, Recorder]) -> Recorder:
     return attack_live[1]
 
 
-def assert_refused(response: requests.Response, recorder: Recorder, before: tuple[int, int]) -> None:
+def check_refused(response: requests.Response, recorder: Recorder, before: tuple[int, int]) -> None:
     """The reject oracle: a 4xx page in plain words, nothing sent to the matching service or the service."""
     assert 400 <= response.status_code < 500, (response.status_code, response.url)
     soup = BeautifulSoup(response.text, "html.parser")

@@ -54,7 +54,7 @@ def apps(keys_dir: object) -> dict[str, Flask]:
     }
 
 
-def _no_server_error(response) -> None:  # type: ignore[no-untyped-def]
+def check_no_server_error(response) -> None:  # type: ignore[no-untyped-def]
     assert response.status_code < 500, response.status_code
     assert b"Traceback" not in response.get_data()
 
@@ -82,7 +82,7 @@ def test_post_binding_endpoints_never_fail_with_a_server_error(
         value = base64.b64encode(payload).decode() if encoding != "raw" else payload.decode("latin-1")
         if encoding == "b64-wrapped":
             value = "\n".join(value[i : i + 76] for i in range(0, len(value), 76))
-        _no_server_error(client.post(path, data={field: value, "RelayState": relay_state}))
+        check_no_server_error(client.post(path, data={field: value, "RelayState": relay_state}))
 
     check()
 
@@ -100,7 +100,7 @@ def test_redirect_binding_never_fails_with_a_server_error(apps: dict[str, Flask]
             f"SAMLRequest={quote_plus(base64.b64encode(deflated).decode())}&SigAlg={quote_plus(sig_alg)}"
             f"&Signature={quote_plus(signature)}"
         )
-        _no_server_error(client.get(f"/SAML2/SSO?{query}"))
+        check_no_server_error(client.get(f"/SAML2/SSO?{query}"))
 
     check()
 
@@ -113,7 +113,7 @@ def test_matching_service_never_fails_with_a_server_error(apps: dict[str, Flask]
     @given(st.one_of(xml_ish, _mutations(genuine)))
     def check(payload: bytes) -> None:
         for path in ("/matching-service/POST", "/matching-service/account-creation/POST"):
-            _no_server_error(client.post(path, data=payload, content_type="text/xml"))
+            check_no_server_error(client.post(path, data=payload, content_type="text/xml"))
 
     check()
 
@@ -141,8 +141,8 @@ def test_journey_pages_never_fail_with_a_server_error(apps: dict[str, Flask]) ->
     )
     def check(path: str, form: dict[str, str], cookie: str) -> None:
         client.set_cookie("hub_journey", cookie.encode("ascii", "ignore").decode() or "x")
-        _no_server_error(client.post(path, data=form))
-        _no_server_error(client.get(path))
+        check_no_server_error(client.post(path, data=form))
+        check_no_server_error(client.get(path))
 
     check()
 
@@ -167,6 +167,6 @@ def test_journey_forms_with_a_live_journey_never_fail_with_a_server_error(
     )
     def check(path: str, evidence: list[str], company: str) -> None:
         response = client.post(path, data={"csrf_token": token, "evidence": evidence, "company": company})
-        _no_server_error(response)
+        check_no_server_error(response)
 
     check()

@@ -26,7 +26,7 @@ def service_app(app_config: dict[str, object]) -> Flask:
     return stub_service.create_app(app_config)
 
 
-def _assert_plain_400(response) -> None:  # type: ignore[no-untyped-def]
+def check_plain_400(response) -> None:  # type: ignore[no-untyped-def]
     assert response.status_code == 400
     text = response.get_data(as_text=True)
     assert "Traceback" not in text
@@ -35,22 +35,22 @@ def _assert_plain_400(response) -> None:  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize("data", GARBAGE)
 def test_stub_idp_refuses_garbage(idp_app: Flask, data: dict[str, str]) -> None:
-    _assert_plain_400(idp_app.test_client().post("/stub-idp-one/SAML2/SSO", data=data))
+    check_plain_400(idp_app.test_client().post("/stub-idp-one/SAML2/SSO", data=data))
 
 
 def test_stub_idp_refuses_a_request_not_signed_by_the_hub(idp_app: Flask, federation: Federation) -> None:
     # Signed by the stub service: a real signature, but not the hub's.
     request = service_authn_request(federation, destination=federation.file.identity_providers[0].sso_url)
-    _assert_plain_400(idp_app.test_client().post("/stub-idp-one/SAML2/SSO", data={"SAMLRequest": b64(request)}))
+    check_plain_400(idp_app.test_client().post("/stub-idp-one/SAML2/SSO", data={"SAMLRequest": b64(request)}))
 
 
 def test_stub_idp_login_without_a_request_asks_to_start_again(idp_app: Flask) -> None:
-    _assert_plain_400(idp_app.test_client().get("/stub-idp-one/login?request_token=nope"))
+    check_plain_400(idp_app.test_client().get("/stub-idp-one/login?request_token=nope"))
 
 
 @pytest.mark.parametrize("data", GARBAGE)
 def test_stub_service_acs_refuses_garbage(service_app: Flask, data: dict[str, str]) -> None:
-    _assert_plain_400(service_app.test_client().post("/check-your-paye-tax/SAML2/SSO/Response/POST", data=data))
+    check_plain_400(service_app.test_client().post("/check-your-paye-tax/SAML2/SSO/Response/POST", data=data))
 
 
 @pytest.mark.parametrize(

@@ -302,7 +302,7 @@ def test_account_creation_without_a_verified_current_address_fails(
     assert not [r for r in book.all() if r.reference.startswith("PAYE-9")]
 
 
-def _assert_plain_400(reply: Any) -> None:
+def check_plain_400(reply: Any) -> None:
     assert reply.status_code == 400
     text = reply.get_data(as_text=True)
     assert reply.mimetype == "text/plain"
@@ -314,7 +314,7 @@ def test_a_query_signed_by_another_key_is_refused(
     service_app: Flask, federation: Federation, msa: MatchingServiceEntry
 ) -> None:
     _, body = build_query(federation, msa, ALICE, signer="stub-idp-one-signing.crt")
-    _assert_plain_400(post(service_app, body))
+    check_plain_400(post(service_app, body))
     assert _matcher(service_app).linked_record(PAIRWISE) is None
 
 
@@ -337,26 +337,26 @@ def test_a_query_whose_evidence_does_not_fit_is_refused(
     service_app: Flask, federation: Federation, msa: MatchingServiceEntry, change: dict[str, Any]
 ) -> None:
     _, body = build_query(federation, msa, ALICE, **change)
-    _assert_plain_400(post(service_app, body))
+    check_plain_400(post(service_app, body))
 
 
 def test_a_matching_query_posted_to_account_creation_is_refused(
     service_app: Flask, federation: Federation, msa: MatchingServiceEntry
 ) -> None:
     _, body = build_query(federation, msa, BOB)  # its Destination and Recipient are the matching URL
-    _assert_plain_400(post(service_app, body, account_creation=True))
+    check_plain_400(post(service_app, body, account_creation=True))
     assert _matcher(service_app).linked_record(PAIRWISE) is None
 
 
 def test_a_replayed_query_is_refused(service_app: Flask, federation: Federation, msa: MatchingServiceEntry) -> None:
     query_id, body = build_query(federation, msa, ALICE)
     read_answer(federation, msa, post(service_app, body), query_id)
-    _assert_plain_400(post(service_app, body))
+    check_plain_400(post(service_app, body))
 
 
 @pytest.mark.parametrize("body", [b"", b"<soap:Envelope", b"\x00\xff"], ids=["empty", "truncated", "binary"])
 def test_account_creation_refuses_garbage(service_app: Flask, body: bytes) -> None:
-    _assert_plain_400(post(service_app, body, account_creation=True))
+    check_plain_400(post(service_app, body, account_creation=True))
 
 
 def test_nothing_personal_is_logged(

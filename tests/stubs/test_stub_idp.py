@@ -103,7 +103,7 @@ def start(idp: FlaskClient, federation: Federation, slug: str = IDP_ONE) -> Star
     return Started(parse_qs(location.query)["request_token"][0], request.get("ID", ""), entry)
 
 
-def page(response: TestResponse, status: int = 200) -> BeautifulSoup:
+def check_page(response: TestResponse, status: int = 200) -> BeautifulSoup:
     """Parse a page and check what every page must be: one h1, unique ids, a GOV.UK title, no traceback."""
     assert response.status_code == status
     text = response.get_data(as_text=True)
@@ -144,12 +144,12 @@ def sign_in(
     )
     assert response.status_code == 303
     assert urlsplit(response.headers["Location"]).path == f"/{slug}/consent"
-    return page(idp.get(response.headers["Location"]))
+    return check_page(idp.get(response.headers["Location"]))
 
 
 def idp_answer(response: TestResponse, federation: Federation, started: Started) -> etree._Element:
     """The Response the page posts to the hub, after checking its IDP signature and its addressing."""
-    soup = page(response)
+    soup = check_page(response)
     form = one(soup, "#saml-form")
     assert form["action"] == federation.hub.acs_url
     message = parse(base64.b64decode(str(one(form, 'input[name="SAMLResponse"]')["value"])))
@@ -193,7 +193,7 @@ def attribute_values(statement: etree._Element | None) -> dict[str, str]:
 
 
 def test_index_lists_each_idp_with_levels_and_evidence_and_every_seeded_user(idp: FlaskClient) -> None:
-    soup = page(idp.get("/"))
+    soup = check_page(idp.get("/"))
     three = one(soup, "#idp-stub-idp-three")
     assert three.select("td")[0].get_text(strip=True) == "Level 1"
     assert "UK address" in three.select("td")[1].get_text(" ", strip=True)
@@ -214,7 +214,7 @@ def test_login_page_offers_sign_in_registration_and_every_other_outcome(
     idp: FlaskClient, federation: Federation
 ) -> None:
     started = start(idp, federation)
-    soup = page(idp.get(f"/{IDP_ONE}/login?request_token={started.token}"))
+    soup = check_page(idp.get(f"/{IDP_ONE}/login?request_token={started.token}"))
     assert one(soup, "h1").get_text(strip=True) == "Sign in to Stub Identity Provider One"
     assert "Stub Identity Provider One" in str(soup.title)
     sign_in_form = soup.select("form")[0]  # the first form: what a plain HTTP client submits
@@ -242,13 +242,13 @@ def test_sign_in_with_a_wrong_password_shows_an_error(idp: FlaskClient, federati
     response = idp.post(
         f"/{IDP_ONE}/login", data={"request_token": started.token, "username": "alice", "password": "wrong"}
     )
-    soup = page(response, 400)
+    soup = check_page(response, 400)
     assert form_errors(soup) == [("Enter a correct username and password", "#username")]
 
 
 def test_empty_sign_in_form_asks_for_username_and_password(idp: FlaskClient, federation: Federation) -> None:
     started = start(idp, federation)
-    soup = page(idp.post(f"/{IDP_ONE}/login", data={"request_token": started.token}), 400)
+    soup = check_page(idp.post(f"/{IDP_ONE}/login", data={"request_token": started.token}), 400)
     assert form_errors(soup) == [("Enter your username", "#username"), ("Enter your password", "#password")]
 
 
@@ -286,7 +286,7 @@ def test_a_request_is_answered_only_once(idp: FlaskClient, federation: Federatio
     started = start(idp, federation)
     cancel = {"request_token": started.token, "outcome": "cancel"}
     assert idp.post(f"/{IDP_ONE}/outcome", data=cancel).status_code == 200
-    again = page(idp.post(f"/{IDP_ONE}/outcome", data=cancel), 400)
+    again = check_page(idp.post(f"/{IDP_ONE}/outcome", data=cancel), 400)
     assert one(again, "h1").get_text(strip=True) == "You need to start again"
 
 
@@ -400,7 +400,7 @@ def test_consent_with_a_level_the_page_does_not_offer_shows_an_error(idp: FlaskC
     response = idp.post(
         f"/{IDP_ONE}/consent", data={"request_token": started.token, "decision": "agree", "level": "LEVEL_9"}
     )
-    assert form_errors(page(response, 400)) == [("Select the level of assurance to return", "#level")]
+    assert form_errors(check_page(response, 400)) == [("Select the level of assurance to return", "#level")]
 
 
 def test_fraud_event_with_an_unknown_status_shows_an_error(idp: FlaskClient, federation: Federation) -> None:
@@ -410,12 +410,12 @@ def test_fraud_event_with_an_unknown_status_shows_an_error(idp: FlaskClient, fed
         f"/{IDP_ONE}/consent",
         data={"request_token": started.token, "decision": "agree", "level": "LEVEL_X", "gpg45_status": "XX99"},
     )
-    assert form_errors(page(response, 400)) == [("Select a GPG 45 fraud status from the list", "#gpg45_status")]
+    assert form_errors(check_page(response, 400)) == [("Select a GPG 45 fraud status from the list", "#gpg45_status")]
 
 
 def test_consent_before_signing_in_is_refused(idp: FlaskClient, federation: Federation) -> None:
     started = start(idp, federation)
-    soup = page(idp.get(f"/{IDP_ONE}/consent?request_token={started.token}"), 400)
+    soup = check_page(idp.get(f"/{IDP_ONE}/consent?request_token={started.token}"), 400)
     assert one(soup, "h1").get_text(strip=True) == "You need to sign in first"
 
 
@@ -423,7 +423,7 @@ def test_consent_before_signing_in_is_refused(idp: FlaskClient, federation: Fede
 
 
 def test_empty_registration_form_lists_every_missing_answer(idp: FlaskClient) -> None:
-    soup = page(idp.post(f"/{IDP_ONE}/register", data={}), 400)
+    soup = check_page(idp.post(f"/{IDP_ONE}/register", data={}), 400)
     links = form_errors(soup)
     assert links[0] == ("Enter the first name", "#first_name")
     assert [href for _, href in links] == [
@@ -454,7 +454,7 @@ def test_registration_accepts_only_a_real_past_date_of_birth(
     idp: FlaskClient, day: str, month: str, year: str, message: str, anchor: str
 ) -> None:
     data = {**REGISTRATION, "date_of_birth-day": day, "date_of_birth-month": month, "date_of_birth-year": year}
-    soup = page(idp.post(f"/{IDP_ONE}/register", data=data), 400)
+    soup = check_page(idp.post(f"/{IDP_ONE}/register", data=data), 400)
     assert form_errors(soup) == [(message, anchor)]
     assert "govuk-input--error" in one(soup, anchor)["class"]
 
@@ -476,7 +476,7 @@ def test_registration_accepts_only_a_real_past_date_of_birth(
     ],
 )
 def test_registration_explains_each_wrong_answer(idp: FlaskClient, field: str, value: str, message: str) -> None:
-    soup = page(idp.post(f"/{IDP_ONE}/register", data={**REGISTRATION, field: value}), 400)
+    soup = check_page(idp.post(f"/{IDP_ONE}/register", data={**REGISTRATION, field: value}), 400)
     assert form_errors(soup) == [(message, f"#{field}")]
     if field != "password":  # a password is never sent back
         one(soup, f'[name="{field}"]')
@@ -484,7 +484,7 @@ def test_registration_explains_each_wrong_answer(idp: FlaskClient, field: str, v
 
 def test_registered_user_can_sign_in_and_shares_a_verified_dataset(idp: FlaskClient, federation: Federation) -> None:
     started = start(idp, federation)
-    register = page(idp.get(f"/{IDP_ONE}/register?request_token={started.token}"))
+    register = check_page(idp.get(f"/{IDP_ONE}/register?request_token={started.token}"))
     assert one(register, '#register-form input[name="request_token"]')["value"] == started.token
     response = idp.post(f"/{IDP_ONE}/register", data={**REGISTRATION, "request_token": started.token})
     assert response.status_code == 303
@@ -492,7 +492,7 @@ def test_registered_user_can_sign_in_and_shares_a_verified_dataset(idp: FlaskCli
     assert "Fiona" not in location and "fiona" not in location
     assert parse_qs(urlsplit(location).query)["request_token"] == [started.token]
     assert "Set-Cookie" not in response.headers
-    login = page(idp.get(location))
+    login = check_page(idp.get(location))
     assert "Test user registered" in one(login, ".govuk-notification-banner").get_text(" ", strip=True)
     consent = sign_in(idp, started, "fiona.test", password=REGISTRATION["password"])
     assert "Level 2" in one(consent, "#matching-dataset").get_text(" ", strip=True)
@@ -511,7 +511,7 @@ def test_registered_user_can_sign_in_and_shares_a_verified_dataset(idp: FlaskCli
 
 def test_registered_usernames_are_unique_and_passwords_are_not_stored(idp_app: Flask, idp: FlaskClient) -> None:
     assert idp.post(f"/{IDP_ONE}/register", data=REGISTRATION).status_code == 303
-    again = page(idp.post("/stub-idp-two/register", data=REGISTRATION), 400)
+    again = check_page(idp.post("/stub-idp-two/register", data=REGISTRATION), 400)
     assert form_errors(again) == [("That username is already taken. Choose another username", "#username")]
     stored = idp_app.extensions["runtime"].store.get("user:fiona.test")
     assert stored is not None and stored["password"] == "" and stored["password_hash"]
@@ -534,7 +534,7 @@ def test_a_user_registered_with_one_worker_signs_in_with_another_through_redis(
 def test_registration_without_a_request_returns_to_the_index(idp: FlaskClient) -> None:
     response = idp.post(f"/{IDP_ONE}/register", data=REGISTRATION)
     assert response.status_code == 303
-    soup = page(idp.get(response.headers["Location"]))
+    soup = check_page(idp.get(response.headers["Location"]))
     assert one(soup, "h1").get_text(strip=True) == "Stub identity providers"
     one(soup, ".govuk-notification-banner")
 
@@ -557,7 +557,7 @@ def test_registration_without_a_request_returns_to_the_index(idp: FlaskClient) -
     ],
 )
 def test_unknown_request_tokens_get_a_plain_400(idp: FlaskClient, method: str, url: str, data: dict[str, str]) -> None:
-    soup = page(idp.open(url, method=method, data=data), 400)
+    soup = check_page(idp.open(url, method=method, data=data), 400)
     assert one(soup, "h1").get_text(strip=True) == "You need to start again"
 
 
@@ -566,7 +566,7 @@ def test_an_outcome_the_page_does_not_offer_gets_a_plain_400(
     idp: FlaskClient, federation: Federation, outcome: str
 ) -> None:
     started = start(idp, federation)
-    page(idp.post(f"/{IDP_ONE}/outcome", data={"request_token": started.token, "outcome": outcome}), 400)
+    check_page(idp.post(f"/{IDP_ONE}/outcome", data={"request_token": started.token, "outcome": outcome}), 400)
     # The request is still waiting: a real outcome can still answer it.
     cancel = {"request_token": started.token, "outcome": "cancel"}
     assert idp.post(f"/{IDP_ONE}/outcome", data=cancel).status_code == 200
@@ -575,17 +575,17 @@ def test_an_outcome_the_page_does_not_offer_gets_a_plain_400(
 def test_a_consent_decision_the_page_does_not_offer_gets_a_plain_400(idp: FlaskClient, federation: Federation) -> None:
     started = start(idp, federation)
     sign_in(idp, started, "alice")
-    page(idp.post(f"/{IDP_ONE}/consent", data={"request_token": started.token, "decision": "maybe"}), 400)
+    check_page(idp.post(f"/{IDP_ONE}/consent", data={"request_token": started.token, "decision": "maybe"}), 400)
 
 
 def test_a_token_from_another_idp_is_refused(idp: FlaskClient, federation: Federation) -> None:
     started = start(idp, federation, "stub-idp-two")
-    page(idp.get(f"/{IDP_ONE}/login?request_token={started.token}"), 400)
-    page(idp.post(f"/{IDP_ONE}/outcome", data={"request_token": started.token, "outcome": "cancel"}), 400)
+    check_page(idp.get(f"/{IDP_ONE}/login?request_token={started.token}"), 400)
+    check_page(idp.post(f"/{IDP_ONE}/outcome", data={"request_token": started.token, "outcome": "cancel"}), 400)
 
 
 def test_an_unknown_idp_is_not_found(idp: FlaskClient) -> None:
-    page(idp.get("/no-such-idp/login?request_token=abc"), 404)
+    check_page(idp.get("/no-such-idp/login?request_token=abc"), 404)
 
 
 # ---- logs ------------------------------------------------------------------------------------------------

@@ -70,7 +70,7 @@ def client(service_app: Flask) -> FlaskClient:
     return service_app.test_client()
 
 
-def page(reply: Any, status: int = 200) -> BeautifulSoup:
+def check_page(reply: Any, status: int = 200) -> BeautifulSoup:
     """The parsed page, after the checks every page must pass: one h1, unique ids, a GOV.UK title, no traceback."""
     text = reply.get_data(as_text=True)
     assert reply.status_code == status, text
@@ -95,7 +95,7 @@ def variant(federation: Federation, slug: str) -> RelyingServiceEntry:
 
 def start(client: FlaskClient, slug: str) -> str:
     """Press Start now; return the ID of the AuthnRequest the page would post to the hub."""
-    soup = page(client.post(f"/{slug}/start"))
+    soup = check_page(client.post(f"/{slug}/start"))
     field = soup.select_one('#saml-form input[name="SAMLRequest"]')
     assert field is not None
     return str(parse(base64.b64decode(str(field["value"]))).get("ID", ""))
@@ -147,7 +147,7 @@ def acs(client: FlaskClient, slug: str, saml_response: str) -> Any:
 
 
 def test_index_lists_every_variant_with_its_level_cycle3_and_account_creation(client: FlaskClient) -> None:
-    soup = page(client.get("/"))
+    soup = check_page(client.get("/"))
     rows = soup.select("#services tbody tr")
     listed = {}
     for row in rows:
@@ -163,7 +163,7 @@ def test_index_lists_every_variant_with_its_level_cycle3_and_account_creation(cl
 def test_each_variant_has_a_start_page_with_a_start_button(
     client: FlaskClient, federation: Federation, slug: str
 ) -> None:
-    soup = page(client.get(f"/{slug}/"))
+    soup = check_page(client.get(f"/{slug}/"))
     name = SLUGS[slug][0]
     assert text(soup, "h1") == name
     assert text(soup, ".govuk-service-navigation__service-name") == name
@@ -177,8 +177,8 @@ def test_each_variant_has_a_start_page_with_a_start_button(
 
 
 def test_an_unknown_service_slug_is_not_found(client: FlaskClient) -> None:
-    page(client.get("/check-your-council-tax/"), 404)
-    page(client.post("/check-your-council-tax/start"), 404)
+    check_page(client.get("/check-your-council-tax/"), 404)
+    check_page(client.post("/check-your-council-tax/start"), 404)
 
 
 @pytest.mark.parametrize("slug", SLUGS)
@@ -186,7 +186,7 @@ def test_start_sends_the_hub_a_request_signed_for_this_variant(
     client: FlaskClient, federation: Federation, slug: str
 ) -> None:
     reply = client.post(f"/{slug}/start")
-    soup = page(reply)
+    soup = check_page(reply)
     form = soup.select_one("#saml-form")
     assert form is not None and form["action"] == federation.hub.sso_url
     request = parse(base64.b64decode(str(form.select_one('input[name="SAMLRequest"]')["value"])))  # type: ignore[index]
@@ -221,7 +221,7 @@ def test_outcome_page_shows_each_failure_in_plain_words(
     saml = hub_response(
         federation, variant(federation, slug), request_id, status=STATUS_RESPONDER, sub_status=sub_status
     )
-    soup = page(acs(client, slug, saml))
+    soup = check_page(acs(client, slug, saml))
     assert text(soup, "h1") == h1
     assert text(soup, "#outcome-status") == phrase
     assert text(soup, "#saml-status") == STATUS_RESPONDER
@@ -239,7 +239,7 @@ def test_no_authn_context_says_the_citizen_did_not_finish(client: FlaskClient, f
         status=STATUS_RESPONDER,
         sub_status=STATUS_NO_AUTHN_CONTEXT,
     )
-    soup = page(acs(client, "claim-a-tax-refund", saml))
+    soup = check_page(acs(client, "claim-a-tax-refund", saml))
     assert text(soup, "h1") == "You have not been signed in"
     assert text(soup, "#outcome-lead") == "You did not finish proving your identity."
     assert text(soup, ".govuk-service-navigation__service-name") == "Claim a tax refund"
@@ -251,7 +251,7 @@ def test_matched_outcome_shows_record_identifier_and_level(
     matcher: Matcher = service_app.extensions["matcher"]
     assert matcher.match(PAIRWISE, ALICE) is not None  # as the matching service would have, moments before
     request_id = start(client, "check-your-paye-tax")
-    soup = page(
+    soup = check_page(
         acs(
             client,
             "check-your-paye-tax",
@@ -274,7 +274,7 @@ def test_a_level_1_service_accepts_level_1(client: FlaskClient, federation: Fede
     saml = hub_response(
         federation, variant(federation, "claim-a-tax-refund"), request_id, level=LevelOfAssurance.LEVEL_1
     )
-    soup = page(acs(client, "claim-a-tax-refund", saml))
+    soup = check_page(acs(client, "claim-a-tax-refund", saml))
     assert text(soup, "#level-of-assurance") == "Level 1"
     assert text(soup, "#outcome-status") == "Matched"
 
@@ -289,7 +289,7 @@ def test_account_created_outcome_shows_attributes_and_new_record(
     assert created is not None
     request_id = start(client, slug)
     attributes = account_attributes(entry.account_creation_attributes, BOB, None)
-    soup = page(acs(client, slug, hub_response(federation, entry, request_id, attributes=attributes)))
+    soup = check_page(acs(client, slug, hub_response(federation, entry, request_id, attributes=attributes)))
     assert text(soup, "h1") == "Your account has been created"
     assert text(soup, "#outcome-status") == "Account created"
     assert text(soup, "#record-reference") == created.reference
@@ -309,7 +309,9 @@ def test_attributes_the_service_did_not_ask_for_are_refused(client: FlaskClient,
     slug = "check-your-paye-tax"  # asks for no account creation attributes
     request_id = start(client, slug)
     attributes = account_attributes([AccountCreationAttribute.SURNAME], BOB, None)
-    page(acs(client, slug, hub_response(federation, variant(federation, slug), request_id, attributes=attributes)), 400)
+    check_page(
+        acs(client, slug, hub_response(federation, variant(federation, slug), request_id, attributes=attributes)), 400
+    )
 
 
 def test_level_below_the_variant_requirement_is_refused(client: FlaskClient, federation: Federation) -> None:
@@ -317,7 +319,7 @@ def test_level_below_the_variant_requirement_is_refused(client: FlaskClient, fed
     saml = hub_response(
         federation, variant(federation, "check-your-paye-tax"), request_id, level=LevelOfAssurance.LEVEL_1
     )
-    page(acs(client, "check-your-paye-tax", saml), 400)
+    check_page(acs(client, "check-your-paye-tax", saml), 400)
 
 
 def test_response_for_another_variants_acs_is_refused(client: FlaskClient, federation: Federation) -> None:
@@ -331,8 +333,8 @@ def test_response_for_another_variants_acs_is_refused(client: FlaskClient, feder
         sub_status=STATUS_NO_MATCH,
         destination=other,
     )
-    page(acs(client, "check-your-paye-tax", saml), 400)
-    page(acs(client, "claim-a-tax-refund", saml), 400)  # right Destination, but this browser never started there
+    check_page(acs(client, "check-your-paye-tax", saml), 400)
+    check_page(acs(client, "claim-a-tax-refund", saml), 400)  # right Destination, but this browser never started there
 
 
 @pytest.mark.parametrize("case", ["no-pending-request", "another-request", "signed-by-another-key", "replayed"])
@@ -349,14 +351,14 @@ def test_response_not_bound_to_this_browsers_request_is_refused(
         federation, entry, request_id, status=STATUS_RESPONDER, sub_status=STATUS_NO_MATCH, signer=signer
     )
     if case == "replayed":
-        page(acs(client, slug, saml))
-    page(acs(client, slug, saml), 400)
+        check_page(acs(client, slug, saml))
+    check_page(acs(client, slug, saml), 400)
 
 
 @pytest.mark.parametrize("data", [{}, {"SAMLResponse": "%%%"}, {"SAMLResponse": b64(b"<a>")}])
 def test_acs_refuses_garbage_with_a_plain_400(client: FlaskClient, data: dict[str, str]) -> None:
     start(client, "check-your-paye-tax")
-    soup = page(client.post("/check-your-paye-tax/SAML2/SSO/Response/POST", data=data), 400)
+    soup = check_page(client.post("/check-your-paye-tax/SAML2/SSO/Response/POST", data=data), 400)
     assert text(soup, "h1") == "There is a problem with the sign-in request"
 
 
@@ -377,7 +379,7 @@ def _form(**changes: str) -> dict[str, str]:
 
 
 def test_records_lists_every_seeded_record(client: FlaskClient) -> None:
-    soup = page(client.get("/records"))
+    soup = check_page(client.get("/records"))
     references = [text(row, "th") for row in soup.select("#records tbody tr")]
     assert references == ["PAYE-1001", "PAYE-1002", "PAYE-1003", "PAYE-1004", "PAYE-1005"]
     erin = soup.select("#records tbody tr")[-1]
@@ -392,7 +394,7 @@ def test_records_lists_every_seeded_record(client: FlaskClient) -> None:
 
 
 def test_add_record_form_has_every_field(client: FlaskClient) -> None:
-    soup = page(client.get("/records/add"))
+    soup = check_page(client.get("/records/add"))
     names = {str(node["name"]) for node in soup.select("form[novalidate] input[name]")}
     assert names == {
         "first_name",
@@ -429,7 +431,7 @@ def test_add_record_form_has_every_field(client: FlaskClient) -> None:
 def test_add_record_shows_design_system_errors(
     client: FlaskClient, changes: dict[str, str], errors: dict[str, str]
 ) -> None:
-    soup = page(client.post("/records/add", data=_form(**changes)), 400)
+    soup = check_page(client.post("/records/add", data=_form(**changes)), 400)
     assert soup.title is not None and soup.title.get_text(strip=True).startswith("Error: ")
     assert text(soup, ".govuk-error-summary__title") == "There is a problem"
     summary = {str(a["href"]): a.get_text(strip=True) for a in soup.select(".govuk-error-summary__list a")}
@@ -444,7 +446,7 @@ def test_add_record_shows_design_system_errors(
 def test_a_valid_record_is_added_and_listed(client: FlaskClient) -> None:
     reply = client.post("/records/add", data=_form(nino="jg 10 37 59 b"))
     assert reply.status_code == 303
-    soup = page(client.get(reply.headers["Location"]))
+    soup = check_page(client.get(reply.headers["Location"]))
     rows = soup.select("#records tbody tr")
     assert len(rows) == 6
     reference = text(rows[-1], "th")
@@ -468,7 +470,7 @@ def test_added_records_are_shared_by_every_worker_through_redis(
     one, two = stub_service.create_app(config), stub_service.create_app(config)
     assert one.test_client().post("/records/add", data=_form()).status_code == 303
     assert one.test_client().post("/records/add", data=_form(first_name="Yusuf")).status_code == 303
-    soup = page(two.test_client().get("/records"))
+    soup = check_page(two.test_client().get("/records"))
     names = [cell.get_text(strip=True) for cell in soup.select("#records tbody tr td:first-of-type")]
     assert names[-2:] == ["Zara Quinn", "Yusuf Quinn"]
     matcher: Matcher = two.extensions["matcher"]
@@ -491,7 +493,7 @@ def test_nothing_personal_is_logged(
     matcher: Matcher = service_app.extensions["matcher"]
     matcher.match(PAIRWISE, ALICE)
     request_id = start(client, "check-your-paye-tax")
-    soup = page(
+    soup = check_page(
         acs(
             client,
             "check-your-paye-tax",
