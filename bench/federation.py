@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 from types import TracebackType
 
@@ -16,25 +13,15 @@ import redis
 import yaml
 
 from federation.config import DEFAULT_FEDERATION_FILE, DEFAULT_KEYS_DIR, load_federation
+from federation.localrun import gunicorn_command, wait_for
 from keys.__main__ import main as generate_keys
-from tests.conftest import LiveFederation
+from tests.conftest import LiveFederation, free_port
 from tests.journeys.drive import Journey
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_for(port: int, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"nothing listening on port {port} after {seconds} s")
+def _wait_for(port: int) -> None:
+    if not wait_for("127.0.0.1", port, 30):
+        raise RuntimeError(f"nothing listening on port {port} after 30 s")
 
 
 class RunningFederation:
@@ -46,7 +33,7 @@ class RunningFederation:
         shutil.rmtree(self.work, ignore_errors=True)
         self.work.mkdir(parents=True)
         generate_keys([])
-        redis_port = _free_port()
+        redis_port = free_port()
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("the benchmark needs redis-server (apt-get install redis-server)")
@@ -69,7 +56,7 @@ class RunningFederation:
             )
         )
         self.redis = redis.Redis(port=redis_port)
-        ports = {name: _free_port() for name in ("hub", "stub_idp", "stub_service")}
+        ports = {name: free_port() for name in ("hub", "stub_idp", "stub_service")}
         urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
         data = yaml.safe_load(DEFAULT_FEDERATION_FILE.read_text())
         data["urls"] = urls
@@ -88,25 +75,9 @@ class RunningFederation:
             ("stub_idp", 2, "inprocess"),
             ("stub_service", 2, "inprocess"),
         ):
-            command = [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "--no-control-socket",
-                "--workers",
-                str(workers),
-                "--worker-class",
-                "gthread",
-                "--threads",
-                "8",
-                "--timeout",
-                "120",
-                "--bind",
-                f"127.0.0.1:{ports[name]}",
-                "--log-level",
-                "warning",
-                f"{name}:create_app()",
-            ]
+            command = gunicorn_command(
+                f"{name}:create_app()", f"127.0.0.1:{ports[name]}", workers, "--log-level", "warning"
+            )
             self.processes.append(subprocess.Popen(command, env={**env, "CRYPTO_BACKEND": backend}))
         for port in ports.values():
             _wait_for(port)

@@ -25,7 +25,18 @@ APPS = (
 )
 
 
-def _wait_for(host: str, port: int, seconds: float = 20) -> bool:
+def gunicorn_command(target: str, bind: str, workers: int, *extra: str) -> list[str]:
+    """How every app runs under gunicorn here, in the benchmark and in docker-compose.yml: threaded workers,
+    and keep-alive longer than gunicorn's 2 s so a pooled back-channel connection is rarely closed under it."""
+    return [
+        sys.executable, "-m", "gunicorn", "--no-control-socket", "--workers", str(workers),
+        "--worker-class", "gthread", "--threads", "8", "--keep-alive", "30", "--timeout", "120",
+        "--bind", bind, *extra, target,
+    ]  # fmt: skip
+
+
+def wait_for(host: str, port: int, seconds: float = 20) -> bool:
+    """Whether something listens on ``host:port`` within ``seconds``."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         with socket.socket() as sock:
@@ -44,27 +55,13 @@ def main() -> int:
     processes: list[subprocess.Popen[bytes]] = []
     for name, target in APPS:
         where = urlsplit(urls[name])
-        workers = "4" if shared and name == "hub" else "1"
-        command = [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--no-control-socket",
-            "--workers",
-            workers,
-            "--threads",
-            "8",
-            "--bind",
-            f"{where.hostname}:{where.port}",
-            "--access-logfile",
-            "-",
-            target,
-        ]
+        workers = 4 if shared and name == "hub" else 1
+        command = gunicorn_command(target, f"{where.hostname}:{where.port}", workers, "--access-logfile", "-")
         processes.append(subprocess.Popen(command))
     try:
         for name, _ in APPS:
             where = urlsplit(urls[name])
-            if not _wait_for(where.hostname or "127.0.0.1", where.port or 80):
+            if not wait_for(where.hostname or "127.0.0.1", where.port or 80):
                 print(f"{name} did not start on {urls[name]}", file=sys.stderr)
                 return 1
         print("\nThe federation is running:")
