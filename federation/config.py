@@ -96,6 +96,18 @@ class AccountCreationAttribute(StrEnum):
     CYCLE_3 = "cycle_3"
 
 
+class Profile(StrEnum):
+    """What the service's SAML toolkit expects (docs/integration-guide.md, GOV.UK Verify's two profiles).
+
+    simple: one hub-issued, hub-signed assertion, as any off-the-shelf service provider expects.
+    full: the matching service's own signed assertion, passed through and re-encrypted by the hub.
+    Either way the Response itself is signed by the hub.
+    """
+
+    SIMPLE = "simple"
+    FULL = "full"
+
+
 class RelyingServiceEntry(_Entry):
     entity_id: EntityId
     display_name: str = Field(min_length=1)
@@ -108,6 +120,7 @@ class RelyingServiceEntry(_Entry):
     cycle3_attribute: Cycle3AttributeName | None = None
     account_creation_attributes: list[AccountCreationAttribute] = Field(default_factory=list)
     other_ways: str = Field(default="", description="how to use the service without proving identity online")
+    profile: Profile = Profile.SIMPLE
 
     @property
     def default_acs_url(self) -> str:

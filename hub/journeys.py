@@ -74,6 +74,8 @@ class Journey:
     dataset: dict[str, Any] | None = None
     cycle3_value: str | None = None
     cycle3_tried: bool = False
+    # Full profile only: the matching service's signed assertion for the service, as XML, until it is sent.
+    service_assertion: str | None = None
     attempt: str | None = None
     attempt_started: float | None = None
     started_at: float = 0.0
