@@ -74,6 +74,13 @@ def attribute_element(name: str) -> etree._Element:
     return etree.Element(q("saml", "Attribute"), Name=name, NameFormat=ATTRNAME_UNSPECIFIED)
 
 
+def text_attribute(name: str, value: str) -> etree._Element:
+    """An attribute with one plain-text value."""
+    attribute = attribute_element(name)
+    etree.SubElement(attribute, q("saml", "AttributeValue")).text = value
+    return attribute
+
+
 def value_element(attribute: etree._Element, xsi_type: str, item: _Value) -> etree._Element:
     node = etree.SubElement(attribute, q("saml", "AttributeValue"), nsmap={"ida": NS["ida"], "xsi": NS["xsi"]})
     node.set(_XSI_TYPE, f"ida:{xsi_type}")

@@ -9,20 +9,23 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from dataclasses import dataclass
 from enum import StrEnum
 
 import requests
 from lxml import etree
 
-from federation.config import RelyingServiceEntry
-from federation.crypto import encrypt_assertion, sign, verify
+from federation.config import Profile, RelyingServiceEntry
+from federation.crypto import decrypt_assertion, encrypt_assertion, sign, verify
 from federation.errors import FederationError, MatchingServiceError
+from federation.full_profile import RelyingServiceRequest, add_request_extension
 from federation.loa import LevelOfAssurance
 from federation.mds import MatchingDataset, attribute_element, to_attributes
 from federation.messages import (
     Subject,
     assertion,
     attribute_query,
+    check_assertion,
     check_message,
     confirmation_data,
     read_status,
@@ -30,7 +33,15 @@ from federation.messages import (
     soap_envelope,
 )
 from federation.runtime import Runtime
-from federation.xml import STATUS_CREATE_FAILURE, STATUS_CREATED, STATUS_MATCH, STATUS_NO_MATCH, STATUS_SUCCESS, now, q
+from federation.xml import (
+    STATUS_CREATE_FAILURE,
+    STATUS_CREATED,
+    STATUS_MATCH,
+    STATUS_NO_MATCH,
+    STATUS_SUCCESS,
+    now,
+    q,
+)
 
 logger = logging.getLogger(__name__)
 EVIDENCE_LIFETIME = dt.timedelta(minutes=5)
@@ -41,6 +52,18 @@ class MatchResult(StrEnum):
     NO_MATCH = "no-match"
     CREATED = "created"
     CREATE_FAILURE = "create-failure"
+
+    @property
+    def success(self) -> bool:
+        return self in (MatchResult.MATCH, MatchResult.CREATED)
+
+
+@dataclass(frozen=True)
+class MatchAnswer:
+    """The matching service's answer; for a full-profile service's success, also its signed assertion (XML)."""
+
+    result: MatchResult
+    service_assertion: bytes | None = None
 
 
 _RESULTS = {
@@ -58,10 +81,15 @@ def build_query(
     pairwise_id: str,
     level: LevelOfAssurance,
     dataset: MatchingDataset,
+    service_request: RelyingServiceRequest,
     cycle3_value: str | None = None,
     account_creation: bool = False,
 ) -> etree._Element:
-    """A signed AttributeQuery for matching (cycle 1 or 3) or, with ``account_creation``, for a new account."""
+    """A signed AttributeQuery for matching (cycle 1 or 3) or, with ``account_creation``, for a new account.
+
+    For a full-profile service the query also names the service's request, so that the matching service can
+    address its own assertion to the service (federation/full_profile.py).
+    """
     hub = runtime.federation.hub
     matcher = service.matching_service
     url = matcher.account_creation_url if account_creation else matcher.url
@@ -70,6 +98,8 @@ def build_query(
     moment = now()
     signing_key = runtime.key_pair(hub.signing_certificates[0])
     query = attribute_query(issuer=hub.entity_id, destination=url, name_id=pairwise_id, moment=moment)
+    if service.profile is Profile.FULL:
+        add_request_extension(query, service_request)
     subject = Subject(name_id=pairwise_id, in_response_to=query.get("ID", ""), recipient=url)
     common = {
         "issuer": hub.entity_id,
@@ -95,8 +125,15 @@ def build_query(
 
 
 def send_query(
-    *, runtime: Runtime, service: RelyingServiceEntry, query: etree._Element, session: requests.Session
-) -> MatchResult:
+    *,
+    runtime: Runtime,
+    service: RelyingServiceEntry,
+    query: etree._Element,
+    session: requests.Session,
+    service_request: RelyingServiceRequest,
+    pairwise_id: str,
+    level: LevelOfAssurance,
+) -> MatchAnswer:
     """POST the query and check the signed answer. Raises MatchingServiceError for anything but a clear answer."""
     matcher = service.matching_service
     started = now()
@@ -130,11 +167,50 @@ def send_query(
         if response.get("InResponseTo") != query.get("ID"):
             raise MatchingServiceError("matching service answered a different query")
         status = read_status(response)
+        result = _RESULTS.get((status.code == STATUS_SUCCESS, status.sub_code or ""))
+        if result is None:
+            raise MatchingServiceError("matching service answered with a status we do not understand")
+        if service.profile is Profile.FULL and result.success:
+            return MatchAnswer(
+                result, _service_assertion(runtime, service, response, service_request, pairwise_id, level)
+            )
     except MatchingServiceError:
         raise
     except FederationError as exc:
         raise MatchingServiceError(f"matching service response rejected: {exc.detail}") from exc
-    result = _RESULTS.get((status.code == STATUS_SUCCESS, status.sub_code or ""))
-    if result is None:
-        raise MatchingServiceError("matching service answered with a status we do not understand")
-    return result
+    return MatchAnswer(result)
+
+
+def _service_assertion(
+    runtime: Runtime,
+    service: RelyingServiceEntry,
+    response: etree._Element,
+    service_request: RelyingServiceRequest,
+    pairwise_id: str,
+    level: LevelOfAssurance,
+) -> bytes:
+    """The matching service's assertion for a full-profile service, checked as the service itself will check it.
+
+    Exactly one, encrypted to the hub, signed by the matching service, about the pairwise identifier, for this
+    service's request and ACS. The hub re-encrypts it unchanged, so its signature still holds at the service.
+    """
+    encrypted = response.findall(q("saml", "EncryptedAssertion"))
+    if len(encrypted) != 1 or response.find(q("saml", "Assertion")) is not None:
+        raise MatchingServiceError("full-profile matching answer must carry exactly one encrypted assertion")
+    hub = runtime.federation.hub
+    element = decrypt_assertion(encrypted[0], runtime.key_pair(hub.encryption_certificate))
+    checked = check_assertion(
+        element,
+        certificates=runtime.federation.certs(service.matching_service.signing_certificates),
+        issuer=service.matching_service.entity_id,
+        audience=service_request.entity_id,
+        recipient=service_request.acs_url,
+        in_response_to=service_request.request_id,
+        now=now(),
+        skew=runtime.skew,
+    )
+    if checked.name_id != pairwise_id:
+        raise MatchingServiceError("matching service assertion is about someone else")
+    if checked.authn_context != level.uri:
+        raise MatchingServiceError("matching service assertion states another level than the identity provider's")
+    return etree.tostring(element)

@@ -19,6 +19,7 @@ from flask import Flask
 from federation.audit import Auditor
 from federation.config import RelyingServiceEntry
 from federation.errors import FederationError, MatchingServiceError
+from federation.full_profile import RelyingServiceRequest
 from federation.metrics import MATCHING_SECONDS
 from federation.runtime import Runtime
 from hub.journeys import IN_FLIGHT, Journey, JourneyRepository, Stage, log_id_for
@@ -79,6 +80,7 @@ def _run(app: Flask, journey_id: str, attempt: str) -> None:
 
 def _attempt(app: Flask, journey_id: str, attempt: str) -> str | None:
     """Ask the matching service once and record the answer; returns the next attempt's ID if there is one."""
+    service_assertion: str | None = None
     runtime = cast(Runtime, app.extensions["runtime"])
     journeys = cast(JourneyRepository, app.extensions["journeys"])
     session = cast(requests.Session, app.extensions["http"])
@@ -88,17 +90,28 @@ def _attempt(app: Flask, journey_id: str, attempt: str) -> str | None:
         dataset = journey.matching_dataset
         if service is None or dataset is None or journey.pairwise_id is None or journey.asserted_level is None:
             raise MatchingServiceError("journey has nothing to match")
+        service_request = RelyingServiceRequest(service.entity_id, journey.acs_url, journey.rp_request_id)
         query = build_query(
             runtime=runtime,
             service=service,
             pairwise_id=journey.pairwise_id,
             level=journey.asserted_level,
             dataset=dataset,
+            service_request=service_request,
             cycle3_value=journey.cycle3_value,
             account_creation=journey.stage is Stage.CREATING_ACCOUNT,
         )
         started = time.monotonic()
-        result = send_query(runtime=runtime, service=service, query=query, session=session)
+        answer = send_query(
+            runtime=runtime,
+            service=service,
+            query=query,
+            session=session,
+            service_request=service_request,
+            pairwise_id=journey.pairwise_id,
+            level=journey.asserted_level,
+        )
+        result = answer.result
         MATCHING_SECONDS.labels(service.entity_id, result.value).observe(time.monotonic() - started)
         logger.info("Matching result: %s", result.value, extra={"journey_id": journey.log_id})
         cast(Auditor, app.extensions["audit"]).event(
@@ -111,6 +124,7 @@ def _attempt(app: Flask, journey_id: str, attempt: str) -> str | None:
             matching_ms=round((time.monotonic() - started) * 1000, 1),
         )
         next_stage = _AFTER.get(result) or _next_stage_after_no_match(journey, service)
+        service_assertion = answer.service_assertion.decode() if answer.service_assertion else None
     except MatchingServiceError as exc:
         logger.warning("Matching failed: %s", exc.detail)
         cast(Auditor, app.extensions["audit"]).event(
@@ -133,6 +147,8 @@ def _attempt(app: Flask, journey_id: str, attempt: str) -> str | None:
             journeys.save(journey)
             return next_attempt
         journey.stage = next_stage
+        if next_stage in (Stage.MATCHED, Stage.ACCOUNT_CREATED):
+            journey.service_assertion = service_assertion
         journeys.save(journey)
     except FederationError as exc:
         logger.warning("Matching answer not recorded: %s", type(exc).__name__)

@@ -7,9 +7,11 @@ import datetime as dt
 from lxml import etree
 
 from federation.account_attributes import to_attributes as account_attributes
-from federation.config import IdentityProviderEntry, RelyingServiceEntry
+from federation.config import IdentityProviderEntry, Profile, RelyingServiceEntry
 from federation.crypto import encrypt_assertion, sign
+from federation.errors import ProtocolError
 from federation.loa import LevelOfAssurance
+from federation.mds import text_attribute
 from federation.messages import Subject, assertion, authn_request, response
 from federation.runtime import Runtime
 from federation.xml import (
@@ -20,10 +22,16 @@ from federation.xml import (
     STATUS_RESPONDER,
     STATUS_SUCCESS,
     now,
+    parse,
 )
 from hub.journeys import Journey, Stage
 
 ASSERTION_LIFETIME = dt.timedelta(minutes=5)
+# Simple profile: attributes every success carries, so toolkits that want an AttributeStatement get one and a
+# service can read the outcome and level without parsing the AuthnContext (docs/integration-guide.md).
+OUTCOME_ATTRIBUTE = "outcome"
+LEVEL_ATTRIBUTE = "level_of_assurance"
+OUTCOMES = {Stage.MATCHED: "match", Stage.ACCOUNT_CREATED: "account-created"}
 
 
 def request_to_idp(runtime: Runtime, idp: IdentityProviderEntry, level: LevelOfAssurance) -> etree._Element:
@@ -46,8 +54,13 @@ def response_to_service(
     pairwise_id: str | None = None,
     level: LevelOfAssurance | None = None,
     attributes: list[etree._Element] | None = None,
+    service_assertion: etree._Element | None = None,
 ) -> etree._Element:
-    """A hub-signed Response; on success it carries one hub-signed assertion encrypted to the service."""
+    """A hub-signed Response; on success it carries one assertion encrypted to the service.
+
+    Simple profile: the assertion is the hub's, signed by the hub. Full profile: ``service_assertion``, the
+    matching service's own signed assertion, re-encrypted unchanged.
+    """
     hub = runtime.federation.hub
     moment = now()
     signing_key = runtime.key_pair(hub.signing_certificates[0])
@@ -59,7 +72,9 @@ def response_to_service(
         status=status,
         sub_status=sub_status,
     )
-    if status == STATUS_SUCCESS:
+    if status == STATUS_SUCCESS and service_assertion is not None:
+        message.append(encrypt_assertion(service_assertion, runtime.federation.cert(service.encryption_certificate)))
+    elif status == STATUS_SUCCESS:
         if pairwise_id is None or level is None:
             raise ValueError("a success response needs the pairwise identifier and the level")
         statement = assertion(
@@ -101,10 +116,19 @@ def final_response(runtime: Runtime, journey: Journey, service: RelyingServiceEn
     status, sub_status = status_for_stage(journey.stage)
     if status != STATUS_SUCCESS:
         return response_to_service(runtime, journey, service, status=status, sub_status=sub_status)
+    if service.profile is Profile.FULL:
+        if journey.service_assertion is None:
+            raise ProtocolError("full-profile journey has no assertion from the matching service")
+        return response_to_service(
+            runtime, journey, service, service_assertion=parse(journey.service_assertion.encode())
+        )
+    level = journey.asserted_level
+    attributes = [text_attribute(OUTCOME_ATTRIBUTE, OUTCOMES[journey.stage])]
+    if level is not None:
+        attributes.append(text_attribute(LEVEL_ATTRIBUTE, level.value))
     dataset = journey.matching_dataset
-    attributes = None
     if journey.stage is Stage.ACCOUNT_CREATED and dataset is not None:
-        attributes = account_attributes(service.account_creation_attributes, dataset, journey.cycle3_value)
+        attributes += account_attributes(service.account_creation_attributes, dataset, journey.cycle3_value)
     return response_to_service(
-        runtime, journey, service, pairwise_id=journey.pairwise_id, level=journey.asserted_level, attributes=attributes
+        runtime, journey, service, pairwise_id=journey.pairwise_id, level=level, attributes=attributes
     )

@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
+from federation.account_attributes import to_attributes as account_attributes
 from federation.config import AccountCreationAttribute, MatchingServiceEntry
-from federation.crypto import KeyPair, decrypt_assertion, sign, verify
+from federation.crypto import decrypt_assertion, encrypt_assertion, sign, verify
 from federation.cycle3 import Cycle3AttributeName
 from federation.errors import InvalidSamlMessageError, ProtocolError, ReplayError, UnknownEntityError
+from federation.full_profile import RelyingServiceRequest, read_request_extension, service_assertion
 from federation.loa import LevelOfAssurance
 from federation.mds import MatchingDataset, from_attribute_statement
 from federation.messages import (
@@ -29,7 +31,7 @@ from federation.messages import (
     soap_envelope,
 )
 from federation.runtime import Runtime
-from federation.xml import child, q, text_of
+from federation.xml import STATUS_SUCCESS, child, q, text_of
 from stub_service.matcher import Cycle3Answer
 
 SEEN_QUERY_SECONDS = 15 * 60
@@ -45,6 +47,8 @@ class CheckedQuery:
     dataset: MatchingDataset
     cycle3: Cycle3Answer | None = None
     requested: list[AccountCreationAttribute] = field(default_factory=list)
+    # Full profile: the service request our answer's assertion is for.
+    service_request: RelyingServiceRequest | None = None
 
 
 def read_query(
@@ -56,8 +60,12 @@ def read_query(
     cycle3_names: Collection[Cycle3AttributeName],
     account_creation: bool,
     now: dt.datetime,
+    services: Collection[str] = (),
 ) -> CheckedQuery:
-    """Check a SOAP AttributeQuery posted to ``url`` (our matching or account creation URL) and read it."""
+    """Check a SOAP AttributeQuery posted to ``url`` (our matching or account creation URL) and read it.
+
+    ``services`` are the entity IDs of the relying services we match for: a full-profile query must name one.
+    """
     hub = runtime.federation.hub
     query = soap_body(body)
     issuer = check_message(query, tag="AttributeQuery", destination=url, now=now, skew=runtime.skew)
@@ -98,6 +106,9 @@ def read_query(
     level = LevelOfAssurance.from_uri(datasets[0].authn_context or "")
     if level is None:
         raise ProtocolError("matching dataset assertion has no level of assurance we know")
+    service_request = read_request_extension(query)
+    if service_request is not None and service_request.entity_id not in services:
+        raise UnknownEntityError("AttributeQuery names a relying service we do not match for")
     return CheckedQuery(
         id=query_id,
         pairwise_id=pairwise_id,
@@ -105,6 +116,7 @@ def read_query(
         dataset=from_attribute_statement(datasets[0].attribute_statement),
         cycle3=_cycle3_answer(answers[0], cycle3_names) if answers else None,
         requested=_requested_attributes(query, account_creation),
+        service_request=service_request,
     )
 
 
@@ -131,16 +143,40 @@ def _requested_attributes(query: etree._Element, account_creation: bool) -> list
 
 
 def answer(
-    *, query_id: str, entry: MatchingServiceEntry, key_pair: KeyPair, status: str, sub_status: str, moment: dt.datetime
+    *,
+    query: CheckedQuery,
+    runtime: Runtime,
+    entry: MatchingServiceEntry,
+    status: str,
+    sub_status: str,
+    moment: dt.datetime,
 ) -> bytes:
-    """Our signed SOAP Response: Issuer = this matching service, InResponseTo = the query, no assertions."""
+    """Our signed SOAP Response: Issuer = this matching service, InResponseTo = the query.
+
+    To a full-profile query that matched (or made an account) we add our own signed assertion for the service,
+    encrypted to the hub; a simple-profile query gets no assertion.
+    """
+    key_pair = runtime.key_pair(entry.signing_certificates[0])
     message = response(
         issuer=entry.entity_id,
         destination=None,
-        in_response_to=query_id,
+        in_response_to=query.id,
         moment=moment,
         status=status,
         sub_status=sub_status,
     )
+    if query.service_request is not None and status == STATUS_SUCCESS:
+        statement = service_assertion(
+            issuer=entry.entity_id,
+            request=query.service_request,
+            pairwise_id=query.pairwise_id,
+            level=query.level,
+            moment=moment,
+            attributes=account_attributes(query.requested, query.dataset, query.cycle3.value if query.cycle3 else None)
+            or None,
+        )
+        sign(statement, key_pair)
+        hub = runtime.federation.hub
+        message.append(encrypt_assertion(statement, runtime.federation.cert(hub.encryption_certificate)))
     sign(message, key_pair)
     return soap_envelope(message)

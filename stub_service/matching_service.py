@@ -55,15 +55,16 @@ def _read(url: str, *, account_creation: bool) -> CheckedQuery:
         cycle3_names=cycle3_names,
         account_creation=account_creation,
         now=now(),
+        services={v.entry.entity_id for v in variants},
     )
 
 
 def _answer(query: CheckedQuery, status: str, sub_status: str) -> Response:
     runtime, entry = cast(Runtime, current_app.extensions["runtime"]), _entry()
     body = answer(
-        query_id=query.id,
+        query=query,
+        runtime=runtime,
         entry=entry,
-        key_pair=runtime.key_pair(entry.signing_certificates[0]),
         status=status,
         sub_status=sub_status,
         moment=now(),

@@ -12,6 +12,7 @@ from enum import StrEnum
 from lxml import etree
 
 from federation.account_attributes import read_attributes
+from federation.config import Profile
 from federation.crypto import decrypt_assertion, verify
 from federation.errors import InvalidSamlMessageError, ProtocolError, UnknownEntityError
 from federation.loa import LevelOfAssurance
@@ -26,6 +27,10 @@ from federation.xml import (
     q,
 )
 from stub_service.variants import Variant
+
+# The hub's simple-profile attributes (hub/outbound.py; docs/integration-guide.md).
+OUTCOME_ATTRIBUTE = "outcome"
+LEVEL_ATTRIBUTE = "level_of_assurance"
 
 
 class OutcomeKind(StrEnum):
@@ -128,11 +133,13 @@ def read_outcome(
         return Outcome(kind or OutcomeKind.REQUEST_ERROR, status)
     if len(encrypted) != 1 or element.find(q("saml", "Assertion")) is not None:
         raise InvalidSamlMessageError("a success response must carry exactly one encrypted assertion")
-    hub = runtime.federation.hub
+    # Full profile: the assertion is our own matching service's; simple: the hub's.
+    full = variant.entry.profile is Profile.FULL
+    asserting = variant.entry.matching_service if full else runtime.federation.hub
     checked = check_assertion(
         decrypt_assertion(encrypted[0], runtime.key_pair(variant.entry.encryption_certificate)),
-        certificates=runtime.federation.certs(hub.signing_certificates),
-        issuer=hub.entity_id,
+        certificates=runtime.federation.certs(asserting.signing_certificates),
+        issuer=asserting.entity_id,
         audience=variant.entry.entity_id,
         recipient=variant.acs_url,
         in_response_to=request_id,
@@ -142,10 +149,17 @@ def read_outcome(
     level = LevelOfAssurance.from_uri(checked.authn_context or "")
     if level is None or not level.satisfies(variant.entry.level_of_assurance):
         raise ProtocolError("assertion's level of assurance is below what this service needs")
-    if checked.attribute_statement is None:
-        return Outcome(OutcomeKind.MATCHED, status, checked.name_id, level)
-    attributes = read_attributes(checked.attribute_statement)
+    attributes = {} if checked.attribute_statement is None else read_attributes(checked.attribute_statement)
+    # The simple profile names the outcome and level; the full profile's matching service adds attributes only
+    # to a new account.
+    outcome = attributes.pop(OUTCOME_ATTRIBUTE, None)
+    stated_level = attributes.pop(LEVEL_ATTRIBUTE, None)
+    if not full and (stated_level != [level.value] or outcome not in (["match"], ["account-created"])):
+        raise ProtocolError("assertion does not state the outcome and level")
+    created = outcome == ["account-created"] if not full else bool(attributes)
     requested = {name.value for name in variant.entry.account_creation_attributes}
-    if not attributes or not set(attributes) <= requested:
+    if (created and not attributes) or not set(attributes) <= requested:
         raise ProtocolError("assertion carries attributes this service did not ask for")
+    if not created:
+        return Outcome(OutcomeKind.MATCHED, status, checked.name_id, level)
     return Outcome(OutcomeKind.ACCOUNT_CREATED, status, checked.name_id, level, attributes)

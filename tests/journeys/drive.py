@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass, field
 
+from lxml import etree
+
 from federation.crypto import KeyPair, decrypt_assertion
 from federation.xml import parse, q, text_of
 from tests.conftest import LiveFederation
@@ -80,6 +82,16 @@ class Journey:
         form = next(f for f in exit_page.soup.select("form") if f.get("action", "").endswith("/return-to-service"))
         form["id"] = "return-form"
         return self.to_service(self.citizen.submit(exit_page, selector="#return-form"))
+
+    def service_assertion(self, page: Page) -> etree._Element:
+        """The assertion in the hub's final form (``page``), decrypted with the service's key."""
+        response = parse(base64.b64decode(page.hidden("SAMLResponse", "#saml-form")))
+        entry = self.live.federation.relying_service(f"{self.live.urls['stub_service']}/{self.service}/SAML2/metadata")
+        assert entry is not None
+        certificate = entry.encryption_certificate
+        key = KeyPair(self.live.keys_dir / certificate.replace(".crt", ".key"), self.live.federation.cert(certificate))
+        (encrypted,) = response.findall(q("saml", "EncryptedAssertion"))
+        return decrypt_assertion(encrypted, key)
 
     def idp_persistent_id(self) -> str:
         """The NameID the IDP sent, read with the hub's key: what the service must never see."""

@@ -10,7 +10,10 @@ import logging
 
 import pytest
 
-from federation.xml import STATUS_NO_MATCH, STATUS_RESPONDER
+from federation.account_attributes import read_attributes
+from federation.crypto import verify
+from federation.errors import SignatureError
+from federation.xml import STATUS_NO_MATCH, STATUS_RESPONDER, q, text_of
 from tests.conftest import LiveFederation
 from tests.journeys.drive import PAYE, PENSION, REFUND, SELF_ASSESSMENT, Journey, idp_entity
 
@@ -28,6 +31,32 @@ def test_matched_citizen_sees_record_identifier_and_level(live_federation: LiveF
     msa = f"{live_federation.urls['stub_service']}/matching-service/SAML2/metadata"
     expected = hashlib.sha256(f"{idp_entity(live_federation, 'stub-idp-one')}{msa}{raw_pid}".encode()).hexdigest()
     assert pairwise == expected
+
+
+def test_simple_profile_assertion_is_the_hubs_and_states_outcome_and_level(live_federation: LiveFederation) -> None:
+    journey = Journey(live_federation, service=PAYE)
+    assertion = journey.service_assertion(journey.sign_in("alice"))
+    hub = live_federation.federation.hub
+    assert text_of(assertion.find(q("saml", "Issuer"))) == hub.entity_id
+    verify(assertion, live_federation.federation.certs(hub.signing_certificates))
+    assert read_attributes(assertion.find(q("saml", "AttributeStatement"))) == {
+        "outcome": ["match"],
+        "level_of_assurance": ["LEVEL_2"],
+    }
+
+
+def test_full_profile_assertion_is_the_matching_services_own(live_federation: LiveFederation) -> None:
+    journey = Journey(live_federation, service=SELF_ASSESSMENT)
+    final_form = journey.sign_in("alice")
+    assertion = journey.service_assertion(final_form)
+    msa = live_federation.federation.file.relying_services[2].matching_service
+    assert text_of(assertion.find(q("saml", "Issuer"))) == msa.entity_id
+    verify(assertion, live_federation.federation.certs(msa.signing_certificates))
+    with pytest.raises(SignatureError):
+        verify(assertion, live_federation.federation.certs(live_federation.federation.hub.signing_certificates))
+    outcome = journey.to_service(final_form)
+    assert outcome.text("#outcome-status") == "Matched"
+    assert outcome.text("#record-reference") == "PAYE-1001"
 
 
 def test_same_citizen_through_another_idp_gets_another_identifier(live_federation: LiveFederation) -> None:

@@ -6,6 +6,7 @@ hub's real back-channel code is exercised over real HTTP.
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,17 +19,20 @@ from lxml import etree
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
+from federation.config import Profile
 from federation.errors import MatchingServiceError
+from federation.full_profile import RelyingServiceRequest, read_request_extension
 from federation.loa import LevelOfAssurance
 from federation.mds import MatchingDataset
-from federation.messages import response, soap_body, soap_envelope
+from federation.messages import Subject, assertion, response, soap_body, soap_envelope
 from federation.runtime import Runtime, load_runtime
 from federation.settings import AppSettings
-from federation.xml import STATUS_MATCH, STATUS_NO_MATCH, STATUS_RESPONDER, STATUS_SUCCESS, now
+from federation.xml import STATUS_MATCH, STATUS_NO_MATCH, STATUS_RESPONDER, STATUS_SUCCESS, now, q
 from hub.matching import MatchResult, build_query, send_query
 from tests.conftest import UNREACHABLE, federation_file_with, free_port
 from tests.factories import key_pair
 
+PAIRWISE = "a" * 64
 Answer = Callable[[etree._Element, Runtime], "bytes | tuple[int, bytes]"]
 DATASET = MatchingDataset.model_validate(
     {"first_names": [{"value": "Alice"}], "surnames": [{"value": "Smith"}], "dates_of_birth": [{"value": "1980-05-14"}]}
@@ -69,10 +73,21 @@ def _ask(matcher: HostileMatcher, answer: Answer) -> MatchResult:
     runtime = matcher.runtime
     assert runtime is not None
     service = runtime.federation.file.relying_services[0]
+    request = RelyingServiceRequest(service.entity_id, service.default_acs_url, "_service_request")
+    level = LevelOfAssurance.LEVEL_2
     query = build_query(
-        runtime=runtime, service=service, pairwise_id="a" * 64, level=LevelOfAssurance.LEVEL_2, dataset=DATASET
+        runtime=runtime, service=service, pairwise_id=PAIRWISE, level=level, dataset=DATASET, service_request=request
     )
-    return send_query(runtime=runtime, service=service, query=query, session=requests.Session())
+    answer = send_query(
+        runtime=runtime,
+        service=service,
+        query=query,
+        session=requests.Session(),
+        service_request=request,
+        pairwise_id=PAIRWISE,
+        level=level,
+    )
+    return answer.result
 
 
 def _signed_answer(
@@ -157,3 +172,128 @@ def test_slow_matching_service_is_abandoned_at_the_configured_time(matcher: Host
     with pytest.raises(MatchingServiceError, match="unreachable"):
         _ask(matcher, slow)
     assert time.monotonic() - started < limit + 3  # abandoned at the limit, not when the answer came
+
+
+# The full profile: the matching service's own assertion goes to the service, so the hub checks it as the
+# service will (federation/full_profile.py) before passing it on.
+FULL_REQUEST_ID = "_full_profile_request"
+
+
+def _ask_full(matcher: HostileMatcher, answer: Answer) -> tuple[MatchResult, bytes | None]:
+    matcher.answer = answer
+    runtime = matcher.runtime
+    assert runtime is not None
+    service = next(s for s in runtime.federation.file.relying_services if s.profile is Profile.FULL)
+    request = RelyingServiceRequest(service.entity_id, service.default_acs_url, FULL_REQUEST_ID)
+    level = LevelOfAssurance.LEVEL_2
+    query = build_query(
+        runtime=runtime, service=service, pairwise_id=PAIRWISE, level=level, dataset=DATASET, service_request=request
+    )
+    answer_ = send_query(
+        runtime=runtime,
+        service=service,
+        query=query,
+        session=requests.Session(),
+        service_request=request,
+        pairwise_id=PAIRWISE,
+        level=level,
+    )
+    return answer_.result, answer_.service_assertion
+
+
+def _full_answer(
+    *,
+    count: int = 1,
+    encrypted_to: str = "hub-encryption.crt",
+    signer: str = "stub-service-msa-signing.crt",
+    **change: str,
+) -> Answer:
+    """A signed match answer with ``count`` assertions for the service; ``change`` alters the assertion."""
+
+    def answer(query: etree._Element, runtime: Runtime) -> bytes:
+        from federation.crypto import encrypt_assertion
+        from federation.crypto import sign as sign_element
+
+        request = read_request_extension(query)
+        assert request is not None, "a full-profile query names the service request"
+        service = next(s for s in runtime.federation.file.relying_services if s.profile is Profile.FULL)
+        msa = service.matching_service
+        message = response(
+            issuer=msa.entity_id,
+            destination=None,
+            in_response_to=query.get("ID", ""),
+            moment=now(),
+            status=STATUS_SUCCESS,
+            sub_status=STATUS_MATCH,
+        )
+        fields = {
+            "audience": request.entity_id,
+            "recipient": request.acs_url,
+            "in_response_to": request.request_id,
+            "name_id": PAIRWISE,
+            "level": LevelOfAssurance.LEVEL_2.uri,
+            "issuer": msa.entity_id,
+            **change,
+        }
+        for _ in range(count):
+            item = assertion(
+                issuer=fields["issuer"],
+                subject=Subject(fields["name_id"], fields["in_response_to"], fields["recipient"]),
+                audience=fields["audience"],
+                moment=now(),
+                lifetime=dt.timedelta(minutes=5),
+                level=fields["level"],
+            )
+            sign_element(item, key_pair(runtime.federation, signer))
+            if encrypted_to:
+                message.append(encrypt_assertion(item, runtime.federation.cert(encrypted_to)))
+            else:
+                message.append(item)
+        sign_element(message, key_pair(runtime.federation, "stub-service-msa-signing.crt"))
+        return soap_envelope(message)
+
+    return answer
+
+
+def test_full_profile_match_passes_on_the_matching_services_signed_assertion(matcher: HostileMatcher) -> None:
+    result, service_assertion = _ask_full(matcher, _full_answer())
+    assert result is MatchResult.MATCH and service_assertion is not None
+    assert matcher.runtime is not None
+    msa = matcher.runtime.federation.file.relying_services[2].matching_service
+    assert etree.fromstring(service_assertion).findtext(q("saml", "Issuer")) == msa.entity_id
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        _full_answer(count=0),
+        _full_answer(count=2),
+        _full_answer(encrypted_to=""),
+        _full_answer(encrypted_to="stub-service-encryption.crt"),
+        _full_answer(signer="hub-signing.crt"),
+        _full_answer(signer="stub-service-signing.crt"),
+        _full_answer(issuer="https://another-matcher.example"),
+        _full_answer(audience="https://another-service.example"),
+        _full_answer(recipient="https://another-service.example/acs"),
+        _full_answer(in_response_to="_another_request"),
+        _full_answer(name_id="b" * 64),
+        _full_answer(level=LevelOfAssurance.LEVEL_1.uri),
+    ],
+    ids=[
+        "no-assertion",
+        "two-assertions",
+        "not-encrypted",
+        "encrypted-to-the-service",
+        "signed-by-the-hub-key",
+        "signed-by-the-service-key",
+        "issued-by-another",
+        "for-another-audience",
+        "for-another-acs",
+        "answers-another-request",
+        "about-someone-else",
+        "another-level",
+    ],
+)
+def test_full_profile_assertion_not_fit_for_the_service_is_refused(matcher: HostileMatcher, answer: Answer) -> None:
+    with pytest.raises(MatchingServiceError):
+        _ask_full(matcher, answer)

@@ -15,10 +15,10 @@ from lxml import etree
 
 import stub_service
 from federation.account_attributes import to_attributes as account_attributes
-from federation.config import AccountCreationAttribute, Federation, RelyingServiceEntry
+from federation.config import AccountCreationAttribute, Federation, Profile, RelyingServiceEntry
 from federation.crypto import encrypt_assertion, sign, verify
 from federation.loa import LevelOfAssurance
-from federation.mds import MatchingDataset
+from federation.mds import MatchingDataset, text_attribute
 from federation.messages import Subject, assertion, response
 from federation.xml import (
     STATUS_AUTHN_FAILED,
@@ -112,9 +112,23 @@ def hub_response(
     attributes: list[etree._Element] | None = None,
     destination: str | None = None,
     signer: str = "hub-signing.crt",
+    stated: tuple[str, str] | None = None,
 ) -> str:
-    """A hub-signed Response for ``request_id``, base64 for the form; on success with one encrypted assertion."""
+    """A hub-signed Response for ``request_id``, base64 for the form; on success with one encrypted assertion.
+
+    The assertion is as the hub makes it in the service's profile: for the simple profile, the hub's, stating
+    the outcome and level (``stated`` overrides them); for the full profile, the matching service's.
+    """
     hub, moment, key = federation.hub, now(), key_pair(federation, signer)
+    asserting_party, assertion_key = hub.entity_id, key
+    if entry.profile is Profile.FULL:
+        msa = entry.matching_service
+        asserting_party, assertion_key = msa.entity_id, key_pair(federation, msa.signing_certificates[0])
+    else:
+        outcome, stated_level = stated or ("account-created" if attributes else "match", level.value)
+        attributes = [text_attribute("outcome", outcome), text_attribute("level_of_assurance", stated_level)] + (
+            attributes or []
+        )
     message = response(
         issuer=hub.entity_id,
         destination=destination or entry.default_acs_url,
@@ -125,7 +139,7 @@ def hub_response(
     )
     if status == STATUS_SUCCESS:
         item = assertion(
-            issuer=hub.entity_id,
+            issuer=asserting_party,
             subject=Subject(name_id=PAIRWISE, in_response_to=request_id, recipient=entry.default_acs_url),
             audience=entry.entity_id,
             moment=moment,
@@ -133,7 +147,7 @@ def hub_response(
             level=level,
             attributes=attributes,
         )
-        sign(item, key)
+        sign(item, assertion_key)
         message.append(encrypt_assertion(item, federation.cert(entry.encryption_certificate)))
     sign(message, key)
     return b64(message)
@@ -506,3 +520,20 @@ def test_nothing_personal_is_logged(
     for value in (PAIRWISE, "Alice", "Smith", "1980-05-14", "Zara", "Quinn", "1988", "LS1 4AP", "JG103759B", "PAYE-"):
         assert value not in caplog.text
     assert "SAMLResponse" not in caplog.text and "<saml" not in caplog.text
+
+
+def test_full_profile_service_refuses_an_assertion_the_hub_made(client: FlaskClient, federation: Federation) -> None:
+    slug = "register-for-self-assessment"  # full profile: the assertion must be our matching service's
+    entry = variant(federation, slug)
+    request_id = start(client, slug)
+    as_simple = entry.model_copy(update={"profile": Profile.SIMPLE})
+    check_page(acs(client, slug, hub_response(federation, as_simple, request_id)), 400)
+
+
+@pytest.mark.parametrize("stated", [("match", "LEVEL_1"), ("maybe", "LEVEL_2")], ids=["wrong-level", "odd-outcome"])
+def test_simple_profile_assertion_must_state_its_outcome_and_level(
+    client: FlaskClient, federation: Federation, stated: tuple[str, str]
+) -> None:
+    slug = "check-your-paye-tax"
+    request_id = start(client, slug)
+    check_page(acs(client, slug, hub_response(federation, variant(federation, slug), request_id, stated=stated)), 400)
