@@ -266,13 +266,8 @@ def _cert_roles(file: FederationFile) -> list[tuple[str, str, Role]]:
     return found
 
 
-def load_federation(
-    path: Path = DEFAULT_FEDERATION_FILE,
-    *,
-    keys_dir: Path = DEFAULT_KEYS_DIR,
-    urls: Mapping[str, str] | None = None,
-) -> Federation:
-    """Read, validate and chain-check the federation file. Raises FederationConfigError naming file and field."""
+def read_federation_file(path: Path, urls: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The file as plain data: ``x-`` anchor keys dropped, ``urls`` merged, ``${name}`` filled; not validated."""
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
@@ -284,12 +279,27 @@ def load_federation(
     merged_urls = {**(raw.get("urls") or {}), **(urls or {})}
     # Top-level keys starting "x-" hold YAML anchors for reuse (as in docker-compose); they are not fields.
     raw = {**{k: v for k, v in raw.items() if not str(k).startswith("x-")}, "urls": merged_urls}
-    raw = _substitute(raw, merged_urls, str(path))
+    substituted: dict[str, Any] = _substitute(raw, merged_urls, str(path))
+    return substituted
+
+
+def validate_federation_file(path: Path, urls: Mapping[str, str] | None = None) -> FederationFile:
+    """The validated file, its certificates not yet opened (tools that must look past a bad one start here)."""
     try:
-        file = FederationFile.model_validate(raw)
+        return FederationFile.model_validate(read_federation_file(path, urls))
     except ValidationError as exc:
         problems = "; ".join(f"{_field_path(err['loc'])}: {err['msg']}" for err in exc.errors())
         raise FederationConfigError(f"{path}: {problems}") from exc
+
+
+def load_federation(
+    path: Path = DEFAULT_FEDERATION_FILE,
+    *,
+    keys_dir: Path = DEFAULT_KEYS_DIR,
+    urls: Mapping[str, str] | None = None,
+) -> Federation:
+    """Read, validate and chain-check the federation file. Raises FederationConfigError naming file and field."""
+    file = validate_federation_file(path, urls)
     certificates: dict[str, Certificate] = {}
     for field, relative, role in _cert_roles(file):
         cert_path = keys_dir / relative

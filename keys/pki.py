@@ -80,8 +80,8 @@ def _name(common_name: str) -> x509.Name:
     )
 
 
-def _new_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=KEY_SIZE)
+def _new_key(key_size: int = KEY_SIZE) -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=key_size)
 
 
 def _issue(
@@ -176,6 +176,71 @@ def generate(
             _write(directory, f"{leaf.name}-{usage}", key, cert)
             written.append(directory / f"{leaf.name}-{usage}.crt")
     return written
+
+
+def load_private_key(path: Path) -> rsa.RSAPrivateKey:
+    """An unencrypted PEM RSA private key, as ``generate`` writes them."""
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except FileNotFoundError as exc:
+        raise CertificateError(path, "private key file not found") from exc
+    except (ValueError, TypeError) as exc:
+        raise CertificateError(path, "not an unencrypted PEM private key") from exc
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise CertificateError(path, "not an RSA private key")
+    return key
+
+
+def issue_leaf(
+    directory: Path,
+    stem: str,
+    role: Role,
+    usage: Usage,
+    *,
+    ca_directory: Path | None = None,
+    ca_key: Path | None = None,
+    days: int = 365,
+    now: dt.datetime | None = None,
+    key_size: int = KEY_SIZE,
+) -> Path:
+    """Issue one new key pair from ``role``'s existing CA and write ``<stem>.key`` and ``<stem>.crt``.
+
+    Key rollover needs a second certificate from the same CA while the first is still in use, so this
+    never overwrites: an existing ``<stem>.crt`` or ``<stem>.key`` is an error. The CA certificate is read from
+    ``ca_directory`` (default ``directory``) and its key from ``ca_key`` (default beside the CA certificate),
+    since operators may keep CA keys offline. ``key_size`` below 2048 exists only so that tests can seed a
+    weak certificate for the self-check to find.
+    """
+    ca_directory = ca_directory or directory
+    ca_path = ca_directory / ca_file(role)
+    ca_cert = load_certificate(ca_path)
+    ca_private = load_private_key(ca_key or ca_path.with_suffix(".key"))
+    if ca_private.public_key().public_numbers() != _rsa_public_numbers(ca_cert, ca_path):
+        raise CertificateError(ca_key or ca_path.with_suffix(".key"), f"is not the key of {ca_path.name}")
+    for ext in ("crt", "key"):
+        if (directory / f"{stem}.{ext}").exists():
+            raise CertificateError(directory / f"{stem}.{ext}", "already exists; not overwriting it")
+    key = _new_key(key_size)
+    cert = _issue(
+        subject=Path(stem).name,
+        key=key,
+        issuer_cert=ca_cert,
+        issuer_key=ca_private,
+        days=days,
+        ca=False,
+        usage=usage,
+        now=now,
+    )
+    (directory / stem).parent.mkdir(parents=True, exist_ok=True)
+    _write(directory, stem, key, cert)
+    return directory / f"{stem}.crt"
+
+
+def _rsa_public_numbers(cert: x509.Certificate, path: Path) -> rsa.RSAPublicNumbers:
+    public_key = cert.public_key()
+    if not isinstance(public_key, rsa.RSAPublicKey):
+        raise CertificateError(path, "CA key is not RSA")
+    return public_key.public_numbers()
 
 
 def is_complete(directory: Path, leaves: Iterable[Leaf] = DEFAULT_LEAVES) -> bool:
