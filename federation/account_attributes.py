@@ -9,7 +9,7 @@ from __future__ import annotations
 from lxml import etree
 
 from federation.config import AccountCreationAttribute
-from federation.mds import Address, MatchingDataset, Name, attribute_element, value_element
+from federation.mds import Address, MatchingDataset, Name, attribute_element, text_attribute, value_element
 from federation.xml import q, text_of
 
 _NAMES = {
@@ -59,6 +59,20 @@ def to_attributes(
         if len(attribute):
             out.append(attribute)
     return out
+
+
+def to_plain_attributes(
+    requested: list[AccountCreationAttribute], dataset: MatchingDataset, cycle3_value: str | None
+) -> list[etree._Element]:
+    """As ``to_attributes``, but each value plain text (address lines joined), for the simple profile.
+
+    Off-the-shelf toolkits validate responses against the SAML schemas, which do not know the matching
+    dataset's ``xsi:type``s (python3-saml's strict mode refuses them). Only verified values are released
+    anyway, so nothing is lost but the dates each value held from and to.
+    """
+    statement = etree.Element(q("saml", "AttributeStatement"))
+    statement.extend(to_attributes(requested, dataset, cycle3_value))
+    return [text_attribute(name, *values) for name, values in read_attributes(statement).items()]
 
 
 def read_attributes(statement: etree._Element) -> dict[str, list[str]]:

@@ -74,10 +74,11 @@ def attribute_element(name: str) -> etree._Element:
     return etree.Element(q("saml", "Attribute"), Name=name, NameFormat=ATTRNAME_UNSPECIFIED)
 
 
-def text_attribute(name: str, value: str) -> etree._Element:
-    """An attribute with one plain-text value."""
+def text_attribute(name: str, *values: str) -> etree._Element:
+    """An attribute with plain-text values."""
     attribute = attribute_element(name)
-    etree.SubElement(attribute, q("saml", "AttributeValue")).text = value
+    for value in values:
+        etree.SubElement(attribute, q("saml", "AttributeValue")).text = value
     return attribute
 
 

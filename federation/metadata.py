@@ -9,7 +9,18 @@ from lxml import etree
 from federation.config import Certificate, Federation
 from federation.crypto import KeyPair, sign, verify
 from federation.errors import FederationError
-from federation.xml import BINDING_HTTP_POST, NAMEID_PERSISTENT, NS, XmlError, instant, new_id, parse, parse_instant, q
+from federation.xml import (
+    BINDING_HTTP_POST,
+    BINDING_HTTP_REDIRECT,
+    NAMEID_PERSISTENT,
+    NS,
+    XmlError,
+    instant,
+    new_id,
+    parse,
+    parse_instant,
+    q,
+)
 
 _NSMAP = {"md": NS["md"], "ds": NS["ds"]}
 
@@ -30,7 +41,9 @@ def _hub_entity(federation: Federation) -> etree._Element:
     for cert in federation.certs(hub.signing_certificates):
         _key_descriptor(idp, "signing", cert)
     etree.SubElement(idp, q("md", "NameIDFormat")).text = NAMEID_PERSISTENT
-    etree.SubElement(idp, q("md", "SingleSignOnService"), Binding=BINDING_HTTP_POST, Location=hub.sso_url)
+    # One endpoint takes both bindings for AuthnRequests; metadata-driven toolkits pick by what is listed.
+    for binding in (BINDING_HTTP_REDIRECT, BINDING_HTTP_POST):
+        etree.SubElement(idp, q("md", "SingleSignOnService"), Binding=binding, Location=hub.sso_url)
     sp = etree.SubElement(
         entity,
         q("md", "SPSSODescriptor"),

@@ -44,6 +44,7 @@ GPG45_FRAUD_STATUSES = ("DF01", "FI01", "IT01")  # document fraud, false identit
 NAMEID_PERSISTENT = "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"
 CM_BEARER = "urn:oasis:names:tc:SAML:2.0:cm:bearer"
 BINDING_HTTP_POST = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
+BINDING_HTTP_REDIRECT = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
 BINDING_SOAP = "urn:oasis:names:tc:SAML:2.0:bindings:SOAP"
 ATTRNAME_UNSPECIFIED = "urn:oasis:names:tc:SAML:2.0:attrname-format:unspecified"
 

@@ -6,7 +6,7 @@ import datetime as dt
 
 from lxml import etree
 
-from federation.account_attributes import to_attributes as account_attributes
+from federation.account_attributes import to_plain_attributes
 from federation.config import IdentityProviderEntry, Profile, RelyingServiceEntry
 from federation.crypto import encrypt_assertion, sign
 from federation.errors import ProtocolError
@@ -128,7 +128,7 @@ def final_response(runtime: Runtime, journey: Journey, service: RelyingServiceEn
         attributes.append(text_attribute(LEVEL_ATTRIBUTE, level.value))
     dataset = journey.matching_dataset
     if journey.stage is Stage.ACCOUNT_CREATED and dataset is not None:
-        attributes += account_attributes(service.account_creation_attributes, dataset, journey.cycle3_value)
+        attributes += to_plain_attributes(service.account_creation_attributes, dataset, journey.cycle3_value)
     return response_to_service(
         runtime, journey, service, pairwise_id=journey.pairwise_id, level=level, attributes=attributes
     )

@@ -1,9 +1,28 @@
-"""AuthnRequests from relying services: checked before a journey starts."""
+"""AuthnRequests from relying services: checked before a journey starts.
+
+Besides the security checks, these are the rules for what an off-the-shelf SAML toolkit sends by default
+(docs/integration-guide.md): what the hub can honour is accepted, what it cannot is refused with a 400 page
+that says so, never quietly answered with something the service did not ask for.
+
+- NameIDPolicy: the hub always answers with a persistent pairwise NameID, so Format ``persistent`` or
+  ``unspecified`` (or none) is accepted; ``transient``, ``emailAddress`` and every other format are refused
+  (``UnsupportedNameIdPolicyError``), as is an SPNameQualifier naming anyone but the service. AllowCreate is
+  ignored: the pairwise identifier is derived, never created or stored.
+- RequestedAuthnContext: the levels of assurance the hub knows are honoured as a minimum, never below the
+  level the federation file sets for the service; any other class (``PasswordProtectedTransport``, say) and
+  the Comparison are ignored and the configured level is used.
+- AssertionConsumerServiceIndex ``n`` is the n-th URL (from 1, as toolkits number them in metadata) of the
+  service's ``assertion_consumer_urls``; it and AssertionConsumerServiceURL are mutually exclusive.
+- ForceAuthn, ProviderName and AttributeConsumingServiceIndex are accepted and need nothing: every journey
+  signs in afresh at an identity provider, the name shown is the federation file's and the attributes a
+  service receives are set there too.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import ClassVar
 
 from lxml import etree
 
@@ -11,19 +30,44 @@ from federation.bindings import RedirectMessage, verify_redirect
 from federation.config import RelyingServiceEntry
 from federation.crypto import verify
 from federation.errors import ProtocolError, ReplayError, UnknownEntityError
+from federation.loa import LevelOfAssurance
 from federation.messages import check_message
 from federation.runtime import Runtime
-from federation.xml import BINDING_HTTP_POST, now, q
+from federation.xml import BINDING_HTTP_POST, NAMEID_PERSISTENT, now, q, text_of
 from hub.journeys import JourneyRepository
 
 MAX_RELAY_STATE = 80  # SAML bindings §3.5.3: RelayState MUST NOT exceed 80 bytes
+NAMEID_UNSPECIFIED = "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified"
+ACCEPTED_NAMEID_FORMATS = frozenset({NAMEID_PERSISTENT, NAMEID_UNSPECIFIED})
+STATUS_INVALID_NAMEID_POLICY = "urn:oasis:names:tc:SAML:2.0:status:InvalidNameIDPolicy"
+
+
+class UnsupportedNameIdPolicyError(ProtocolError):
+    """The service asked for a kind of identifier the hub never issues (SAML's InvalidNameIDPolicy)."""
+
+    saml_sub_status: ClassVar[str] = STATUS_INVALID_NAMEID_POLICY
+    description = (
+        "The service you were using asked for a kind of sign-in this service does not provide. "
+        "Go back to the service and tell them about the problem."
+    )
 
 
 @dataclass(frozen=True)
 class ServiceRequest:
+    """A checked AuthnRequest.
+
+    ``relying_service`` is the service's entry as this request asks for it: its ``level_of_assurance`` is
+    the level the journey needs (``level``), which a RequestedAuthnContext may have raised above the level
+    the federation file configures. Everything after this step reads the level from the journey.
+    """
+
     relying_service: RelyingServiceEntry
     request_id: str
     acs_url: str
+
+    @property
+    def level(self) -> LevelOfAssurance:
+        return self.relying_service.level_of_assurance
 
 
 def check_service_request(
@@ -50,11 +94,7 @@ def check_service_request(
         verify_redirect(redirect, certificates)
     else:
         verify(element, certificates)
-    acs_url = element.get("AssertionConsumerServiceURL")
-    if acs_url is None:
-        acs_url = service.default_acs_url
-    elif acs_url not in service.assertion_consumer_urls:
-        raise ProtocolError("AssertionConsumerServiceURL is not one configured for this service")
+    acs_url = assertion_consumer_url(element, service)
     binding = element.get("ProtocolBinding")
     if binding is not None and binding != BINDING_HTTP_POST:
         raise ProtocolError("only the HTTP-POST binding is supported for responses")
@@ -63,10 +103,73 @@ def check_service_request(
     if element.find(q("samlp", "Scoping")) is not None:
         # Verify forbade Scoping too: a service must not steer the citizen to, or away from, a company.
         raise ProtocolError("Scoping is not supported")
+    if element.find(q("saml", "Subject")) is not None:
+        # Only the citizen says who they are, at the company they choose.
+        raise ProtocolError("an AuthnRequest naming a Subject is not supported")
+    check_name_id_policy(element, service)
+    level = requested_level(element, service.level_of_assurance)
     if relay_state is not None and len(relay_state.encode()) > MAX_RELAY_STATE:
         raise ProtocolError("RelayState is longer than 80 bytes")
     request_id = element.get("ID", "")
     # Remember the ID for twice the age we accept, so a replay is refused for as long as it could be fresh.
     if not journeys.first_use("authn-request", f"{issuer}|{request_id}", int(dt.timedelta(minutes=12).total_seconds())):
         raise ReplayError("AuthnRequest ID already used")
+    if level is not service.level_of_assurance:
+        service = service.model_copy(update={"level_of_assurance": level})
     return ServiceRequest(relying_service=service, request_id=request_id, acs_url=acs_url)
+
+
+def assertion_consumer_url(element: etree._Element, service: RelyingServiceEntry) -> str:
+    """The ACS URL the request names, the one its index points at, or the service's first: always configured."""
+    url = element.get("AssertionConsumerServiceURL")
+    index = element.get("AssertionConsumerServiceIndex")
+    if url is not None and index is not None:
+        raise ProtocolError("AssertionConsumerServiceURL and AssertionConsumerServiceIndex are mutually exclusive")
+    if url is not None:
+        if url not in service.assertion_consumer_urls:
+            raise ProtocolError("AssertionConsumerServiceURL is not one configured for this service")
+        return url
+    if index is not None:
+        position = int(index) if index.isascii() and index.isdigit() else 0
+        if not 1 <= position <= len(service.assertion_consumer_urls):
+            raise ProtocolError("AssertionConsumerServiceIndex does not name a URL configured for this service")
+        return service.assertion_consumer_urls[position - 1]
+    return service.default_acs_url
+
+
+def check_name_id_policy(element: etree._Element, service: RelyingServiceEntry) -> None:
+    """Refuse a NameIDPolicy the hub cannot honour: it only ever issues a persistent pairwise identifier."""
+    policies = element.findall(q("samlp", "NameIDPolicy"))
+    if len(policies) > 1:
+        raise ProtocolError("AuthnRequest has more than one NameIDPolicy")
+    if not policies:
+        return
+    name_format = policies[0].get("Format")
+    if name_format is not None and name_format not in ACCEPTED_NAMEID_FORMATS:
+        raise UnsupportedNameIdPolicyError(
+            f"NameIDPolicy Format {name_format[:120]!r} refused: the hub issues persistent identifiers only"
+        )
+    if policies[0].get("SPNameQualifier") not in (None, "", service.entity_id):
+        raise UnsupportedNameIdPolicyError("NameIDPolicy SPNameQualifier names a party other than the service")
+
+
+def requested_level(element: etree._Element, configured: LevelOfAssurance) -> LevelOfAssurance:
+    """The level the journey needs: the lowest known level the request lists, but never below ``configured``.
+
+    A service that lists levels accepts any of them, so the lowest is the one it needs at least. Classes the
+    hub does not know, and the Comparison, cannot lower or change what the federation file requires.
+    """
+    contexts = element.findall(q("samlp", "RequestedAuthnContext"))
+    if len(contexts) > 1:
+        raise ProtocolError("AuthnRequest has more than one RequestedAuthnContext")
+    if not contexts:
+        return configured
+    known = [
+        level
+        for ref in contexts[0].findall(q("saml", "AuthnContextClassRef"))
+        if (level := LevelOfAssurance.from_uri(text_of(ref))) is not None
+    ]
+    if not known:
+        return configured
+    floor = min(known, key=lambda level: level.rank)
+    return floor if floor.rank > configured.rank else configured

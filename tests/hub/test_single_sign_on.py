@@ -13,7 +13,11 @@ from lxml import etree
 
 from federation.config import Federation
 from federation.crypto import sign
+from federation.errors import ProtocolError
+from federation.loa import LevelOfAssurance
+from federation.messages import authn_request
 from federation.xml import now, q, to_bytes
+from hub.service_requests import assertion_consumer_url, requested_level
 from tests.factories import b64, key_pair, service_authn_request
 
 
@@ -190,3 +194,246 @@ def test_metadata_is_signed_and_has_a_validity_limit(client: FlaskClient, federa
         document = parse(response.get_data())
         assert document.get("validUntil")
         verify(document, [federation.cert("metadata-signing.crt")])
+
+
+# ---- what off-the-shelf toolkits send (hub/service_requests.py, docs/integration-guide.md) ----------------
+
+NAMEID = "urn:oasis:names:tc:SAML:2.0:nameid-format:"
+UNSPECIFIED = "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified"
+PASSWORD_PROTECTED_TRANSPORT = "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"
+PAYE, REFUND = 0, 1  # relying_services[0] needs level 2; [1] needs level 1
+
+
+def _request_for(
+    federation: Federation, service: int = PAYE, edit: Callable[[etree._Element], object] | None = None
+) -> str:
+    """A signed AuthnRequest from one of the stub services, edited before it is signed, base64-encoded."""
+    entry = federation.file.relying_services[service]
+    request = authn_request(
+        issuer=entry.entity_id, destination=federation.hub.sso_url, acs_url=entry.default_acs_url, moment=now()
+    )
+    if edit is not None:
+        edit(request)
+    sign(request, key_pair(federation, "stub-service-signing.crt"))
+    return b64(request)
+
+
+def _name_id_policy(name_format: str | None, **attributes: str) -> Callable[[etree._Element], None]:
+    def edit(request: etree._Element) -> None:
+        policy = request.find(q("samlp", "NameIDPolicy"))
+        assert policy is not None
+        policy.attrib.clear()
+        if name_format is not None:
+            policy.set("Format", name_format)
+        for name, value in attributes.items():
+            policy.set(name, value)
+
+    return edit
+
+
+def _requested(refs: list[str], comparison: str | None = "minimum") -> Callable[[etree._Element], None]:
+    def edit(request: etree._Element) -> None:
+        context = etree.SubElement(request, q("samlp", "RequestedAuthnContext"))
+        if comparison is not None:
+            context.set("Comparison", comparison)
+        for ref in refs:
+            etree.SubElement(context, q("saml", "AuthnContextClassRef")).text = ref
+
+    return edit
+
+
+def _offered_companies(client: FlaskClient) -> list[str]:
+    soup = _page(client.get("/choose-a-certified-company"))
+    return [str(node["value"]) for node in soup.select('input[name="company"]')]
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        _name_id_policy(f"{NAMEID}persistent", AllowCreate="true"),
+        _name_id_policy(UNSPECIFIED, AllowCreate="true"),
+        _name_id_policy(None),
+        lambda request: request.remove(request.find(q("samlp", "NameIDPolicy"))),
+        _name_id_policy(f"{NAMEID}persistent", AllowCreate="false"),
+        lambda request: _name_id_policy(None, SPNameQualifier=request.findtext(q("saml", "Issuer")))(request),
+    ],
+    ids=["persistent", "unspecified", "no-format", "no-policy", "allow-create-false", "qualified-for-the-service"],
+)
+def test_name_id_policy_the_hub_can_honour_starts_a_journey(
+    client: FlaskClient, federation: Federation, edit: Callable[[etree._Element], None]
+) -> None:
+    response = client.post("/SAML2/SSO", data={"SAMLRequest": _request_for(federation, edit=edit)})
+    assert response.status_code == 303 and response.location.endswith("/start")
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        _name_id_policy(f"{NAMEID}transient"),
+        _name_id_policy("urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"),
+        _name_id_policy(f"{NAMEID}encrypted"),
+        _name_id_policy(f"{NAMEID}kerberos"),
+        _name_id_policy(f"{NAMEID}persistent", SPNameQualifier="https://affiliation.example"),
+    ],
+    ids=["transient", "email-address", "encrypted", "kerberos", "qualified-for-another-party"],
+)
+def test_name_id_policy_the_hub_cannot_honour_is_refused_with_a_page_that_says_why(
+    client: FlaskClient,
+    federation: Federation,
+    edit: Callable[[etree._Element], None],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    response = client.post("/SAML2/SSO", data={"SAMLRequest": _request_for(federation, edit=edit)})
+    assert response.status_code == 400
+    soup = _page(response)
+    heading, main = soup.select_one("h1"), soup.select_one("main")
+    assert heading is not None and heading.get_text(strip=True) == "There is a problem with the sign-in request"
+    assert main is not None and "asked for a kind of sign-in this service does not provide" in main.get_text(" ")
+    assert "hub_journey" not in response.headers.get("Set-Cookie", "")
+    assert any("Refused: UnsupportedNameIdPolicyError" in record.getMessage() for record in caplog.records)
+
+
+def test_level_requested_above_the_configured_level_is_what_the_citizen_must_prove(
+    client: FlaskClient, federation: Federation
+) -> None:
+    """A level 1 service asking for level 2 gets level 2: the level 1-only company is no longer offered."""
+    client.post("/SAML2/SSO", data={"SAMLRequest": _request_for(federation, REFUND)})
+    assert len(_offered_companies(client)) == 3
+    edit = _requested([LevelOfAssurance.LEVEL_2.uri], "exact")
+    assert client.post("/SAML2/SSO", data={"SAMLRequest": _request_for(federation, REFUND, edit)}).status_code == 303
+    offered = _offered_companies(client)
+    assert len(offered) == 2 and not any("three" in value for value in offered)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        _requested([LevelOfAssurance.LEVEL_1.uri], "exact"),
+        _requested([LevelOfAssurance.LEVEL_1.uri], "maximum"),
+        _requested([PASSWORD_PROTECTED_TRANSPORT], "exact"),
+        _requested(["urn:oasis:names:tc:SAML:2.0:ac:classes:unspecified"], None),
+        _requested([]),
+    ],
+    ids=["level-1-exact", "level-1-maximum", "password-protected-transport", "unspecified-class", "empty"],
+)
+def test_requested_context_never_lowers_the_configured_level(
+    client: FlaskClient, federation: Federation, edit: Callable[[etree._Element], None]
+) -> None:
+    response = client.post("/SAML2/SSO", data={"SAMLRequest": _request_for(federation, PAYE, edit)})
+    assert response.status_code == 303
+    assert len(_offered_companies(client)) == 2  # level 2 companies only
+
+
+L1, L2 = LevelOfAssurance.LEVEL_1, LevelOfAssurance.LEVEL_2
+
+
+@pytest.mark.parametrize(
+    ("configured", "refs", "comparison", "expected"),
+    [
+        (L1, None, None, L1),
+        (L1, [L2.uri], "minimum", L2),
+        (L1, [L2.uri], "exact", L2),
+        (L1, [L2.uri], "better", L2),
+        (L1, [L1.uri, L2.uri], "exact", L1),  # either will do: the lowest listed is the floor
+        (L1, [PASSWORD_PROTECTED_TRANSPORT, L2.uri], "minimum", L2),
+        (L2, [L1.uri], "minimum", L2),
+        (L2, [L1.uri], "exact", L2),
+        (L2, [PASSWORD_PROTECTED_TRANSPORT], "exact", L2),
+        (L1, [f" {L2.uri}\n"], "minimum", L2),  # whitespace around the text is not part of the URI
+    ],
+)
+def test_requested_level_is_the_lowest_known_level_listed_but_never_below_the_configured_one(
+    configured: LevelOfAssurance, refs: list[str] | None, comparison: str | None, expected: LevelOfAssurance
+) -> None:
+    request = etree.Element(q("samlp", "AuthnRequest"))
+    if refs is not None:
+        _requested(refs, comparison)(request)
+    assert requested_level(request, configured) is expected
+
+
+def test_two_requested_authn_contexts_are_refused(client: FlaskClient, federation: Federation) -> None:
+    def twice(request: etree._Element) -> None:
+        _requested([LevelOfAssurance.LEVEL_2.uri])(request)
+        _requested([LevelOfAssurance.LEVEL_1.uri])(request)
+
+    response = client.post("/SAML2/SSO", data={"SAMLRequest": _request_for(federation, edit=twice)})
+    assert response.status_code == 400
+    _page(response)
+
+
+def test_force_authn_provider_name_and_attribute_consuming_service_index_are_accepted(
+    client: FlaskClient, federation: Federation
+) -> None:
+    def toolkit_extras(request: etree._Element) -> None:
+        request.set("ForceAuthn", "true")
+        request.set("ProviderName", "A department's own name for itself")
+        request.set("AttributeConsumingServiceIndex", "1")
+
+    response = client.post("/SAML2/SSO", data={"SAMLRequest": _request_for(federation, edit=toolkit_extras)})
+    assert response.status_code == 303
+    # The name the citizen sees is the federation file's, never the request's.
+    assert "A department's own name" not in client.get("/start").get_data(as_text=True)
+
+
+def _index_instead_of_url(index: str) -> Callable[[etree._Element], None]:
+    def edit(request: etree._Element) -> None:
+        del request.attrib["AssertionConsumerServiceURL"]
+        request.set("AssertionConsumerServiceIndex", index)
+
+    return edit
+
+
+def test_assertion_consumer_service_index_1_is_the_first_configured_url(
+    client: FlaskClient, federation: Federation
+) -> None:
+    response = client.post(
+        "/SAML2/SSO", data={"SAMLRequest": _request_for(federation, edit=_index_instead_of_url("1"))}
+    )
+    assert response.status_code == 303
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        _index_instead_of_url("2"),
+        _index_instead_of_url("0"),
+        _index_instead_of_url("-1"),
+        _index_instead_of_url("one"),
+        _index_instead_of_url("١"),  # an Arabic-Indic digit: str.isdigit says yes, int() would take it
+        lambda request: request.set("AssertionConsumerServiceIndex", "1"),  # as well as the URL
+    ],
+    ids=["past-the-end", "zero", "negative", "not-a-number", "non-ascii-digit", "index-and-url"],
+)
+def test_assertion_consumer_service_index_naming_no_configured_url_is_refused(
+    client: FlaskClient, federation: Federation, edit: Callable[[etree._Element], None]
+) -> None:
+    response = client.post("/SAML2/SSO", data={"SAMLRequest": _request_for(federation, edit=edit)})
+    assert response.status_code == 400
+    _page(response)
+    assert "hub_journey" not in response.headers.get("Set-Cookie", "")
+
+
+def test_assertion_consumer_service_index_resolves_against_the_configured_list(federation: Federation) -> None:
+    first, second = "https://service.example/acs/1", "https://service.example/acs/2"
+    service = federation.file.relying_services[PAYE].model_copy(update={"assertion_consumer_urls": [first, second]})
+
+    def request_with(**attributes: str) -> etree._Element:
+        return etree.Element(q("samlp", "AuthnRequest"), attributes)
+
+    assert assertion_consumer_url(request_with(), service) == first
+    assert assertion_consumer_url(request_with(AssertionConsumerServiceIndex="1"), service) == first
+    assert assertion_consumer_url(request_with(AssertionConsumerServiceIndex="2"), service) == second
+    assert assertion_consumer_url(request_with(AssertionConsumerServiceURL=second), service) == second
+    with pytest.raises(ProtocolError):
+        assertion_consumer_url(request_with(AssertionConsumerServiceIndex="3"), service)
+
+
+def test_authn_request_naming_a_subject_is_refused(client: FlaskClient, federation: Federation) -> None:
+    def with_subject(request: etree._Element) -> None:
+        subject = etree.Element(q("saml", "Subject"))
+        etree.SubElement(subject, q("saml", "NameID")).text = "someone@example.com"
+        request.find(q("saml", "Issuer")).addnext(subject)  # type: ignore[union-attr]
+
+    response = client.post("/SAML2/SSO", data={"SAMLRequest": _request_for(federation, edit=with_subject)})
+    assert response.status_code == 400
+    _page(response)
