@@ -39,7 +39,17 @@ def stub_idps(runtime: Runtime, base_url: str) -> dict[str, StubIdp]:
         if not entry.sso_url.startswith(base_url + "/"):
             continue
         slug = entry.sso_url[len(base_url) + 1 :].split("/", 1)[0]
-        key_bytes = runtime.federation.private_key_path(entry.signing_certificates[0]).read_bytes()
-        # Derived from the IDP's private key: stable across restarts and workers, different per IDP.
-        idps[slug] = StubIdp(slug=slug, entry=entry, secret=hashlib.sha256(b"stub-idp-pid\n" + key_bytes).digest())
+        idps[slug] = StubIdp(slug=slug, entry=entry, secret=_pid_secret(runtime, entry))
     return idps
+
+
+def _pid_secret(runtime: Runtime, entry: IdentityProviderEntry) -> bytes:
+    """Stable across restarts, workers and signing-key rollovers, different per IDP.
+
+    Derived from the IDP CA's private key (which the test PKI writes and no rollover changes) and the entity
+    ID; where only the IDP's own keys are deployed, from its oldest listed signing key.
+    """
+    ca_key = runtime.federation.keys_dir / "idp-ca.key"
+    if not ca_key.exists():
+        ca_key = runtime.federation.private_key_path(entry.signing_certificates[-1])
+    return hashlib.sha256(b"stub-idp-pid\n" + entry.entity_id.encode() + b"\n" + ca_key.read_bytes()).digest()

@@ -10,6 +10,7 @@ import base64
 import logging
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -20,7 +21,7 @@ from lxml import etree
 from werkzeug.test import TestResponse
 
 import stub_idp
-from federation.config import Federation, IdentityProviderEntry
+from federation.config import DEFAULT_FEDERATION_FILE, Federation, IdentityProviderEntry
 from federation.crypto import decrypt_assertion, sign, verify
 from federation.loa import FRAUD_LEVEL_URI, LevelOfAssurance
 from federation.mds import from_attribute_statement
@@ -614,3 +615,20 @@ def test_nothing_personal_is_logged(idp: FlaskClient, federation: Federation, ca
         REGISTRATION["password"],
     ):
         assert secret not in logged
+
+
+def test_persistent_ids_survive_a_signing_key_rollover(
+    idp_app: Flask, app_config: dict[str, object], tmp_path: Path
+) -> None:
+    """A promoted new signing key (listed first) must not give every test user a new persistent ID."""
+    import yaml
+
+    data = yaml.safe_load(DEFAULT_FEDERATION_FILE.read_text(encoding="utf-8"))
+    first = data["identity_providers"][0]
+    first["signing_certificates"] = ["stub-idp-two-signing.crt", *first["signing_certificates"]]
+    path = tmp_path / "federation.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    rolled = stub_idp.create_app({**app_config, "federation_file": path})
+    before, after = idp_app.extensions["stub_idps"], rolled.extensions["stub_idps"]
+    assert before[IDP_ONE].secret == after[IDP_ONE].secret
+    assert before[IDP_ONE].secret != before["stub-idp-two"].secret
