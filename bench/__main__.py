@@ -109,6 +109,13 @@ def run_backend(backend: str, args: argparse.Namespace, work: Path) -> dict[str,
         result["redis_bytes_per_active_journey"] = federation.redis_bytes_per_active_journey(args.active)
         result["hub_rss_mb"] = federation.hub_rss_mb()
         result["hub_workers"] = args.hub_workers
+        dashboard = work / f"dashboard-{backend}.html"
+        cards = federation.save_dashboard(dashboard)
+        print(
+            f"\nDashboard of the {backend} run ({federation.operations_url}/ while it ran) saved to {dashboard}: "
+            + "; ".join(f"{label} {value}" for label, value in cards.items()),
+            flush=True,
+        )
         return result
 
 

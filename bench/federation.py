@@ -1,4 +1,8 @@
-"""The federation as it runs in production: separate gunicorn processes on loopback sharing one Redis."""
+"""The federation as it runs in production: separate gunicorn processes on loopback sharing one Redis.
+
+The operations app runs too, on its own port, so that the run's dashboard can be saved once the measuring
+is done; it is idle until then and is not one of the hub processes whose CPU is measured.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,9 @@ from types import TracebackType
 
 import psutil
 import redis
+import requests
 import yaml
+from bs4 import BeautifulSoup
 
 from federation.config import DEFAULT_FEDERATION_FILE, DEFAULT_KEYS_DIR, load_federation
 from federation.localrun import gunicorn_command, wait_for
@@ -79,7 +85,13 @@ class RunningFederation:
                 f"{name}:create_app()", f"127.0.0.1:{ports[name]}", workers, "--log-level", "warning"
             )
             self.processes.append(subprocess.Popen(command, env={**env, "CRYPTO_BACKEND": backend}))
-        for port in ports.values():
+        operations_port = free_port()
+        self.operations_url = f"http://127.0.0.1:{operations_port}"
+        command = gunicorn_command(
+            "hub.operations:create_app()", f"127.0.0.1:{operations_port}", 1, "--log-level", "warning"
+        )
+        self.processes.append(subprocess.Popen(command, env={**env, "OPERATIONS_TOKEN": ""}))
+        for port in [*ports.values(), operations_port]:
             _wait_for(port)
         self.hub = psutil.Process(self.processes[1].pid)
         self.live = LiveFederation(
@@ -96,6 +108,18 @@ class RunningFederation:
             except subprocess.TimeoutExpired:
                 process.kill()
 
+    def save_dashboard(self, path: Path) -> dict[str, str]:
+        """Save the operations dashboard for the whole run (last 24 hours) to ``path``; return its summary cards."""
+        response = requests.get(f"{self.operations_url}/?period=day", timeout=30)
+        response.raise_for_status()
+        path.write_text(response.text, encoding="utf-8")
+        cards: dict[str, str] = {}
+        for card in BeautifulSoup(response.text, "html.parser").select("#summary .app-card"):
+            label, value = card.select_one(".app-card__label"), card.select_one(".app-card__value")
+            if label is not None and value is not None:
+                cards[label.get_text(strip=True)] = value.get_text(strip=True)
+        return cards
+
     def _hub_processes(self) -> list[psutil.Process]:
         return [self.hub, *self.hub.children(recursive=True)]
 
@@ -111,10 +135,16 @@ class RunningFederation:
         return round(sum(p.memory_info().rss for p in self._hub_processes()) / 2**20, 1)
 
     def redis_bytes_per_active_journey(self, count: int) -> int:
-        """Open ``count`` journeys up to the identity provider and weigh what Redis holds for the hub."""
+        """Open ``count`` journeys up to the identity provider and weigh what Redis holds for the hub.
+
+        The dashboard's counters (``hub:stats:…``) are left out: they are per minute, hour and day, not per
+        journey, and a new minute's keys appearing during the count would say nothing about a journey's weight.
+        """
         before = set(self.redis.scan_iter("hub:*", count=1000))
         for _ in range(count):
             Journey(self.live).to_idp()
-        added = set(self.redis.scan_iter("hub:*", count=1000)) - before
+        added = {
+            key for key in set(self.redis.scan_iter("hub:*", count=1000)) - before if not key.startswith(b"hub:stats:")
+        }
         total = sum(int(self.redis.memory_usage(key) or 0) for key in added)
         return round(total / count)

@@ -2,7 +2,8 @@
 
 Records carry the journey's log ID (a hash of its ID, never the ID itself), the relying service, the
 identity provider, the level, the outcome and timings. They go to a log stream (the ``ida.audit`` logger, as
-JSON) by default, or to a Redis stream that operators can read and trim.
+JSON) by default, or to a Redis stream that operators can read and trim; the hub also adds each one to the
+counters behind the operators' dashboard (``federation.stats``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ class AuditSink(Protocol):
 
 class LogSink:
     def write(self, record: dict[str, Any]) -> None:
-        logger.info("%s", json.dumps(record, separators=(",", ":"), sort_keys=True))
+        if logger.isEnabledFor(logging.INFO):  # no JSON built for a logger that is off
+            logger.info("%s", json.dumps(record, separators=(",", ":"), sort_keys=True))
 
 
 class RedisStreamSink:
@@ -39,6 +41,17 @@ class RedisStreamSink:
             self._client.xadd(self._key, fields, maxlen=STREAM_MAX_LENGTH, approximate=True)  # type: ignore[arg-type]
         except redis.RedisError as exc:
             logger.warning("Audit record not written to Redis: %s", type(exc).__name__)
+
+
+class Sinks:
+    """Several sinks written in turn: the audit trail, then the dashboard's counters (``federation.stats``)."""
+
+    def __init__(self, *sinks: AuditSink) -> None:
+        self._sinks = sinks
+
+    def write(self, record: dict[str, Any]) -> None:
+        for sink in self._sinks:
+            sink.write(record)
 
 
 class Auditor:

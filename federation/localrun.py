@@ -1,17 +1,21 @@
 """``python -m federation.localrun``: run the whole federation on loopback, each app under gunicorn.
 
-Generates keys if they are missing, starts the hub, the stub IDPs and the stub service, waits until each
-answers, prints where to start and stops them all on Ctrl-C. With ``REDIS_URL`` set the apps share Redis
-and the hub runs several workers; without it each app keeps state in its single process.
+Generates keys if they are missing, starts the hub, the stub IDPs, the stub service and the operations app,
+waits until each answers, prints where to start and stops them all on Ctrl-C. With ``REDIS_URL`` set the
+apps share Redis, the hub runs several workers and the operations app runs in a process of its own, reading
+the hub's counters from Redis and its metrics from a shared ``PROMETHEUS_MULTIPROC_DIR``. Without it each
+app keeps state in its single process, so the hub's process also answers on the operations port.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from urllib.parse import urlsplit
 
@@ -23,6 +27,8 @@ APPS = (
     ("stub_idp", "stub_idp:create_app()"),
     ("stub_service", "stub_service:create_app()"),
 )
+# The operators' dashboard, /metrics and /_status: an internal port, on loopback only (OPERATIONS_PORT to move it).
+OPERATIONS_URL = f"http://127.0.0.1:{os.environ.get('OPERATIONS_PORT') or 8501}"
 
 
 def gunicorn_command(target: str, bind: str, workers: int, *extra: str) -> list[str]:
@@ -47,27 +53,48 @@ def wait_for(host: str, port: int, seconds: float = 20) -> bool:
     return False
 
 
-def main() -> int:
-    generate_keys([])
-    federation = load_federation()  # fail here, with the file and field named, before starting anything
-    urls = federation.file.urls
-    shared = bool(os.environ.get("REDIS_URL"))
-    processes: list[subprocess.Popen[bytes]] = []
+def _processes(urls: dict[str, str], shared: bool, metrics_dir: str | None) -> list[tuple[list[str], dict[str, str]]]:
+    """The gunicorn command for each process to start, and its environment."""
+    ops = urlsplit(OPERATIONS_URL)
+    ops_bind = f"{ops.hostname}:{ops.port}"
+    hub_env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": metrics_dir} if metrics_dir else dict(os.environ)
+    commands = []
     for name, target in APPS:
         where = urlsplit(urls[name])
         workers = 4 if shared and name == "hub" else 1
-        command = gunicorn_command(target, f"{where.hostname}:{where.port}", workers, "--access-logfile", "-")
-        processes.append(subprocess.Popen(command))
+        extra = ["--access-logfile", "-"]
+        if name == "hub" and not shared:  # the in-process store: one process answers on both ports
+            target, extra = f"hub.operations.alongside:create_app({ops.port})", [*extra, "--bind", ops_bind]
+        command = gunicorn_command(target, f"{where.hostname}:{where.port}", workers, *extra)
+        commands.append((command, hub_env if name == "hub" else dict(os.environ)))
+    if shared:
+        commands.append(
+            (gunicorn_command("hub.operations:create_app()", ops_bind, 1, "--access-logfile", "-"), hub_env)
+        )
+    return commands
+
+
+def main() -> int:
+    generate_keys([])
+    federation = load_federation()  # fail here, with the file and field named, before starting anything
+    urls = {**federation.file.urls, "operations": OPERATIONS_URL}
+    shared = bool(os.environ.get("REDIS_URL"))
+    # The hub's workers and the operations process must share one metrics folder for /metrics to add them up.
+    own_metrics_dir = shared and not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    metrics_dir = tempfile.mkdtemp(prefix="ida-hub-metrics-") if own_metrics_dir else None
+    processes = [subprocess.Popen(command, env=env) for command, env in _processes(urls, shared, metrics_dir)]
     try:
-        for name, _ in APPS:
-            where = urlsplit(urls[name])
+        for name, url in urls.items():
+            where = urlsplit(url)
             if not wait_for(where.hostname or "127.0.0.1", where.port or 80):
-                print(f"{name} did not start on {urls[name]}", file=sys.stderr)
+                print(f"{name} did not start on {url}", file=sys.stderr)
                 return 1
         print("\nThe federation is running:")
-        for name, _ in APPS:
-            print(f"  {name:<13} {urls[name]}")
-        print(f"\nStart here: {urls['stub_service']}/  (test users: see README)\nPress Ctrl-C to stop.\n", flush=True)
+        for name, url in urls.items():
+            print(f"  {name:<13} {url}")
+        print(f"\nStart here: {urls['stub_service']}/  (test users: see README)")
+        print(f"Dashboard:  {OPERATIONS_URL}/  (and /metrics; an internal port: never expose it)")
+        print("Press Ctrl-C to stop.\n", flush=True)
         while all(p.poll() is None for p in processes):
             time.sleep(0.5)
         return 1
@@ -79,6 +106,8 @@ def main() -> int:
                 process.send_signal(signal.SIGTERM)
         for process in processes:
             process.wait(timeout=10)
+        if metrics_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

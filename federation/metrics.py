@@ -1,8 +1,10 @@
 """Prometheus metrics: journeys by outcome, IDP and service; endpoint and matching latency; crypto operations;
 errors by type. Labels are entity IDs, endpoints and outcomes only: nothing personal.
 
-Under gunicorn with several workers set ``PROMETHEUS_MULTIPROC_DIR`` to an empty folder so that /metrics adds
-up every worker (prometheus-client's multiprocess mode).
+The apps only count; the operations app (``hub.operations``), on an internal port, serves /metrics. Under
+gunicorn with several workers, or with the operations app in a process of its own, give every process the
+same empty folder in ``PROMETHEUS_MULTIPROC_DIR`` so that /metrics adds up every worker of every process
+(prometheus-client's multiprocess mode).
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ def _observer(app_name: str) -> Callable[[Response], Response]:
     return observe
 
 
-def _metrics() -> Response:
+def exposition() -> Response:
+    """Every metric in Prometheus's text format: all processes' when ``PROMETHEUS_MULTIPROC_DIR`` is set."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
@@ -45,7 +48,6 @@ def _metrics() -> Response:
 
 
 def init_app(app: Flask, app_name: str) -> None:
-    """Time every request and serve /metrics (keep it on an internal port or behind the load balancer)."""
+    """Time every request. /metrics is not served here: ``hub.operations`` serves it, on an internal port."""
     app.before_request(_start_timer)
     app.after_request(_observer(app_name))
-    app.add_url_rule("/metrics", "metrics", _metrics)

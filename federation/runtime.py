@@ -6,10 +6,11 @@ import datetime as dt
 import logging
 from dataclasses import dataclass, field
 
-from federation.audit import Auditor, LogSink, RedisStreamSink
+from federation.audit import Auditor, AuditSink, LogSink, RedisStreamSink, Sinks
 from federation.config import Federation, load_federation
 from federation.crypto import KeyPair, use_backend
 from federation.settings import AppSettings
+from federation.stats import StatsSink, counters_in
 from federation.store import RedisStore, Store, make_store
 
 logger = logging.getLogger(__name__)
@@ -36,12 +37,15 @@ class Runtime:
 
 
 def make_auditor(runtime: Runtime, component: str) -> Auditor:
+    """Audit events to the configured trail, and to the dashboard's counters in the app's store."""
     store = runtime.store
+    trail: AuditSink = LogSink()
     if runtime.settings.audit_sink == "redis":
         if not isinstance(store, RedisStore):
             raise ValueError("AUDIT_SINK=redis needs REDIS_URL")
-        return Auditor(RedisStreamSink(store.client, f"{store.prefix}:audit"), component)
-    return Auditor(LogSink(), component)
+        trail = RedisStreamSink(store.client, f"{store.prefix}:audit")
+    counters = counters_in(store)
+    return Auditor(trail if counters is None else Sinks(trail, StatsSink(counters)), component)
 
 
 def load_runtime(settings: AppSettings, store_prefix: str) -> Runtime:

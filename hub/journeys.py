@@ -12,7 +12,8 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Any
 
@@ -120,13 +121,29 @@ class Journey:
         )
 
 
+_FIELDS = tuple(item.name for item in fields(Journey))
+
+
 class JourneyRepository:
+    """Journeys in the store, and the request IDs and message IDs that belong to them.
+
+    Each method is one round trip to the store, so a request that loads and saves its journey costs two.
+    """
+
     def __init__(self, store: Store, ttl_seconds: int) -> None:
         self._store = store
         self._ttl = ttl_seconds
 
-    def save(self, journey: Journey) -> None:
-        self._store.put(f"journey:{journey.id}", asdict(journey), self._ttl)
+    def save(self, journey: Journey, *, sent_request: str | None = None) -> None:
+        """Write the journey; with ``sent_request``, the ID of an AuthnRequest it sent to an identity provider,
+        record that as outstanding too, so any worker can match the answer to the journey."""
+        # The fields as they are (the store writes JSON, enums as their values): no deep copy as asdict makes.
+        record = {name: getattr(journey, name) for name in _FIELDS}
+        key = f"journey:{journey.id}"
+        if sent_request is None:
+            self._store.put(key, record, self._ttl)
+        else:
+            self._store.put_many({key: record, f"outstanding:{sent_request}": {"journey": journey.id}}, self._ttl)
 
     def load(self, journey_id: str | None) -> Journey:
         record = self._store.get(f"journey:{journey_id}") if journey_id else None
@@ -139,19 +156,28 @@ class JourneyRepository:
         return Journey(**record)
 
     def end(self, journey: Journey) -> None:
-        self._store.delete(f"journey:{journey.id}")
-        if journey.idp_request_id:
-            self._store.delete(f"outstanding:{journey.idp_request_id}")
-
-    def remember_request(self, request_id: str, journey: Journey) -> None:
-        """Record an AuthnRequest we sent to an IDP, so any worker can match the answer to the journey."""
-        self._store.put(f"outstanding:{request_id}", {"journey": journey.id}, self._ttl)
+        outstanding = [f"outstanding:{journey.idp_request_id}"] if journey.idp_request_id else []
+        self._store.delete(f"journey:{journey.id}", *outstanding)
 
     def claim_request(self, request_id: str, journey: Journey) -> bool:
         """Use an outstanding request once, and only from the journey that sent it."""
         record = self._store.take(f"outstanding:{request_id}")
         return record is not None and record.get("journey") == journey.id
 
+    def claim_answer(
+        self, request_id: str, journey: Journey, kind: str, message_id: str, ttl_seconds: int
+    ) -> tuple[bool, bool]:
+        """``claim_request`` for the request an answer is to, and ``first_use`` of the answer's own ID, in one
+        round trip: (claimed, first use). The answer's ID is marked as seen whether or not the claim succeeds."""
+        record, first = self._store.take_and_add_once(
+            f"outstanding:{request_id}", f"seen:{kind}:{message_id}", ttl_seconds
+        )
+        return record is not None and record.get("journey") == journey.id, first
+
     def first_use(self, kind: str, message_id: str, ttl_seconds: int) -> bool:
         """True the first time any worker sees this message ID: the replay cache."""
         return self._store.add_once(f"seen:{kind}:{message_id}", ttl_seconds)
+
+    def first_use_all(self, kind: str, messages: Sequence[tuple[str, int]]) -> bool:
+        """``first_use`` for several (message ID, ttl) at once: True if none of them had been seen."""
+        return all(self._store.add_once_many([(f"seen:{kind}:{message_id}", ttl) for message_id, ttl in messages]))

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import redis
 from flask import Flask
+from playwright.sync_api import Browser, Playwright
 from werkzeug.serving import BaseWSGIServer, make_server
 
 import hub
@@ -22,6 +23,7 @@ import stub_idp
 import stub_service
 from federation.config import DEFAULT_FEDERATION_FILE, Federation, load_federation
 from federation.crypto import use_backend
+from federation.store import MemoryStore, RedisStore
 from keys.pki import generate
 
 
@@ -143,6 +145,15 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     server.stop()
 
 
+@pytest.fixture(params=["memory", "redis"])
+def store(request: pytest.FixtureRequest) -> MemoryStore | RedisStore:
+    """An empty store of each kind: in-process, and on the real redis-server under a prefix of its own."""
+    if request.param == "memory":
+        return MemoryStore()
+    server: RedisServer = request.getfixturevalue("redis_server")
+    return RedisStore(server.url, prefix=f"test-{free_port()}")
+
+
 @dataclass
 class LiveFederation:
     """The three apps served over real HTTP on loopback, as a citizen's browser would meet them."""
@@ -187,3 +198,35 @@ def live_federation(request: pytest.FixtureRequest, keys_dir: Path) -> Iterator[
     yield live
     for server_ in servers:
         server_.shutdown()
+
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-quic",
+]
+
+
+# One Playwright and one Chromium for the whole session, shared by every package with browser tests (a second
+# sync Playwright cannot start while one runs).
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as instance:
+        yield instance
+
+
+@pytest.fixture(scope="session")
+def chromium(playwright: Playwright) -> Iterator[Browser]:
+    executable = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(executable).exists():
+        pytest.fail("Debian's chromium is not installed (apt-get install chromium): the browser tests need it")
+    browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()

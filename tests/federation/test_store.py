@@ -5,15 +5,7 @@ import redis
 
 from federation.errors import StoreUnavailableError
 from federation.store import MemoryStore, RedisStore, _client, make_store
-from tests.conftest import RedisServer, free_port
-
-
-@pytest.fixture(params=["memory", "redis"])
-def store(request: pytest.FixtureRequest) -> MemoryStore | RedisStore:
-    if request.param == "memory":
-        return MemoryStore()
-    server: RedisServer = request.getfixturevalue("redis_server")
-    return RedisStore(server.url, prefix=f"test-{free_port()}")
+from tests.conftest import free_port
 
 
 def test_values_round_trip_and_take_is_once_only(store: MemoryStore | RedisStore) -> None:
@@ -26,6 +18,27 @@ def test_add_once_is_true_only_the_first_time(store: MemoryStore | RedisStore) -
     assert store.add_once("id-1", 60) is True
     assert store.add_once("id-1", 60) is False
     assert store.add_once("id-2", 60) is True
+
+
+def test_put_many_writes_every_value_and_delete_takes_several_keys(store: MemoryStore | RedisStore) -> None:
+    store.put_many({"a": {"x": 1}, "b": {"y": 2}}, 60)
+    assert store.get("a") == {"x": 1}
+    assert store.get("b") == {"y": 2}
+    store.delete("a", "b")
+    assert store.get("a") is None
+    assert store.get("b") is None
+
+
+def test_add_once_many_says_which_were_new_and_marks_them_all(store: MemoryStore | RedisStore) -> None:
+    assert store.add_once("seen", 60) is True
+    assert store.add_once_many([("seen", 60), ("new", 60)]) == [False, True]
+    assert store.add_once("new", 60) is False
+
+
+def test_take_and_add_once_takes_the_value_once_and_marks_the_other_key(store: MemoryStore | RedisStore) -> None:
+    store.put("request", {"journey": "j"}, 60)
+    assert store.take_and_add_once("request", "answer", 60) == ({"journey": "j"}, True)
+    assert store.take_and_add_once("request", "answer", 60) == (None, False)
 
 
 def test_redis_store_down_is_a_503_error_not_a_crash() -> None:

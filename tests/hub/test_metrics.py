@@ -1,4 +1,7 @@
-"""Prometheus metrics at /metrics: journeys by outcome, IDP and service, latency, crypto counts, errors."""
+"""Prometheus metrics: journeys by outcome, IDP and service, latency, crypto counts, errors.
+
+The hub only counts; /metrics is served by the operations app on its internal port, never by the public hub.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from hub import operations
 from tests.conftest import start_federation
 from tests.journeys.drive import Journey
 
@@ -20,16 +24,19 @@ def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 def test_metrics_count_journeys_and_operations_and_carry_nothing_personal(keys_dir: Path) -> None:
     live, servers = start_federation(keys_dir, None)
+    scrape = operations.create_app(runtime=live.apps["hub"].extensions["runtime"]).test_client()
     try:
         hub_url = live.urls["hub"]
         journey = Journey(live)
-        before = _samples(journey.citizen.http.get(hub_url + "/metrics", timeout=10).text)
+        before = _samples(scrape.get("/metrics").get_data(as_text=True))
         outcome = journey.to_service(journey.sign_in("alice"))
         journey.citizen.http.post(hub_url + "/SAML2/SSO", data={"SAMLRequest": "garbage"}, timeout=10)
-        text = journey.citizen.http.get(hub_url + "/metrics", timeout=10).text
+        text = scrape.get("/metrics").get_data(as_text=True)
+        public = journey.citizen.http.get(hub_url + "/metrics", timeout=10)
     finally:
         for server in servers:
             server.shutdown()
+    assert public.status_code == 404  # the public hub does not serve /metrics
     after = _samples(text)
     service = f"{live.urls['stub_service']}/check-your-paye-tax/SAML2/metadata"
     idp = f"{live.urls['stub_idp']}/stub-idp-one/SAML2/metadata"

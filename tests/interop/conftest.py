@@ -144,6 +144,7 @@ def interop(
     data["relying_services"].append(creating)
     federation_file.write_text(yaml.safe_dump(data), encoding="utf-8")
 
+    redis_server.client.flushall()  # what earlier packages left (say, an account made for bob) must not count
     live, servers = start_federation(interop_keys_dir, redis_server.url, federation_file=federation_file)
     hub = live.federation.hub
     metadata = requests.get(hub.entity_id, timeout=10).content

@@ -1,0 +1,207 @@
+"""Counters for the operators' dashboard: each audit event adds to counts in the shared store, by time bucket.
+
+The dashboard (``hub.operations``) must show the whole federation, every hub process, over a period the
+operator chooses, so counts live in the store that the hub processes share and not in one process. Each
+event costs one round trip: a pipeline of HINCRBY and PFADD on this minute's, hour's and day's keys.
+
+Keys (the hub's store prefixes them with ``hub:``), all in UTC:
+
+- ``stats:m202611270808``, ``stats:h2026112708``, ``stats:d20261127``: a hash of counts for that minute
+  (kept 3 hours), hour (2 days) or day (35 days). Fields: ``started|<service>``, ``chosen|<idp>``,
+  ``idp|<idp>|<outcome>``, ``response|<service>|<outcome>`` and ``duration|<signed-in|not-signed-in>|<s>``,
+  where ``<s>`` is the upper bound of the journey's duration bucket in seconds (``more`` past the last one).
+- ``stats:h2026112708:journeys:<step>``: the journeys that reached a step which can happen more than once in a
+  journey (a citizen may try a second company), as HyperLogLogs so that each journey counts once.
+
+Nothing personal goes in: event names, entity IDs, outcomes, stages and bucketed durations only. Journeys
+appear only as their log ID (a hash, never the cookie) inside HyperLogLogs, which do not keep their members.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+from federation.errors import StoreUnavailableError
+from federation.store import MemoryStore, RedisStore, Store
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """A size of time bucket: its code in key names, its length, how long its keys live, its ID format."""
+
+    code: str
+    seconds: int
+    ttl_seconds: int
+    id_format: str
+
+    def start_of(self, at: float) -> int:
+        """The start (UTC epoch seconds) of the bucket ``at`` falls in."""
+        return int(at // self.seconds) * self.seconds
+
+    def key(self, start: int) -> str:
+        return f"stats:{self.code}{time.strftime(self.id_format, time.gmtime(start))}"
+
+
+MINUTE = Resolution("m", 60, 3 * 3600, "%Y%m%d%H%M")
+HOUR = Resolution("h", 3600, 2 * 86400, "%Y%m%d%H")
+DAY = Resolution("d", 86400, 35 * 86400, "%Y%m%d")
+RESOLUTIONS = (MINUTE, HOUR, DAY)
+
+
+class Step(StrEnum):
+    """The journey's steps, as the dashboard's funnel shows them."""
+
+    STARTED = "started"
+    CHOSE_COMPANY = "chose-company"
+    IDP_ANSWERED = "idp-answered"
+    VERIFIED = "verified"
+    MATCHED = "matched"
+    SIGNED_IN = "signed-in"
+
+
+# Steps counted as distinct journeys (they can repeat within one); the others happen once a journey and are
+# read from the hashes: ``started|…`` and the successful ``response|…`` fields.
+DISTINCT_STEPS = (Step.CHOSE_COMPANY, Step.IDP_ANSWERED, Step.VERIFIED, Step.MATCHED)
+SIGNED_IN_OUTCOMES = frozenset({"matched", "account-created"})
+MATCHED_RESULTS = frozenset({"match", "created"})
+VERIFIED_OUTCOME = "matching"  # the IDP vouched for the citizen at the level needed, so matching starts
+DURATION_BOUNDS = (30, 60, 120, 300, 600, 1800)  # seconds
+
+
+def journeys_key(resolution: Resolution, start: int, step: Step) -> str:
+    return f"{resolution.key(start)}:journeys:{step.value}"
+
+
+def duration_bucket(seconds: object) -> str:
+    """The upper bound, in seconds, of the bucket a journey's duration falls in; ``more`` past the last."""
+    if not isinstance(seconds, int | float):
+        return "more"
+    return next((str(bound) for bound in DURATION_BOUNDS if seconds <= bound), "more")
+
+
+def _name(value: object) -> str:
+    """A label fit for a field name: entity IDs, outcomes and stages never hold '|', but make sure."""
+    return "-" if value is None else str(value).replace("|", "%7C")[:256]
+
+
+@dataclass(frozen=True)
+class Tally:
+    """What one audit event adds: hash fields to increment, and steps its journey has reached."""
+
+    fields: dict[str, int] = field(default_factory=dict)
+    steps: tuple[Step, ...] = ()
+
+
+def tally(record: Mapping[str, Any]) -> Tally:
+    """The counts an audit record adds. Only named fields are read, so nothing else in a record can leak in."""
+    event = record.get("event")
+    service, idp = _name(record.get("relying_service")), _name(record.get("idp"))
+    if event == "journey_started":
+        return Tally({f"started|{service}": 1})
+    if event == "company_chosen":
+        return Tally({f"chosen|{idp}": 1}, (Step.CHOSE_COMPANY,))
+    if event == "idp_outcome":
+        outcome = _name(record.get("outcome"))
+        steps = (Step.IDP_ANSWERED, Step.VERIFIED) if outcome == VERIFIED_OUTCOME else (Step.IDP_ANSWERED,)
+        return Tally({f"idp|{idp}|{outcome}": 1}, steps)
+    if event == "matching_outcome":
+        return Tally({}, (Step.MATCHED,) if record.get("result") in MATCHED_RESULTS else ())
+    if event == "response_sent":
+        outcome = _name(record.get("outcome"))
+        signed_in = "signed-in" if outcome in SIGNED_IN_OUTCOMES else "not-signed-in"
+        return Tally(
+            {f"response|{service}|{outcome}": 1, f"duration|{signed_in}|{duration_bucket(record.get('seconds'))}": 1}
+        )
+    return Tally()
+
+
+class CounterStore(Protocol):
+    """The store methods the counters need (``RedisStore`` and ``MemoryStore`` have them)."""
+
+    def increment_counters(
+        self,
+        counters: Sequence[tuple[str, Mapping[str, int], int | None]],
+        members: Sequence[tuple[str, str, int | None]],
+    ) -> None: ...
+    def read_counters(self, keys: Sequence[str]) -> list[dict[str, int]]: ...
+    def count_distinct(self, key_groups: Sequence[Sequence[str]]) -> list[int]: ...
+
+
+def counters_in(store: Store) -> CounterStore | None:
+    """``store`` as a counter store, if it is one of ours."""
+    return store if isinstance(store, RedisStore | MemoryStore) else None
+
+
+class StatsSink:
+    """An audit sink that adds each event to the dashboard's counters; a failed write is logged, never raised.
+
+    Every key's time to live is set the first time this process writes it and at most once a minute after
+    that, not on every event: EXPIRE is most of the commands otherwise, and client-side CPU is the cost here.
+    """
+
+    TTL_REFRESH_SECONDS = 60
+
+    def __init__(self, store: CounterStore) -> None:
+        self._store = store
+        self._ttl_set: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def _ttl(self, key: str, resolution: Resolution) -> int | None:
+        now = time.monotonic()
+        with self._lock:
+            if self._ttl_set.get(key, -self.TTL_REFRESH_SECONDS) > now - self.TTL_REFRESH_SECONDS:
+                return None
+            if len(self._ttl_set) > 256:
+                self._ttl_set = {k: v for k, v in self._ttl_set.items() if v > now - self.TTL_REFRESH_SECONDS}
+            self._ttl_set[key] = now
+        return resolution.ttl_seconds
+
+    def write(self, record: dict[str, Any]) -> None:
+        counted = tally(record)
+        journey = record.get("journey")
+        steps = counted.steps if journey else ()
+        if not counted.fields and not steps:
+            return
+        at = float(record.get("at") or time.time())
+        counters: list[tuple[str, Mapping[str, int], int | None]] = []
+        members: list[tuple[str, str, int | None]] = []
+        for resolution in RESOLUTIONS:
+            start = resolution.start_of(at)
+            if counted.fields:
+                key = resolution.key(start)
+                counters.append((key, counted.fields, self._ttl(key, resolution)))
+            for step in steps:
+                key = journeys_key(resolution, start, step)
+                members.append((key, str(journey), self._ttl(key, resolution)))
+        try:
+            self._store.increment_counters(counters, members)
+        except StoreUnavailableError as exc:
+            logger.warning("Dashboard counters not written: %s", type(exc).__name__)
+
+
+@dataclass(frozen=True)
+class BucketCounts:
+    """The counts of one time bucket, and its start."""
+
+    start: int
+    fields: dict[str, int]
+
+
+def read_buckets(store: CounterStore, resolution: Resolution, starts: Sequence[int]) -> list[BucketCounts]:
+    """The counts of each bucket starting at ``starts``, in one round trip."""
+    found = store.read_counters([resolution.key(start) for start in starts])
+    return [BucketCounts(start, fields) for start, fields in zip(starts, found, strict=True)]
+
+
+def distinct_journeys(store: CounterStore, resolution: Resolution, starts: Sequence[int]) -> dict[Step, int]:
+    """How many journeys reached each of ``DISTINCT_STEPS`` in the buckets ``starts``, each counted once."""
+    groups = [[journeys_key(resolution, start, step) for start in starts] for step in DISTINCT_STEPS]
+    return dict(zip(DISTINCT_STEPS, store.count_distinct(groups), strict=True))

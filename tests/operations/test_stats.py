@@ -1,0 +1,90 @@
+"""The counters behind the dashboard: what each audit event adds, in which keys, for how long, at what cost."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import pytest
+
+from federation.stats import DAY, HOUR, MINUTE, StatsSink, Step, distinct_journeys, read_buckets, tally
+from federation.store import MemoryStore, RedisStore
+from tests.conftest import RedisServer, free_port
+
+AT = 1_794_999_960.0  # 2026-11-18 11:06:00 UTC, the start of a minute
+
+
+def test_each_event_adds_only_named_fields_and_nothing_else_from_the_record() -> None:
+    counted = tally(
+        {
+            "event": "response_sent",
+            "relying_service": "https://rp.example/SAML2/metadata",
+            "idp": "https://idp.example/SAML2/metadata",
+            "outcome": "matched",
+            "seconds": 95.2,
+            "journey": "0123456789abcdef",
+            "anything": "Alice Smith",
+        }
+    )
+    assert counted.fields == {
+        "response|https://rp.example/SAML2/metadata|matched": 1,
+        "duration|signed-in|120": 1,
+    }
+    assert tally({"event": "idp_outcome", "idp": "x", "outcome": "matching"}).steps == (
+        Step.IDP_ANSWERED,
+        Step.VERIFIED,
+    )
+    assert tally({"event": "idp_outcome", "idp": "x|y", "outcome": "cancelled"}).fields == {"idp|x%7Cy|cancelled": 1}
+    assert tally({"event": "matching_outcome", "result": "no-match"}).steps == ()
+    assert tally({"event": "something_new"}).fields == {}
+
+
+def test_events_are_counted_per_minute_hour_and_day(store: MemoryStore | RedisStore) -> None:
+    sink = StatsSink(store)
+    for journey in ("a", "b"):
+        sink.write({"event": "journey_started", "at": AT, "journey": journey, "relying_service": "rp"})
+        sink.write({"event": "company_chosen", "at": AT, "journey": journey, "idp": "one"})
+        sink.write({"event": "company_chosen", "at": AT + 30, "journey": journey, "idp": "two"})
+
+    for resolution in (MINUTE, HOUR, DAY):
+        (bucket,) = read_buckets(store, resolution, [resolution.start_of(AT)])
+        assert bucket.fields == {"started|rp": 2, "chosen|one": 2, "chosen|two": 2}, resolution
+        assert distinct_journeys(store, resolution, [resolution.start_of(AT)])[Step.CHOSE_COMPANY] == 2
+    assert read_buckets(store, MINUTE, [MINUTE.start_of(AT) + 60])[0].fields == {}
+
+
+def test_counter_keys_are_named_by_bucket_and_expire(redis_server: RedisServer) -> None:
+    prefix = f"test-{free_port()}"
+    StatsSink(RedisStore(redis_server.url, prefix)).write(
+        {"event": "company_chosen", "at": time.time(), "journey": "a", "idp": "one"}
+    )
+    client = redis_server.client
+    keys = sorted(key.decode() for key in client.scan_iter(f"{prefix}:stats:*"))
+    stamp = time.strftime("%Y%m%d%H%M", time.gmtime())
+    assert f"{prefix}:stats:m{stamp}" in keys and f"{prefix}:stats:d{stamp[:8]}:journeys:chose-company" in keys
+    assert len(keys) == 6  # a hash and a HyperLogLog for each of minute, hour and day
+    ttls = {key.split(":")[2][0] + (":j" if "journeys" in key else ""): client.ttl(key) for key in keys}
+    assert 3 * 3600 - 10 < ttls["m"] <= 3 * 3600 and 2 * 86400 - 10 < ttls["h"] <= 2 * 86400
+    assert 35 * 86400 - 10 < ttls["d:j"] <= 35 * 86400
+
+
+def test_one_event_is_one_round_trip(redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = RedisStore(redis_server.url, f"test-{free_port()}")
+    sink = StatsSink(store)
+    sent: list[int] = []
+    real = store.client.connection_pool.get_connection
+
+    def counting(*args: object, **kwargs: object) -> object:
+        sent.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(store.client.connection_pool, "get_connection", counting)
+    sink.write({"event": "idp_outcome", "at": AT, "journey": "a", "idp": "one", "outcome": "matching"})
+    assert len(sent) == 1
+
+
+def test_a_store_that_is_down_loses_the_count_not_the_journey(caplog: pytest.LogCaptureFixture) -> None:
+    sink = StatsSink(RedisStore(f"redis://127.0.0.1:{free_port()}/0", "hub"))
+    with caplog.at_level(logging.WARNING, logger="federation.stats"):
+        sink.write({"event": "journey_started", "at": AT, "journey": "a", "relying_service": "rp"})
+    assert "Dashboard counters not written" in caplog.text
