@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 from types import TracebackType
 
@@ -110,6 +111,7 @@ class RunningFederation:
 
     def save_dashboard(self, path: Path) -> dict[str, str]:
         """Save the operations dashboard for the whole run (last 24 hours) to ``path``; return its summary cards."""
+        time.sleep(1.5)  # the hub workers write their counters once a second (STATS_FLUSH_SECONDS)
         response = requests.get(f"{self.operations_url}/?period=day", timeout=30)
         response.raise_for_status()
         path.write_text(response.text, encoding="utf-8")

@@ -25,6 +25,10 @@ from federation.xml import (
 _NSMAP = {"md": NS["md"], "ds": NS["ds"]}
 
 
+# How long the metadata the hub publishes is valid for (its validUntil); the hub re-signs it every hour.
+PUBLISHED_VALIDITY = dt.timedelta(days=7)
+
+
 def _key_descriptor(parent: etree._Element, use: str, certificate: Certificate) -> None:
     descriptor = etree.SubElement(parent, q("md", "KeyDescriptor"), use=use)
     key_info = etree.SubElement(descriptor, q("ds", "KeyInfo"))

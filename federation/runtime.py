@@ -45,7 +45,9 @@ def make_auditor(runtime: Runtime, component: str) -> Auditor:
             raise ValueError("AUDIT_SINK=redis needs REDIS_URL")
         trail = RedisStreamSink(store.client, f"{store.prefix}:audit")
     counters = counters_in(store)
-    return Auditor(trail if counters is None else Sinks(trail, StatsSink(counters)), component)
+    if counters is None:
+        return Auditor(trail, component)
+    return Auditor(Sinks(trail, StatsSink(counters, runtime.settings.stats_flush_seconds)), component)
 
 
 def load_runtime(settings: AppSettings, store_prefix: str) -> Runtime:

@@ -30,6 +30,8 @@ class AppSettings(BaseModel):
     testing: bool = False
     # The stub matching service answers this late for anyone born in 1968 (see stub_service.matching_service).
     slow_matching_seconds: float = Field(default=15.0, ge=0, le=120)
+    # How often each process writes the dashboard's counters to the store (0: at every event; federation/stats.py).
+    stats_flush_seconds: float = Field(default=1.0, ge=0, le=60)
 
     @classmethod
     def build(cls, overrides: Mapping[str, Any] | None = None) -> AppSettings:
@@ -47,6 +49,8 @@ class AppSettings(BaseModel):
             values["audit_sink"] = env["AUDIT_SINK"]
         if env.get("CRYPTO_BACKEND"):
             values["crypto_backend"] = env["CRYPTO_BACKEND"]
+        if env.get("STATS_FLUSH_SECONDS"):
+            values["stats_flush_seconds"] = float(env["STATS_FLUSH_SECONDS"])
         if env.get("LOG_LEVEL"):
             values["log_level"] = env["LOG_LEVEL"]
         values.update(overrides or {})

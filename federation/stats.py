@@ -19,6 +19,7 @@ appear only as their log ID (a hash, never the cookie) inside HyperLogLogs, whic
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 import time
@@ -143,25 +144,35 @@ def counters_in(store: Store) -> CounterStore | None:
 class StatsSink:
     """An audit sink that adds each event to the dashboard's counters; a failed write is logged, never raised.
 
+    With ``flush_seconds`` above 0 (the default, 1 s) events are added up in the process and written together
+    at most that often, by a background thread: one round trip a second per process instead of five a journey
+    (about 1 ms of hub CPU per journey under load). The dashboard lags by that second; a process that dies
+    loses at most that second's counts, and ``flush`` runs at interpreter exit. With 0 every event is written
+    at once.
+
     Every key's time to live is set the first time this process writes it and at most once a minute after
-    that, not on every event: EXPIRE is most of the commands otherwise, and client-side CPU is the cost here.
+    that, not on every write: EXPIRE is most of the commands otherwise, and client-side CPU is the cost here.
     """
 
     TTL_REFRESH_SECONDS = 60
 
-    def __init__(self, store: CounterStore) -> None:
+    def __init__(self, store: CounterStore, flush_seconds: float = 1.0) -> None:
         self._store = store
+        self._flush_seconds = flush_seconds
         self._ttl_set: dict[str, float] = {}
         self._lock = threading.Lock()
+        self._counters: dict[str, dict[str, int]] = {}
+        self._members: dict[str, set[str]] = {}
+        self._resolutions: dict[str, Resolution] = {}
+        self._flusher: threading.Thread | None = None
 
     def _ttl(self, key: str, resolution: Resolution) -> int | None:
         now = time.monotonic()
-        with self._lock:
-            if self._ttl_set.get(key, -self.TTL_REFRESH_SECONDS) > now - self.TTL_REFRESH_SECONDS:
-                return None
-            if len(self._ttl_set) > 256:
-                self._ttl_set = {k: v for k, v in self._ttl_set.items() if v > now - self.TTL_REFRESH_SECONDS}
-            self._ttl_set[key] = now
+        if self._ttl_set.get(key, -self.TTL_REFRESH_SECONDS) > now - self.TTL_REFRESH_SECONDS:
+            return None
+        if len(self._ttl_set) > 256:
+            self._ttl_set = {k: v for k, v in self._ttl_set.items() if v > now - self.TTL_REFRESH_SECONDS}
+        self._ttl_set[key] = now
         return resolution.ttl_seconds
 
     def write(self, record: dict[str, Any]) -> None:
@@ -171,18 +182,50 @@ class StatsSink:
         if not counted.fields and not steps:
             return
         at = float(record.get("at") or time.time())
-        counters: list[tuple[str, Mapping[str, int], int | None]] = []
-        members: list[tuple[str, str, int | None]] = []
-        for resolution in RESOLUTIONS:
-            start = resolution.start_of(at)
-            if counted.fields:
-                key = resolution.key(start)
-                counters.append((key, counted.fields, self._ttl(key, resolution)))
-            for step in steps:
-                key = journeys_key(resolution, start, step)
-                members.append((key, str(journey), self._ttl(key, resolution)))
+        with self._lock:
+            for resolution in RESOLUTIONS:
+                start = resolution.start_of(at)
+                if counted.fields:
+                    key = resolution.key(start)
+                    pending = self._counters.setdefault(key, {})
+                    for name, amount in counted.fields.items():
+                        pending[name] = pending.get(name, 0) + amount
+                    self._resolutions[key] = resolution
+                for step in steps:
+                    key = journeys_key(resolution, start, step)
+                    self._members.setdefault(key, set()).add(str(journey))
+                    self._resolutions[key] = resolution
+            if self._flush_seconds > 0 and self._flusher is None:
+                self._start_flusher()
+        if self._flush_seconds <= 0:
+            self.flush()
+
+    def _start_flusher(self) -> None:
+        """Started on first use, so in the worker process itself, never in a parent that forks."""
+        self._flusher = threading.Thread(target=self._flush_forever, name="stats-flush", daemon=True)
+        self._flusher.start()
+        atexit.register(self.flush)
+
+    def _flush_forever(self) -> None:
+        while True:
+            time.sleep(self._flush_seconds)
+            self.flush()
+
+    def flush(self) -> None:
+        """Write what has been added up since the last flush, in one round trip."""
+        with self._lock:
+            counters, members, resolutions = self._counters, self._members, self._resolutions
+            self._counters, self._members, self._resolutions = {}, {}, {}
+            increments = [(key, fields, self._ttl(key, resolutions[key])) for key, fields in counters.items()]
+            additions = [
+                (key, member, self._ttl(key, resolutions[key]) if i == 0 else None)
+                for key, names in members.items()
+                for i, member in enumerate(sorted(names))
+            ]
+        if not increments and not additions:
+            return
         try:
-            self._store.increment_counters(counters, members)
+            self._store.increment_counters(increments, additions)
         except StoreUnavailableError as exc:
             logger.warning("Dashboard counters not written: %s", type(exc).__name__)
 

@@ -34,6 +34,7 @@ from werkzeug.exceptions import HTTPException
 
 from federation.bindings import decode_post
 from federation.errors import FederationError
+from federation.metadata import PUBLISHED_VALIDITY
 from federation.metrics import ERRORS
 from federation.runtime import Runtime
 from federation.xml import MAX_MESSAGE_BYTES, to_bytes
@@ -59,7 +60,11 @@ def status() -> tuple[Response, int]:
         for name, certificate in runtime.federation.certificates.items()
     }
     soonest = min(certificates.values()) if certificates else None
-    healthy = store_ok and soonest is not None and soonest >= 0
+    # The hub re-signs its metadata (valid for 7 days) every hour, so it stays valid while its signing
+    # certificate is; consumers refuse it once that has expired.
+    metadata_certificate = runtime.federation.cert(runtime.federation.file.metadata_signing_certificate)
+    metadata_ok = metadata_certificate.is_current(moment)
+    healthy = store_ok and soonest is not None and soonest >= 0 and metadata_ok
     body = jsonify(
         status="ok" if healthy else "degraded",
         store=runtime.store.kind,
@@ -67,6 +72,11 @@ def status() -> tuple[Response, int]:
         crypto_backend=runtime.settings.crypto_backend,
         certificate_days_to_expiry=certificates,
         soonest_certificate_expiry_days=soonest,
+        metadata={
+            "valid": metadata_ok,
+            "signing_certificate_days_to_expiry": (metadata_certificate.cert.not_valid_after_utc - moment).days,
+            "valid_for_days": PUBLISHED_VALIDITY.days,
+        },
     )
     return body, 200 if healthy else 503
 

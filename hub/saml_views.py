@@ -10,7 +10,7 @@ from flask import Blueprint, Response, current_app, g, redirect, request, url_fo
 from flask.typing import ResponseReturnValue
 
 from federation.bindings import decode_redirect
-from federation.metadata import federation_metadata, hub_metadata
+from federation.metadata import PUBLISHED_VALIDITY, federation_metadata, hub_metadata
 from federation.pairwise import pairwise_identifier
 from federation.web import read_posted_message
 from federation.xml import now
@@ -24,7 +24,6 @@ from hub.service_requests import check_service_request
 logger = logging.getLogger(__name__)
 blueprint = Blueprint("saml", __name__)
 
-METADATA_VALIDITY = dt.timedelta(days=7)
 METADATA_REFRESH = dt.timedelta(hours=1)
 
 
@@ -96,7 +95,7 @@ def _metadata(kind: str) -> ResponseReturnValue:
             federation = runtime().federation
             signer = runtime().key_pair(federation.file.metadata_signing_certificate)
             build = hub_metadata if kind == "hub" else federation_metadata
-            cached = (moment, build(federation, signer, moment, METADATA_VALIDITY))
+            cached = (moment, build(federation, signer, moment, PUBLISHED_VALIDITY))
             cache[kind] = cached
     return Response(cached[1], mimetype="application/samlmetadata+xml")
 

@@ -56,6 +56,11 @@ UNREACHABLE = {
 }
 
 
+# Tests read the dashboard the moment a journey ends, so counters are written at every event; the one-second
+# batching the hub uses otherwise is tested on its own (tests/operations/test_stats.py).
+TEST_SETTINGS = {"stats_flush_seconds": 0}
+
+
 def federation_file_with(directory: Path, **hub: object) -> Path:
     """A copy of the federation file with some of the hub's settings changed (say, a shorter matching wait)."""
     import yaml
@@ -74,7 +79,7 @@ def federation(keys_dir: Path) -> Federation:
 
 @pytest.fixture()
 def app_config(keys_dir: Path) -> dict[str, object]:
-    return {"keys_dir": keys_dir, "urls": UNREACHABLE, "testing": True}
+    return {"keys_dir": keys_dir, "urls": UNREACHABLE, "testing": True, **TEST_SETTINGS}
 
 
 @pytest.fixture()
@@ -175,7 +180,7 @@ def start_federation(
 ) -> tuple[LiveFederation, list[BaseWSGIServer]]:
     ports = {name: free_port() for name in ("hub", "stub_idp", "stub_service")}
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-    config = {"keys_dir": keys_dir, "urls": urls, "redis_url": redis_url, "testing": True, **settings}
+    config = {"keys_dir": keys_dir, "urls": urls, "redis_url": redis_url, "testing": True, **TEST_SETTINGS, **settings}
     apps = {
         "hub": hub.create_app(config),
         "stub_idp": stub_idp.create_app(config),

@@ -1,4 +1,4 @@
-"""Every app answers /_status: the store, and how many days each certificate has left."""
+"""Every app answers /_status: the store, how many days each certificate has left, and the metadata's validity."""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ def test_status_reports_store_and_certificate_expiry(app_config: dict[str, objec
     assert body["status"] == "ok" and body["store_ok"] is True
     assert 360 <= body["soonest_certificate_expiry_days"] <= 366
     assert "hub-signing.crt" in body["certificate_days_to_expiry"]
+    assert body["metadata"]["valid"] is True and body["metadata"]["valid_for_days"] == 7
+    assert 360 <= body["metadata"]["signing_certificate_days_to_expiry"] <= 366
 
 
 def test_status_is_503_when_redis_is_down(app_config: dict[str, object], redis_server: RedisServer) -> None:

@@ -37,7 +37,7 @@ def ops(request: pytest.FixtureRequest, app_config: dict[str, object]) -> Flask:
 
 
 def test_periods_count_only_events_inside_them(ops: Flask) -> None:
-    sink = StatsSink(ops.extensions["runtime"].store)
+    sink = StatsSink(ops.extensions["runtime"].store, flush_seconds=0)
     now = time.time()
     _journey(sink, "now-1", now, signed_in=True)
     _journey(sink, "two-hours-ago", now - 2 * 3600, signed_in=True)

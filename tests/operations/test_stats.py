@@ -40,7 +40,7 @@ def test_each_event_adds_only_named_fields_and_nothing_else_from_the_record() ->
 
 
 def test_events_are_counted_per_minute_hour_and_day(store: MemoryStore | RedisStore) -> None:
-    sink = StatsSink(store)
+    sink = StatsSink(store, flush_seconds=0)
     for journey in ("a", "b"):
         sink.write({"event": "journey_started", "at": AT, "journey": journey, "relying_service": "rp"})
         sink.write({"event": "company_chosen", "at": AT, "journey": journey, "idp": "one"})
@@ -55,7 +55,7 @@ def test_events_are_counted_per_minute_hour_and_day(store: MemoryStore | RedisSt
 
 def test_counter_keys_are_named_by_bucket_and_expire(redis_server: RedisServer) -> None:
     prefix = f"test-{free_port()}"
-    StatsSink(RedisStore(redis_server.url, prefix)).write(
+    StatsSink(RedisStore(redis_server.url, prefix), flush_seconds=0).write(
         {"event": "company_chosen", "at": time.time(), "journey": "a", "idp": "one"}
     )
     client = redis_server.client
@@ -70,7 +70,7 @@ def test_counter_keys_are_named_by_bucket_and_expire(redis_server: RedisServer) 
 
 def test_one_event_is_one_round_trip(redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch) -> None:
     store = RedisStore(redis_server.url, f"test-{free_port()}")
-    sink = StatsSink(store)
+    sink = StatsSink(store, flush_seconds=0)
     sent: list[int] = []
     real = store.client.connection_pool.get_connection
 
@@ -84,7 +84,38 @@ def test_one_event_is_one_round_trip(redis_server: RedisServer, monkeypatch: pyt
 
 
 def test_a_store_that_is_down_loses_the_count_not_the_journey(caplog: pytest.LogCaptureFixture) -> None:
-    sink = StatsSink(RedisStore(f"redis://127.0.0.1:{free_port()}/0", "hub"))
+    sink = StatsSink(RedisStore(f"redis://127.0.0.1:{free_port()}/0", "hub"), flush_seconds=0)
     with caplog.at_level(logging.WARNING, logger="federation.stats"):
         sink.write({"event": "journey_started", "at": AT, "journey": "a", "relying_service": "rp"})
     assert "Dashboard counters not written" in caplog.text
+
+
+def test_batched_events_are_written_together_within_the_flush_interval(
+    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hub's default: events add up in the process and reach the store in one round trip a flush."""
+    store = RedisStore(redis_server.url, f"test-{free_port()}")
+    sink = StatsSink(store, flush_seconds=0.3)
+    sent: list[int] = []
+    real = store.client.connection_pool.get_connection
+
+    def counting(*args: object, **kwargs: object) -> object:
+        sent.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(store.client.connection_pool, "get_connection", counting)
+    now = time.time()
+    for journey in ("a", "b", "c"):
+        sink.write({"event": "journey_started", "at": now, "journey": journey, "relying_service": "rp"})
+        sink.write({"event": "company_chosen", "at": now, "journey": journey, "idp": "one"})
+    assert sent == []  # nothing written yet
+    deadline = time.monotonic() + 5
+    while not sent and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(sent) == 1  # one round trip for all six events
+    start = MINUTE.start_of(now)
+    assert read_buckets(store, MINUTE, [start])[0].fields == {"started|rp": 3, "chosen|one": 3}
+    assert distinct_journeys(store, MINUTE, [start])[Step.CHOSE_COMPANY] == 3
+    sink.write({"event": "journey_started", "at": now, "journey": "d", "relying_service": "rp"})
+    sink.flush()  # as at interpreter exit
+    assert read_buckets(store, MINUTE, [start])[0].fields["started|rp"] == 4
