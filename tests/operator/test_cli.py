@@ -111,9 +111,12 @@ def test_keys_generate_writes_a_set_once(tmp_path: Path, capsys: pytest.CaptureF
         (["self-check"], "give --metadata FILE, --entity-id ID, or both"),
     ],
 )
-def test_installed_command_fails_in_plain_words_without_a_traceback(argv: list[str], words: str) -> None:
+def test_installed_command_fails_in_plain_words_without_a_traceback(
+    argv: list[str], words: str, keys_dir: Path
+) -> None:
     command = Path(sys.executable).parent / "ida-hub"
-    env = {**os.environ, "FEDERATION_FILE": str(DEFAULT_FEDERATION_FILE)}
+    # The test PKI, not keys/generated: a fresh clone has no keys there until `make run`.
+    env = {**os.environ, "FEDERATION_FILE": str(DEFAULT_FEDERATION_FILE), "KEYS_DIR": str(keys_dir)}
     done = subprocess.run([str(command), *argv], capture_output=True, text=True, timeout=60, env=env)
     assert done.returncode in (1, 2)
     assert words in done.stdout + done.stderr
