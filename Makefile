@@ -36,7 +36,7 @@ test: install assets  ## lint, type-check and run the whole test suite (needs re
 	CRYPTO_BACKEND=xmlsec1 $(BIN)/python -m pytest tests/security tests/federation/test_crypto.py tests/interop
 
 bench: install assets keys-if-missing  ## measure journeys per second and hub CPU for both crypto backends
-	$(BIN)/python -m bench --journeys 200 --concurrency 16 --soak 3000
+	$(BIN)/python -m bench --journeys 200 --concurrency 16 --soak 10000
 
 keys-if-missing: install
 	$(BIN)/python -m keys

@@ -94,7 +94,8 @@ def test_batched_events_are_written_together_within_the_flush_interval(
     redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The hub's default: events add up in the process and reach the store in one round trip a flush."""
-    store = RedisStore(redis_server.url, f"test-{free_port()}")
+    prefix = f"test-{free_port()}"
+    store = RedisStore(redis_server.url, prefix)
     sink = StatsSink(store, flush_seconds=0.3)
     sent: list[int] = []
     real = store.client.connection_pool.get_connection
@@ -109,11 +110,13 @@ def test_batched_events_are_written_together_within_the_flush_interval(
         sink.write({"event": "journey_started", "at": now, "journey": journey, "relying_service": "rp"})
         sink.write({"event": "company_chosen", "at": now, "journey": journey, "idp": "one"})
     assert sent == []  # nothing written yet
-    deadline = time.monotonic() + 5
-    while not sent and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert len(sent) == 1  # one round trip for all six events
     start = MINUTE.start_of(now)
+    written = f"{prefix}:{MINUTE.key(start)}"
+    deadline = time.monotonic() + 5
+    while not redis_server.client.exists(written) and time.monotonic() < deadline:  # watched on another client
+        time.sleep(0.05)
+    time.sleep(0.1)  # the rest of the same pipeline
+    assert len(sent) == 1  # one round trip for all six events
     assert read_buckets(store, MINUTE, [start])[0].fields == {"started|rp": 3, "chosen|one": 3}
     assert distinct_journeys(store, MINUTE, [start])[Step.CHOSE_COMPANY] == 3
     sink.write({"event": "journey_started", "at": now, "journey": "d", "relying_service": "rp"})
