@@ -20,7 +20,7 @@ import yaml
 from bs4 import BeautifulSoup
 
 from federation.config import DEFAULT_FEDERATION_FILE, DEFAULT_KEYS_DIR, load_federation
-from federation.localrun import gunicorn_command, wait_for
+from federation.localrun import gunicorn_command, redis_command, wait_for
 from keys.__main__ import main as generate_keys
 from tests.conftest import LiveFederation, free_port
 from tests.journeys.drive import Journey
@@ -46,19 +46,7 @@ class RunningFederation:
             raise RuntimeError("the benchmark needs redis-server (apt-get install redis-server)")
         self.processes.append(
             subprocess.Popen(
-                [
-                    binary,
-                    "--port",
-                    str(redis_port),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                    "--dir",
-                    str(self.work),
-                ],
+                redis_command(binary, redis_port, self.work),
                 stdout=subprocess.DEVNULL,
             )
         )

@@ -12,6 +12,13 @@ from federation.config import AccountCreationAttribute
 from federation.mds import Address, MatchingDataset, Name, attribute_element, text_attribute, value_element
 from federation.xml import q, text_of
 
+# The simple profile's attributes on every success: the outcome (one of OUTCOMES) and the level's name, so a
+# toolkit that wants an AttributeStatement gets one and a service need not parse the AuthnContext.
+OUTCOME_ATTRIBUTE = "outcome"
+LEVEL_ATTRIBUTE = "level_of_assurance"
+OUTCOME_MATCH = "match"
+OUTCOME_ACCOUNT_CREATED = "account-created"
+
 _NAMES = {
     AccountCreationAttribute.FIRST_NAME: "first_names",
     AccountCreationAttribute.MIDDLE_NAME: "middle_names",

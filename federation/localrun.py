@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from federation.config import load_federation
@@ -39,6 +40,12 @@ def gunicorn_command(target: str, bind: str, workers: int, *extra: str) -> list[
         "--worker-class", "gthread", "--threads", "8", "--keep-alive", "30", "--timeout", "120",
         "--bind", bind, *extra, target,
     ]  # fmt: skip
+
+
+def redis_command(binary: str, port: int, directory: Path) -> list[str]:
+    """redis-server on loopback only, with nothing persisted: for the benchmark and the tests."""
+    loopback = ["--port", str(port), "--bind", "127.0.0.1"]
+    return [binary, *loopback, "--save", "", "--appendonly", "no", "--dir", str(directory)]
 
 
 def wait_for(host: str, port: int, seconds: float = 20) -> bool:

@@ -66,6 +66,15 @@ class MatchAnswer:
     service_assertion: bytes | None = None
 
 
+@dataclass(frozen=True)
+class MatchSubject:
+    """Whom a query is about, at what level, for which service request; a full-profile answer must match it."""
+
+    pairwise_id: str
+    level: LevelOfAssurance
+    service_request: RelyingServiceRequest
+
+
 _RESULTS = {
     (True, STATUS_MATCH): MatchResult.MATCH,
     (False, STATUS_NO_MATCH): MatchResult.NO_MATCH,
@@ -78,10 +87,8 @@ def build_query(
     *,
     runtime: Runtime,
     service: RelyingServiceEntry,
-    pairwise_id: str,
-    level: LevelOfAssurance,
+    subject: MatchSubject,
     dataset: MatchingDataset,
-    service_request: RelyingServiceRequest,
     cycle3_value: str | None = None,
     account_creation: bool = False,
 ) -> etree._Element:
@@ -97,18 +104,17 @@ def build_query(
         raise MatchingServiceError("relying service allows no account creation")
     moment = now()
     signing_key = runtime.key_pair(hub.signing_certificates[0])
-    query = attribute_query(issuer=hub.entity_id, destination=url, name_id=pairwise_id, moment=moment)
+    query = attribute_query(issuer=hub.entity_id, destination=url, name_id=subject.pairwise_id, moment=moment)
     if service.profile is Profile.FULL:
-        add_request_extension(query, service_request)
-    subject = Subject(name_id=pairwise_id, in_response_to=query.get("ID", ""), recipient=url)
+        add_request_extension(query, subject.service_request)
     common = {
         "issuer": hub.entity_id,
-        "subject": subject,
+        "subject": Subject(name_id=subject.pairwise_id, in_response_to=query.get("ID", ""), recipient=url),
         "audience": matcher.entity_id,
         "moment": moment,
         "lifetime": EVIDENCE_LIFETIME,
     }
-    evidence = [assertion(level=level, attributes=to_attributes(dataset), **common)]  # type: ignore[arg-type]
+    evidence = [assertion(level=subject.level, attributes=to_attributes(dataset), **common)]  # type: ignore[arg-type]
     if cycle3_value is not None and service.cycle3_attribute is not None:
         answer = attribute_element(service.cycle3_attribute.value)
         etree.SubElement(answer, q("saml", "AttributeValue")).text = cycle3_value
@@ -130,9 +136,7 @@ def send_query(
     service: RelyingServiceEntry,
     query: etree._Element,
     session: requests.Session,
-    service_request: RelyingServiceRequest,
-    pairwise_id: str,
-    level: LevelOfAssurance,
+    subject: MatchSubject,
 ) -> MatchAnswer:
     """POST the query and check the signed answer. Raises MatchingServiceError for anything but a clear answer."""
     matcher = service.matching_service
@@ -171,9 +175,7 @@ def send_query(
         if result is None:
             raise MatchingServiceError("matching service answered with a status we do not understand")
         if service.profile is Profile.FULL and result.success:
-            return MatchAnswer(
-                result, _service_assertion(runtime, service, response, service_request, pairwise_id, level)
-            )
+            return MatchAnswer(result, _service_assertion(runtime, service, response, subject))
     except MatchingServiceError:
         raise
     except FederationError as exc:
@@ -185,9 +187,7 @@ def _service_assertion(
     runtime: Runtime,
     service: RelyingServiceEntry,
     response: etree._Element,
-    service_request: RelyingServiceRequest,
-    pairwise_id: str,
-    level: LevelOfAssurance,
+    subject: MatchSubject,
 ) -> bytes:
     """The matching service's assertion for a full-profile service, checked as the service itself will check it.
 
@@ -203,14 +203,14 @@ def _service_assertion(
         element,
         certificates=runtime.federation.certs(service.matching_service.signing_certificates),
         issuer=service.matching_service.entity_id,
-        audience=service_request.entity_id,
-        recipient=service_request.acs_url,
-        in_response_to=service_request.request_id,
+        audience=subject.service_request.entity_id,
+        recipient=subject.service_request.acs_url,
+        in_response_to=subject.service_request.request_id,
         now=now(),
         skew=runtime.skew,
     )
-    if checked.name_id != pairwise_id:
+    if checked.name_id != subject.pairwise_id:
         raise MatchingServiceError("matching service assertion is about someone else")
-    if checked.authn_context != level.uri:
+    if checked.authn_context != subject.level.uri:
         raise MatchingServiceError("matching service assertion states another level than the identity provider's")
     return etree.tostring(element)

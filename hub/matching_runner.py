@@ -23,7 +23,7 @@ from federation.full_profile import RelyingServiceRequest
 from federation.metrics import MATCHING_SECONDS
 from federation.runtime import Runtime
 from hub.journeys import IN_FLIGHT, Journey, JourneyRepository, Stage, log_id_for
-from hub.matching import MatchResult, build_query, send_query
+from hub.matching import MatchResult, MatchSubject, build_query, send_query
 
 logger = logging.getLogger(__name__)
 
@@ -90,27 +90,21 @@ def _attempt(app: Flask, journey_id: str, attempt: str) -> str | None:
         dataset = journey.matching_dataset
         if service is None or dataset is None or journey.pairwise_id is None or journey.asserted_level is None:
             raise MatchingServiceError("journey has nothing to match")
-        service_request = RelyingServiceRequest(service.entity_id, journey.acs_url, journey.rp_request_id)
+        subject = MatchSubject(
+            journey.pairwise_id,
+            journey.asserted_level,
+            RelyingServiceRequest(service.entity_id, journey.acs_url, journey.rp_request_id),
+        )
         query = build_query(
             runtime=runtime,
             service=service,
-            pairwise_id=journey.pairwise_id,
-            level=journey.asserted_level,
+            subject=subject,
             dataset=dataset,
-            service_request=service_request,
             cycle3_value=journey.cycle3_value,
             account_creation=journey.stage is Stage.CREATING_ACCOUNT,
         )
         started = time.monotonic()
-        answer = send_query(
-            runtime=runtime,
-            service=service,
-            query=query,
-            session=session,
-            service_request=service_request,
-            pairwise_id=journey.pairwise_id,
-            level=journey.asserted_level,
-        )
+        answer = send_query(runtime=runtime, service=service, query=query, session=session, subject=subject)
         result = answer.result
         MATCHING_SECONDS.labels(service.entity_id, result.value).observe(time.monotonic() - started)
         logger.info("Matching result: %s", result.value, extra={"journey_id": journey.log_id})

@@ -6,7 +6,13 @@ import datetime as dt
 
 from lxml import etree
 
-from federation.account_attributes import to_plain_attributes
+from federation.account_attributes import (
+    LEVEL_ATTRIBUTE,
+    OUTCOME_ACCOUNT_CREATED,
+    OUTCOME_ATTRIBUTE,
+    OUTCOME_MATCH,
+    to_plain_attributes,
+)
 from federation.config import IdentityProviderEntry, Profile, RelyingServiceEntry
 from federation.crypto import encrypt_assertion, sign
 from federation.errors import ProtocolError
@@ -27,11 +33,7 @@ from federation.xml import (
 from hub.journeys import Journey, Stage
 
 ASSERTION_LIFETIME = dt.timedelta(minutes=5)
-# Simple profile: attributes every success carries, so toolkits that want an AttributeStatement get one and a
-# service can read the outcome and level without parsing the AuthnContext (docs/integration-guide.md).
-OUTCOME_ATTRIBUTE = "outcome"
-LEVEL_ATTRIBUTE = "level_of_assurance"
-OUTCOMES = {Stage.MATCHED: "match", Stage.ACCOUNT_CREATED: "account-created"}
+OUTCOMES = {Stage.MATCHED: OUTCOME_MATCH, Stage.ACCOUNT_CREATED: OUTCOME_ACCOUNT_CREATED}
 
 
 def request_to_idp(runtime: Runtime, idp: IdentityProviderEntry, level: LevelOfAssurance) -> etree._Element:

@@ -11,7 +11,13 @@ from enum import StrEnum
 
 from lxml import etree
 
-from federation.account_attributes import read_attributes
+from federation.account_attributes import (
+    LEVEL_ATTRIBUTE,
+    OUTCOME_ACCOUNT_CREATED,
+    OUTCOME_ATTRIBUTE,
+    OUTCOME_MATCH,
+    read_attributes,
+)
 from federation.config import Profile
 from federation.crypto import decrypt_assertion, verify
 from federation.errors import InvalidSamlMessageError, ProtocolError, UnknownEntityError
@@ -27,10 +33,6 @@ from federation.xml import (
     q,
 )
 from stub_service.variants import Variant
-
-# The hub's simple-profile attributes (hub/outbound.py; docs/integration-guide.md).
-OUTCOME_ATTRIBUTE = "outcome"
-LEVEL_ATTRIBUTE = "level_of_assurance"
 
 
 class OutcomeKind(StrEnum):
@@ -154,9 +156,9 @@ def read_outcome(
     # to a new account.
     outcome = attributes.pop(OUTCOME_ATTRIBUTE, None)
     stated_level = attributes.pop(LEVEL_ATTRIBUTE, None)
-    if not full and (stated_level != [level.value] or outcome not in (["match"], ["account-created"])):
+    if not full and (stated_level != [level.value] or outcome not in ([OUTCOME_MATCH], [OUTCOME_ACCOUNT_CREATED])):
         raise ProtocolError("assertion does not state the outcome and level")
-    created = outcome == ["account-created"] if not full else bool(attributes)
+    created = outcome == [OUTCOME_ACCOUNT_CREATED] if not full else bool(attributes)
     requested = {name.value for name in variant.entry.account_creation_attributes}
     if (created and not attributes) or not set(attributes) <= requested:
         raise ProtocolError("assertion carries attributes this service did not ask for")

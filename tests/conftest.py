@@ -23,6 +23,7 @@ import stub_idp
 import stub_service
 from federation.config import DEFAULT_FEDERATION_FILE, Federation, load_federation
 from federation.crypto import use_backend
+from federation.localrun import redis_command
 from federation.store import MemoryStore, RedisStore
 from keys.pki import generate
 
@@ -110,19 +111,7 @@ def _spawn_redis(port: int, directory: Path) -> subprocess.Popen[bytes]:
     if binary is None:
         pytest.fail("redis-server is not installed: the tests use a real Redis (apt-get install redis-server)")
     return subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(directory),
-        ],
+        redis_command(binary, port, directory),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

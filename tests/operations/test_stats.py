@@ -68,9 +68,8 @@ def test_counter_keys_are_named_by_bucket_and_expire(redis_server: RedisServer) 
     assert 35 * 86400 - 10 < ttls["d:j"] <= 35 * 86400
 
 
-def test_one_event_is_one_round_trip(redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    store = RedisStore(redis_server.url, f"test-{free_port()}")
-    sink = StatsSink(store, flush_seconds=0)
+def round_trips(store: RedisStore, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """A list that grows by one each time ``store`` takes a connection for a command or a pipeline."""
     sent: list[int] = []
     real = store.client.connection_pool.get_connection
 
@@ -79,6 +78,13 @@ def test_one_event_is_one_round_trip(redis_server: RedisServer, monkeypatch: pyt
         return real(*args, **kwargs)
 
     monkeypatch.setattr(store.client.connection_pool, "get_connection", counting)
+    return sent
+
+
+def test_one_event_is_one_round_trip(redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = RedisStore(redis_server.url, f"test-{free_port()}")
+    sink = StatsSink(store, flush_seconds=0)
+    sent = round_trips(store, monkeypatch)
     sink.write({"event": "idp_outcome", "at": AT, "journey": "a", "idp": "one", "outcome": "matching"})
     assert len(sent) == 1
 
@@ -97,14 +103,7 @@ def test_batched_events_are_written_together_within_the_flush_interval(
     prefix = f"test-{free_port()}"
     store = RedisStore(redis_server.url, prefix)
     sink = StatsSink(store, flush_seconds=0.3)
-    sent: list[int] = []
-    real = store.client.connection_pool.get_connection
-
-    def counting(*args: object, **kwargs: object) -> object:
-        sent.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(store.client.connection_pool, "get_connection", counting)
+    sent = round_trips(store, monkeypatch)
     now = time.time()
     for journey in ("a", "b", "c"):
         sink.write({"event": "journey_started", "at": now, "journey": journey, "relying_service": "rp"})

@@ -77,6 +77,14 @@ def post_to_service(driver: JourneyDriver, post: SamlPost, fields: dict[str, str
     return driver.session.post(post.action, data=fields, timeout=30)
 
 
+def held_before_the_service(live: LiveFederation) -> tuple[JourneyDriver, SamlPost]:
+    """A matched journey stopped just before the browser posts the hub's Response to the service."""
+    driver = journey(live, stop_before=to_service)
+    stopped = driver.run(SCENARIOS["match"]).stopped_at
+    assert stopped is not None
+    return driver, stopped
+
+
 def test_hub_signing_key_rolls_over_in_three_stages_without_a_failed_journey(workspace: Workspace) -> None:
     old, new = "hub-signing.crt", f"hub-signing-{TODAY}.crt"
     assert workspace.cli("keys", "rotate", "hub-signing", "add") == 0
@@ -84,9 +92,7 @@ def test_hub_signing_key_rolls_over_in_three_stages_without_a_failed_journey(wor
         assert hub_signer(matched(live), workspace) == {old}  # published and accepted, not yet used
         assert metadata_signing_certificates(live, workspace) == 2
         # The stub service knows both: a Response signed with the new key is accepted already.
-        driver = journey(live, stop_before=to_service)
-        stopped = driver.run(SCENARIOS["match"]).stopped_at
-        assert stopped is not None
+        driver, stopped = held_before_the_service(live)
         answer = post_to_service(driver, stopped, resigned(stopped, workspace.key_pair(new)))
         assert answer.status_code == 200 and "You are signed in" in answer.text
 
@@ -95,9 +101,7 @@ def test_hub_signing_key_rolls_over_in_three_stages_without_a_failed_journey(wor
         assert hub_signer(matched(live), workspace) == {new}
         assert metadata_signing_certificates(live, workspace) == 2
         # The old key is still accepted while apps restart and messages are on their way.
-        driver = journey(live, stop_before=to_service)
-        stopped = driver.run(SCENARIOS["match"]).stopped_at
-        assert stopped is not None
+        driver, stopped = held_before_the_service(live)
         answer = post_to_service(driver, stopped, resigned(stopped, workspace.key_pair(old)))
         assert answer.status_code == 200 and "You are signed in" in answer.text
 
@@ -105,9 +109,7 @@ def test_hub_signing_key_rolls_over_in_three_stages_without_a_failed_journey(wor
     with running(workspace) as live:
         assert hub_signer(matched(live), workspace) == {new}
         assert metadata_signing_certificates(live, workspace) == 1
-        driver = journey(live, stop_before=to_service)
-        stopped = driver.run(SCENARIOS["match"]).stopped_at
-        assert stopped is not None
+        driver, stopped = held_before_the_service(live)
         forged = resigned(stopped, workspace.key_pair(old))
         assert signed_by(parse(base64.b64decode(forged["SAMLResponse"])), workspace, old)
         refused = post_to_service(driver, stopped, forged)

@@ -28,7 +28,7 @@ from federation.messages import Subject, assertion, response, soap_body, soap_en
 from federation.runtime import Runtime, load_runtime
 from federation.settings import AppSettings
 from federation.xml import STATUS_MATCH, STATUS_NO_MATCH, STATUS_RESPONDER, STATUS_SUCCESS, now, q
-from hub.matching import MatchResult, build_query, send_query
+from hub.matching import MatchAnswer, MatchResult, MatchSubject, build_query, send_query
 from tests.conftest import UNREACHABLE, federation_file_with, free_port
 from tests.factories import key_pair
 
@@ -68,26 +68,20 @@ def matcher(keys_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     server.shutdown()
 
 
-def _ask(matcher: HostileMatcher, answer: Answer) -> MatchResult:
+def _send(matcher: HostileMatcher, answer: Answer, profile: Profile = Profile.SIMPLE) -> MatchAnswer:
+    """Ask the hostile matcher, for a service of ``profile``, through the hub's real back channel."""
     matcher.answer = answer
     runtime = matcher.runtime
     assert runtime is not None
-    service = runtime.federation.file.relying_services[0]
+    service = next(s for s in runtime.federation.file.relying_services if s.profile is profile)
     request = RelyingServiceRequest(service.entity_id, service.default_acs_url, "_service_request")
-    level = LevelOfAssurance.LEVEL_2
-    query = build_query(
-        runtime=runtime, service=service, pairwise_id=PAIRWISE, level=level, dataset=DATASET, service_request=request
-    )
-    answer = send_query(
-        runtime=runtime,
-        service=service,
-        query=query,
-        session=requests.Session(),
-        service_request=request,
-        pairwise_id=PAIRWISE,
-        level=level,
-    )
-    return answer.result
+    subject = MatchSubject(PAIRWISE, LevelOfAssurance.LEVEL_2, request)
+    query = build_query(runtime=runtime, service=service, subject=subject, dataset=DATASET)
+    return send_query(runtime=runtime, service=service, query=query, session=requests.Session(), subject=subject)
+
+
+def _ask(matcher: HostileMatcher, answer: Answer) -> MatchResult:
+    return _send(matcher, answer).result
 
 
 def _signed_answer(
@@ -176,31 +170,6 @@ def test_slow_matching_service_is_abandoned_at_the_configured_time(matcher: Host
 
 # The full profile: the matching service's own assertion goes to the service, so the hub checks it as the
 # service will (federation/full_profile.py) before passing it on.
-FULL_REQUEST_ID = "_full_profile_request"
-
-
-def _ask_full(matcher: HostileMatcher, answer: Answer) -> tuple[MatchResult, bytes | None]:
-    matcher.answer = answer
-    runtime = matcher.runtime
-    assert runtime is not None
-    service = next(s for s in runtime.federation.file.relying_services if s.profile is Profile.FULL)
-    request = RelyingServiceRequest(service.entity_id, service.default_acs_url, FULL_REQUEST_ID)
-    level = LevelOfAssurance.LEVEL_2
-    query = build_query(
-        runtime=runtime, service=service, pairwise_id=PAIRWISE, level=level, dataset=DATASET, service_request=request
-    )
-    answer_ = send_query(
-        runtime=runtime,
-        service=service,
-        query=query,
-        session=requests.Session(),
-        service_request=request,
-        pairwise_id=PAIRWISE,
-        level=level,
-    )
-    return answer_.result, answer_.service_assertion
-
-
 def _full_answer(
     *,
     count: int = 1,
@@ -256,11 +225,11 @@ def _full_answer(
 
 
 def test_full_profile_match_passes_on_the_matching_services_signed_assertion(matcher: HostileMatcher) -> None:
-    result, service_assertion = _ask_full(matcher, _full_answer())
-    assert result is MatchResult.MATCH and service_assertion is not None
+    answer = _send(matcher, _full_answer(), Profile.FULL)
+    assert answer.result is MatchResult.MATCH and answer.service_assertion is not None
     assert matcher.runtime is not None
     msa = matcher.runtime.federation.file.relying_services[2].matching_service
-    assert etree.fromstring(service_assertion).findtext(q("saml", "Issuer")) == msa.entity_id
+    assert etree.fromstring(answer.service_assertion).findtext(q("saml", "Issuer")) == msa.entity_id
 
 
 @pytest.mark.parametrize(
@@ -296,4 +265,4 @@ def test_full_profile_match_passes_on_the_matching_services_signed_assertion(mat
 )
 def test_full_profile_assertion_not_fit_for_the_service_is_refused(matcher: HostileMatcher, answer: Answer) -> None:
     with pytest.raises(MatchingServiceError):
-        _ask_full(matcher, answer)
+        _send(matcher, answer, Profile.FULL)
