@@ -1,20 +1,23 @@
 """Counters for the operators' dashboard: each audit event adds to counts in the shared store, by time bucket.
 
 The dashboard (``hub.operations``) must show the whole federation, every hub process, over a period the
-operator chooses, so counts live in the store that the hub processes share and not in one process. Each
-event costs one round trip: a pipeline of HINCRBY and PFADD on this minute's, hour's and day's keys.
+operator chooses, so counts live in the store that the hub processes share and not in one process. Events are
+added up in each process and written together: one pipeline of HINCRBY on the minute's, hour's and day's keys.
 
 Keys (the hub's store prefixes them with ``hub:``), all in UTC:
 
 - ``stats:m202611270808``, ``stats:h2026112708``, ``stats:d20261127``: a hash of counts for that minute
   (kept 3 hours), hour (2 days) or day (35 days). Fields: ``started|<service>``, ``chosen|<idp>``,
-  ``idp|<idp>|<outcome>``, ``response|<service>|<outcome>`` and ``duration|<signed-in|not-signed-in>|<s>``,
-  where ``<s>`` is the upper bound of the journey's duration bucket in seconds (``more`` past the last one).
-- ``stats:h2026112708:journeys:<step>``: the journeys that reached a step which can happen more than once in a
-  journey (a citizen may try a second company), as HyperLogLogs so that each journey counts once.
+  ``idp|<idp>|<outcome>``, ``response|<service>|<outcome>``, ``duration|<signed-in|not-signed-in>|<s>``,
+  where ``<s>`` is the upper bound of the journey's duration bucket in seconds (``more`` past the last one),
+  and ``reached|<step>``: journeys that reached a funnel step for the first time.
 
-Nothing personal goes in: event names, entity IDs, outcomes, stages and bucketed durations only. Journeys
-appear only as their log ID (a hash, never the cookie) inside HyperLogLogs, which do not keep their members.
+A step can happen more than once in a journey (a citizen may try a second company), so the funnel must count
+journeys, not events. The journey itself remembers the steps it has reached (``Journey.reach``) and its audit
+event names those it reaches for the first time (the record's ``reached``): a plain counter then counts each
+journey once, exactly, with no journey IDs kept anywhere.
+
+Nothing personal goes in: event names, entity IDs, outcomes, step names and bucketed durations only.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import logging
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -68,17 +71,14 @@ class Step(StrEnum):
     SIGNED_IN = "signed-in"
 
 
-# Steps counted as distinct journeys (they can repeat within one); the others happen once a journey and are
-# read from the hashes: ``started|…`` and the successful ``response|…`` fields.
-DISTINCT_STEPS = (Step.CHOSE_COMPANY, Step.IDP_ANSWERED, Step.VERIFIED, Step.MATCHED)
+# Steps that can repeat within a journey, counted once a journey from the events' ``reached``; the others
+# happen once a journey and are read from the ``started|…`` and successful ``response|…`` fields.
+REPEATABLE_STEPS = (Step.CHOSE_COMPANY, Step.IDP_ANSWERED, Step.VERIFIED, Step.MATCHED)
+_REPEATABLE = frozenset(step.value for step in REPEATABLE_STEPS)
 SIGNED_IN_OUTCOMES = frozenset({"matched", "account-created"})
 MATCHED_RESULTS = frozenset({"match", "created"})
 VERIFIED_OUTCOME = "matching"  # the IDP vouched for the citizen at the level needed, so matching starts
 DURATION_BOUNDS = (30, 60, 120, 300, 600, 1800)  # seconds
-
-
-def journeys_key(resolution: Resolution, start: int, step: Step) -> str:
-    return f"{resolution.key(start)}:journeys:{step.value}"
 
 
 def duration_bucket(seconds: object) -> str:
@@ -93,47 +93,48 @@ def _name(value: object) -> str:
     return "-" if value is None else str(value).replace("|", "%7C")[:256]
 
 
-@dataclass(frozen=True)
-class Tally:
-    """What one audit event adds: hash fields to increment, and steps its journey has reached."""
+def _reached(record: Mapping[str, Any]) -> dict[str, int]:
+    """``reached|<step>`` for each funnel step the record says its journey reached for the first time."""
+    named = record.get("reached")
+    steps = named if isinstance(named, list | tuple) else ()
+    return {f"reached|{step}": 1 for step in steps if step in _REPEATABLE}
 
-    fields: dict[str, int] = field(default_factory=dict)
-    steps: tuple[Step, ...] = ()
 
-
-def tally(record: Mapping[str, Any]) -> Tally:
-    """The counts an audit record adds. Only named fields are read, so nothing else in a record can leak in."""
+def tally(record: Mapping[str, Any]) -> dict[str, int]:
+    """The hash fields an audit record adds to. Only named fields are read, so nothing else can leak in."""
     event = record.get("event")
     service, idp = _name(record.get("relying_service")), _name(record.get("idp"))
     if event == "journey_started":
-        return Tally({f"started|{service}": 1})
+        return {f"started|{service}": 1}
     if event == "company_chosen":
-        return Tally({f"chosen|{idp}": 1}, (Step.CHOSE_COMPANY,))
+        return {f"chosen|{idp}": 1, **_reached(record)}
     if event == "idp_outcome":
-        outcome = _name(record.get("outcome"))
-        steps = (Step.IDP_ANSWERED, Step.VERIFIED) if outcome == VERIFIED_OUTCOME else (Step.IDP_ANSWERED,)
-        return Tally({f"idp|{idp}|{outcome}": 1}, steps)
+        return {f"idp|{idp}|{_name(record.get('outcome'))}": 1, **_reached(record)}
     if event == "matching_outcome":
-        return Tally({}, (Step.MATCHED,) if record.get("result") in MATCHED_RESULTS else ())
+        return _reached(record)
     if event == "response_sent":
         outcome = _name(record.get("outcome"))
         signed_in = "signed-in" if outcome in SIGNED_IN_OUTCOMES else "not-signed-in"
-        return Tally(
-            {f"response|{service}|{outcome}": 1, f"duration|{signed_in}|{duration_bucket(record.get('seconds'))}": 1}
-        )
-    return Tally()
+        return {f"response|{service}|{outcome}": 1, f"duration|{signed_in}|{duration_bucket(record.get('seconds'))}": 1}
+    return {}
+
+
+def steps_reached_by(event: str, *, outcome: str | None = None, result: str | None = None) -> tuple[Step, ...]:
+    """The funnel steps a journey reaches with ``event``: what the hub marks on the journey before auditing it."""
+    if event == "company_chosen":
+        return (Step.CHOSE_COMPANY,)
+    if event == "idp_outcome":
+        return (Step.IDP_ANSWERED, Step.VERIFIED) if outcome == VERIFIED_OUTCOME else (Step.IDP_ANSWERED,)
+    if event == "matching_outcome" and result in MATCHED_RESULTS:
+        return (Step.MATCHED,)
+    return ()
 
 
 class CounterStore(Protocol):
     """The store methods the counters need (``RedisStore`` and ``MemoryStore`` have them)."""
 
-    def increment_counters(
-        self,
-        counters: Sequence[tuple[str, Mapping[str, int], int | None]],
-        members: Sequence[tuple[str, str, int | None]],
-    ) -> None: ...
+    def increment_counters(self, counters: Sequence[tuple[str, Mapping[str, int], int | None]]) -> None: ...
     def read_counters(self, keys: Sequence[str]) -> list[dict[str, int]]: ...
-    def count_distinct(self, key_groups: Sequence[Sequence[str]]) -> list[int]: ...
 
 
 def counters_in(store: Store) -> CounterStore | None:
@@ -162,7 +163,6 @@ class StatsSink:
         self._ttl_set: dict[str, float] = {}
         self._lock = threading.Lock()
         self._counters: dict[str, dict[str, int]] = {}
-        self._members: dict[str, set[str]] = {}
         self._resolutions: dict[str, Resolution] = {}
         self._flusher: threading.Thread | None = None
 
@@ -177,24 +177,16 @@ class StatsSink:
 
     def write(self, record: dict[str, Any]) -> None:
         counted = tally(record)
-        journey = record.get("journey")
-        steps = counted.steps if journey else ()
-        if not counted.fields and not steps:
+        if not counted:
             return
         at = float(record.get("at") or time.time())
         with self._lock:
             for resolution in RESOLUTIONS:
-                start = resolution.start_of(at)
-                if counted.fields:
-                    key = resolution.key(start)
-                    pending = self._counters.setdefault(key, {})
-                    for name, amount in counted.fields.items():
-                        pending[name] = pending.get(name, 0) + amount
-                    self._resolutions[key] = resolution
-                for step in steps:
-                    key = journeys_key(resolution, start, step)
-                    self._members.setdefault(key, set()).add(str(journey))
-                    self._resolutions[key] = resolution
+                key = resolution.key(resolution.start_of(at))
+                pending = self._counters.setdefault(key, {})
+                for name, amount in counted.items():
+                    pending[name] = pending.get(name, 0) + amount
+                self._resolutions[key] = resolution
             if self._flush_seconds > 0 and self._flusher is None:
                 self._start_flusher()
         if self._flush_seconds <= 0:
@@ -214,18 +206,13 @@ class StatsSink:
     def flush(self) -> None:
         """Write what has been added up since the last flush, in one round trip."""
         with self._lock:
-            counters, members, resolutions = self._counters, self._members, self._resolutions
-            self._counters, self._members, self._resolutions = {}, {}, {}
+            counters, resolutions = self._counters, self._resolutions
+            self._counters, self._resolutions = {}, {}
             increments = [(key, fields, self._ttl(key, resolutions[key])) for key, fields in counters.items()]
-            additions = [
-                (key, member, self._ttl(key, resolutions[key]) if i == 0 else None)
-                for key, names in members.items()
-                for i, member in enumerate(sorted(names))
-            ]
-        if not increments and not additions:
+        if not increments:
             return
         try:
-            self._store.increment_counters(increments, additions)
+            self._store.increment_counters(increments)
         except StoreUnavailableError as exc:
             logger.warning("Dashboard counters not written: %s", type(exc).__name__)
 
@@ -242,9 +229,3 @@ def read_buckets(store: CounterStore, resolution: Resolution, starts: Sequence[i
     """The counts of each bucket starting at ``starts``, in one round trip."""
     found = store.read_counters([resolution.key(start) for start in starts])
     return [BucketCounts(start, fields) for start, fields in zip(starts, found, strict=True)]
-
-
-def distinct_journeys(store: CounterStore, resolution: Resolution, starts: Sequence[int]) -> dict[Step, int]:
-    """How many journeys reached each of ``DISTINCT_STEPS`` in the buckets ``starts``, each counted once."""
-    groups = [[journeys_key(resolution, start, step) for start in starts] for step in DISTINCT_STEPS]
-    return dict(zip(DISTINCT_STEPS, store.count_distinct(groups), strict=True))

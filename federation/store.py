@@ -138,25 +138,15 @@ class RedisStore:
 
     # Counters for the operations dashboard (federation.stats).
 
-    def increment_counters(
-        self,
-        counters: Sequence[tuple[str, Mapping[str, int], int | None]],
-        members: Sequence[tuple[str, str, int | None]],
-    ) -> None:
-        """Add to hash fields and put members in distinct-count sets, all in one round trip (a pipeline).
+    def increment_counters(self, counters: Sequence[tuple[str, Mapping[str, int], int | None]]) -> None:
+        """Add to hash fields, all in one round trip (a pipeline).
 
-        ``counters`` are (key, {field: amount}, ttl); ``members`` are (key, member, ttl). A ttl of None leaves
-        the key's time to live as it is. Distinct-count sets are HyperLogLogs: they keep an estimate (within
-        about 1%, exact in practice for small counts), never the members themselves.
+        ``counters`` are (key, {field: amount}, ttl); a ttl of None leaves the key's time to live as it is.
         """
         pipe = self._redis.pipeline(transaction=False)
         for key, fields, ttl in counters:
             for name, amount in fields.items():
                 pipe.hincrby(self._key(key), name, amount)
-            if ttl is not None:
-                pipe.expire(self._key(key), ttl)
-        for key, member, ttl in members:
-            pipe.pfadd(self._key(key), member)
             if ttl is not None:
                 pipe.expire(self._key(key), ttl)
         try:
@@ -174,25 +164,6 @@ class RedisStore:
         except redis.RedisError as exc:
             raise StoreUnavailableError(f"session store unavailable: {type(exc).__name__}") from exc
         return [{name.decode(): int(value) for name, value in fields.items()} for fields in found]
-
-    def count_distinct(self, key_groups: Sequence[Sequence[str]]) -> list[int]:
-        """For each group of keys, how many distinct members their sets hold together, in one round trip.
-
-        On Redis Cluster a group's keys may sit on different shards, where PFCOUNT cannot union them: there
-        each key is counted alone and the counts added, so a member in two keys of a group counts twice.
-        """
-        cluster = isinstance(self._redis, redis.cluster.RedisCluster)
-        queries = [[[key] for key in group] if cluster else [list(group)] for group in key_groups]
-        pipe = self._redis.pipeline(transaction=False)
-        for query in queries:
-            for names in query:
-                if names:
-                    pipe.pfcount(*(self._key(name) for name in names))
-        try:
-            counts = iter(pipe.execute())
-        except redis.RedisError as exc:
-            raise StoreUnavailableError(f"session store unavailable: {type(exc).__name__}") from exc
-        return [sum(int(next(counts)) for names in query if names) for query in queries]
 
 
 class MemoryStore:
@@ -278,27 +249,17 @@ class MemoryStore:
         self._data[key] = (expires, held)
         return held
 
-    def increment_counters(
-        self,
-        counters: Sequence[tuple[str, Mapping[str, int], int | None]],
-        members: Sequence[tuple[str, str, int | None]],
-    ) -> None:
-        """As ``RedisStore.increment_counters``; distinct-count sets here are exact."""
+    def increment_counters(self, counters: Sequence[tuple[str, Mapping[str, int], int | None]]) -> None:
+        """As ``RedisStore.increment_counters``."""
         with self._lock:
             for key, fields, ttl in counters:
                 held = self._counted(key, ttl)
                 for name, amount in fields.items():
                     held[name] = int(held.get(name, 0)) + amount
-            for key, member, ttl in members:
-                self._counted(key, ttl)[member] = 1
 
     def read_counters(self, keys: Sequence[str]) -> list[dict[str, int]]:
         with self._lock:
             return [{name: int(value) for name, value in (self._live(key) or {}).items()} for key in keys]
-
-    def count_distinct(self, key_groups: Sequence[Sequence[str]]) -> list[int]:
-        with self._lock:
-            return [len({member for key in group for member in self._live(key) or {}}) for group in key_groups]
 
 
 def make_store(redis_url: str | None, prefix: str) -> Store:

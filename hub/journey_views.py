@@ -174,9 +174,12 @@ def _send_to_idp(journey: Journey, idp: IdentityProviderEntry) -> str:
     journey.stage = Stage.AT_IDP
     journey.idp_entity_id = idp.entity_id
     journey.idp_request_id = saml_request.get("ID")
+    reached = journey.reach("company_chosen")
     journeys().save(journey, sent_request=saml_request.get("ID", ""))
     logger.info("Company chosen", extra={"idp": idp.entity_id})
-    auditor().event("company_chosen", **journey.audit_fields(), evidence=sorted(journey.evidence or []))
+    auditor().event(
+        "company_chosen", **journey.audit_fields(), evidence=sorted(journey.evidence or []), reached=reached
+    )
     return post_form(
         idp.sso_url,
         {"SAMLRequest": encode_message(saml_request)},

@@ -13,13 +13,14 @@ import hashlib
 import secrets
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
 from federation.errors import JourneyNotFoundError
 from federation.loa import LevelOfAssurance
 from federation.mds import MatchingDataset
+from federation.stats import steps_reached_by
 from federation.store import Store
 
 
@@ -80,6 +81,8 @@ class Journey:
     attempt: str | None = None
     attempt_started: float | None = None
     started_at: float = 0.0
+    # The dashboard funnel's steps this journey has reached, so that each journey counts once in each.
+    reached: list[str] = field(default_factory=list)
 
     @property
     def log_id(self) -> str:
@@ -98,6 +101,14 @@ class Journey:
             "level": self.level.value,
             "seconds": round(time.time() - self.started_at, 3) if self.started_at else None,
         }
+
+    def reach(self, event: str, *, outcome: str | None = None, result: str | None = None) -> list[str]:
+        """Mark the funnel steps that ``event`` reaches, and return those this journey had not reached before:
+        its audit record names them (``reached``) so the dashboard counts each journey once, not each try."""
+        new = [step.value for step in steps_reached_by(event, outcome=outcome, result=result)]
+        new = [step for step in new if step not in self.reached]
+        self.reached = [*self.reached, *new]
+        return new
 
     def begin_attempt(self, stage: Stage) -> str:
         self.stage = stage

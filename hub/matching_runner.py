@@ -81,6 +81,7 @@ def _run(app: Flask, journey_id: str, attempt: str) -> None:
 def _attempt(app: Flask, journey_id: str, attempt: str) -> str | None:
     """Ask the matching service once and record the answer; returns the next attempt's ID if there is one."""
     service_assertion: str | None = None
+    reached: list[str] = []
     runtime = cast(Runtime, app.extensions["runtime"])
     journeys = cast(JourneyRepository, app.extensions["journeys"])
     session = cast(requests.Session, app.extensions["http"])
@@ -108,9 +109,11 @@ def _attempt(app: Flask, journey_id: str, attempt: str) -> str | None:
         result = answer.result
         MATCHING_SECONDS.labels(service.entity_id, result.value).observe(time.monotonic() - started)
         logger.info("Matching result: %s", result.value, extra={"journey_id": journey.log_id})
+        reached = journey.reach("matching_outcome", result=result.value)
         cast(Auditor, app.extensions["audit"]).event(
             "matching_outcome",
             **journey.audit_fields(),
+            reached=reached,
             result=result.value,
             cycle="3"
             if journey.cycle3_value
@@ -136,6 +139,7 @@ def _attempt(app: Flask, journey_id: str, attempt: str) -> str | None:
         if journey.attempt != attempt or journey.stage not in IN_FLIGHT:
             logger.info("Late matching answer dropped")
             return None
+        journey.reached = list(dict.fromkeys([*journey.reached, *reached]))
         if next_stage is Stage.CREATING_ACCOUNT:
             next_attempt = journey.begin_attempt(Stage.CREATING_ACCOUNT)
             journeys.save(journey)

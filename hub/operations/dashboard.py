@@ -19,13 +19,13 @@ from federation.stats import (
     DURATION_BOUNDS,
     HOUR,
     MINUTE,
+    REPEATABLE_STEPS,
     SIGNED_IN_OUTCOMES,
     VERIFIED_OUTCOME,
     BucketCounts,
     CounterStore,
     Resolution,
     Step,
-    distinct_journeys,
     read_buckets,
 )
 from hub.operations import charts
@@ -275,11 +275,12 @@ def _typical_time(totals: Totals) -> tuple[str, str]:
     return "–", "no sign-ins in the period"
 
 
-def _funnel(totals: Totals, distinct: dict[Step, int]) -> list[FunnelStep]:
+def _funnel(totals: Totals) -> list[FunnelStep]:
+    reached = {key[0]: n for key, n in totals.kind("reached").items()}
     counts = {
+        **{step: reached.get(step.value, 0) for step in REPEATABLE_STEPS},
         Step.STARTED: totals.total("started"),
         Step.SIGNED_IN: totals.total("response", outcomes=SIGNED_IN_OUTCOMES),
-        **distinct,
     }
     steps: list[FunnelStep] = []
     previous: int | None = None
@@ -332,12 +333,12 @@ def _services(totals: Totals, federation: Federation) -> list[ServiceRow]:
 
 
 def build(store: CounterStore, federation: Federation, period: Period, now: float | None = None) -> Dashboard:
-    """Everything the dashboard shows for ``period`` up to ``now``, read in two round trips."""
+    """Everything the dashboard shows for ``period`` up to ``now``, read in one round trip."""
     now = time.time() if now is None else now
     starts = period.starts(now)
     buckets = read_buckets(store, period.resolution, starts)
     totals = Totals(buckets)
-    funnel = _funnel(totals, distinct_journeys(store, period.resolution, starts))
+    funnel = _funnel(totals)
     over_time = []
     for index in range(0, len(buckets), period.per_bar):
         group = Totals(buckets[index : index + period.per_bar])

@@ -20,10 +20,12 @@ def _journey(sink: StatsSink, name: str, at: float, *, signed_in: bool) -> None:
     """The audit events of one journey, written with ``at`` as their time, as the hub's auditor writes them."""
     fields = {"journey": name, "relying_service": SERVICE, "idp": IDP, "level": "LEVEL_2", "at": at}
     sink.write({"event": "journey_started", **fields})
-    sink.write({"event": "company_chosen", **fields})
-    sink.write({"event": "idp_outcome", **fields, "outcome": "matching" if signed_in else "authn-failed"})
+    sink.write({"event": "company_chosen", **fields, "reached": ["chose-company"]})
+    verified = ["idp-answered", "verified"] if signed_in else ["idp-answered"]
+    outcome = "matching" if signed_in else "authn-failed"
+    sink.write({"event": "idp_outcome", **fields, "outcome": outcome, "reached": verified})
     if signed_in:
-        sink.write({"event": "matching_outcome", **fields, "result": "match"})
+        sink.write({"event": "matching_outcome", **fields, "result": "match", "reached": ["matched"]})
     sink.write({"event": "response_sent", **fields, "outcome": "matched" if signed_in else "authn-failed"})
 
 

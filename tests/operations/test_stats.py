@@ -7,8 +7,10 @@ import time
 
 import pytest
 
-from federation.stats import DAY, HOUR, MINUTE, StatsSink, Step, distinct_journeys, read_buckets, tally
+from federation.loa import LevelOfAssurance
+from federation.stats import DAY, HOUR, MINUTE, StatsSink, Step, read_buckets, steps_reached_by, tally
 from federation.store import MemoryStore, RedisStore
+from hub.journeys import Journey, JourneyRepository
 from tests.conftest import RedisServer, free_port
 
 AT = 1_794_999_960.0  # 2026-11-18 11:06:00 UTC, the start of a minute
@@ -26,30 +28,68 @@ def test_each_event_adds_only_named_fields_and_nothing_else_from_the_record() ->
             "anything": "Alice Smith",
         }
     )
-    assert counted.fields == {
+    assert counted == {
         "response|https://rp.example/SAML2/metadata|matched": 1,
         "duration|signed-in|120": 1,
     }
-    assert tally({"event": "idp_outcome", "idp": "x", "outcome": "matching"}).steps == (
-        Step.IDP_ANSWERED,
-        Step.VERIFIED,
+    assert tally({"event": "idp_outcome", "idp": "x", "outcome": "matching", "reached": ["idp-answered"]}) == {
+        "idp|x|matching": 1,
+        "reached|idp-answered": 1,
+    }
+    assert tally({"event": "idp_outcome", "idp": "x|y", "outcome": "cancelled"}) == {"idp|x%7Cy|cancelled": 1}
+    # Only the funnel's repeatable steps, and only as a list: a stray value or name adds nothing.
+    assert tally({"event": "matching_outcome", "reached": ["matched", "started", "Alice"]}) == {"reached|matched": 1}
+    assert tally({"event": "matching_outcome", "reached": "matched"}) == {}
+    assert tally({"event": "something_new", "reached": ["matched"]}) == {}
+
+
+def test_the_steps_each_event_reaches() -> None:
+    assert steps_reached_by("company_chosen") == (Step.CHOSE_COMPANY,)
+    assert steps_reached_by("idp_outcome", outcome="matching") == (Step.IDP_ANSWERED, Step.VERIFIED)
+    assert steps_reached_by("idp_outcome", outcome="cancelled") == (Step.IDP_ANSWERED,)
+    assert steps_reached_by("matching_outcome", result="match") == (Step.MATCHED,)
+    assert steps_reached_by("matching_outcome", result="created") == (Step.MATCHED,)
+    assert steps_reached_by("matching_outcome", result="no-match") == ()
+    assert steps_reached_by("response_sent") == ()
+
+
+def test_a_journey_names_a_step_only_the_first_time_it_reaches_it() -> None:
+    journey = Journey.start(
+        rp_entity_id="rp",
+        rp_request_id="_r",
+        acs_url="https://rp/acs",
+        relay_state=None,
+        level=LevelOfAssurance.LEVEL_2,
     )
-    assert tally({"event": "idp_outcome", "idp": "x|y", "outcome": "cancelled"}).fields == {"idp|x%7Cy|cancelled": 1}
-    assert tally({"event": "matching_outcome", "result": "no-match"}).steps == ()
-    assert tally({"event": "something_new"}).fields == {}
+    assert journey.reach("company_chosen") == ["chose-company"]
+    repository = JourneyRepository(MemoryStore(), 60)
+    repository.save(journey)
+    journey = repository.load(journey.id)  # what it has reached is kept with the journey
+    assert journey.reach("company_chosen") == []  # a second company
+    assert journey.reach("idp_outcome", outcome="cancelled") == ["idp-answered"]
+    assert journey.reach("idp_outcome", outcome="matching") == ["verified"]
+    assert journey.reach("matching_outcome", result="no-match") == []
+    assert journey.reach("matching_outcome", result="match") == ["matched"]
+    assert journey.reached == ["chose-company", "idp-answered", "verified", "matched"]
 
 
 def test_events_are_counted_per_minute_hour_and_day(store: MemoryStore | RedisStore) -> None:
     sink = StatsSink(store, flush_seconds=0)
     for journey in ("a", "b"):
         sink.write({"event": "journey_started", "at": AT, "journey": journey, "relying_service": "rp"})
-        sink.write({"event": "company_chosen", "at": AT, "journey": journey, "idp": "one"})
-        sink.write({"event": "company_chosen", "at": AT + 30, "journey": journey, "idp": "two"})
+        sink.write(
+            {"event": "company_chosen", "at": AT, "journey": journey, "idp": "one", "reached": ["chose-company"]}
+        )
+        sink.write({"event": "company_chosen", "at": AT + 30, "journey": journey, "idp": "two", "reached": []})
 
     for resolution in (MINUTE, HOUR, DAY):
         (bucket,) = read_buckets(store, resolution, [resolution.start_of(AT)])
-        assert bucket.fields == {"started|rp": 2, "chosen|one": 2, "chosen|two": 2}, resolution
-        assert distinct_journeys(store, resolution, [resolution.start_of(AT)])[Step.CHOSE_COMPANY] == 2
+        assert bucket.fields == {
+            "started|rp": 2,
+            "chosen|one": 2,
+            "chosen|two": 2,
+            "reached|chose-company": 2,
+        }, resolution
     assert read_buckets(store, MINUTE, [MINUTE.start_of(AT) + 60])[0].fields == {}
 
 
@@ -61,11 +101,10 @@ def test_counter_keys_are_named_by_bucket_and_expire(redis_server: RedisServer) 
     client = redis_server.client
     keys = sorted(key.decode() for key in client.scan_iter(f"{prefix}:stats:*"))
     stamp = time.strftime("%Y%m%d%H%M", time.gmtime())
-    assert f"{prefix}:stats:m{stamp}" in keys and f"{prefix}:stats:d{stamp[:8]}:journeys:chose-company" in keys
-    assert len(keys) == 6  # a hash and a HyperLogLog for each of minute, hour and day
-    ttls = {key.split(":")[2][0] + (":j" if "journeys" in key else ""): client.ttl(key) for key in keys}
+    assert keys == sorted(f"{prefix}:stats:{bucket}" for bucket in (f"m{stamp}", f"h{stamp[:10]}", f"d{stamp[:8]}"))
+    ttls = {key.split(":")[2][0]: client.ttl(key) for key in keys}
     assert 3 * 3600 - 10 < ttls["m"] <= 3 * 3600 and 2 * 86400 - 10 < ttls["h"] <= 2 * 86400
-    assert 35 * 86400 - 10 < ttls["d:j"] <= 35 * 86400
+    assert 35 * 86400 - 10 < ttls["d"] <= 35 * 86400
 
 
 def round_trips(store: RedisStore, monkeypatch: pytest.MonkeyPatch) -> list[int]:
@@ -107,7 +146,9 @@ def test_batched_events_are_written_together_within_the_flush_interval(
     now = time.time()
     for journey in ("a", "b", "c"):
         sink.write({"event": "journey_started", "at": now, "journey": journey, "relying_service": "rp"})
-        sink.write({"event": "company_chosen", "at": now, "journey": journey, "idp": "one"})
+        sink.write(
+            {"event": "company_chosen", "at": now, "journey": journey, "idp": "one", "reached": ["chose-company"]}
+        )
     assert sent == []  # nothing written yet
     start = MINUTE.start_of(now)
     written = f"{prefix}:{MINUTE.key(start)}"
@@ -116,8 +157,11 @@ def test_batched_events_are_written_together_within_the_flush_interval(
         time.sleep(0.05)
     time.sleep(0.1)  # the rest of the same pipeline
     assert len(sent) == 1  # one round trip for all six events
-    assert read_buckets(store, MINUTE, [start])[0].fields == {"started|rp": 3, "chosen|one": 3}
-    assert distinct_journeys(store, MINUTE, [start])[Step.CHOSE_COMPANY] == 3
+    assert read_buckets(store, MINUTE, [start])[0].fields == {
+        "started|rp": 3,
+        "chosen|one": 3,
+        "reached|chose-company": 3,
+    }
     sink.write({"event": "journey_started", "at": now, "journey": "d", "relying_service": "rp"})
     sink.flush()  # as at interpreter exit
     assert read_buckets(store, MINUTE, [start])[0].fields["started|rp"] == 4
