@@ -35,6 +35,7 @@ class RunningFederation:
     def __init__(self, backend: str, *, hub_workers: int, work: Path) -> None:
         self.backend, self.hub_workers, self.work = backend, hub_workers, work
         self.processes: list[subprocess.Popen[bytes]] = []
+        self.apps: dict[str, psutil.Process] = {}  # redis, hub, stub_idp, stub_service, operations
 
     def __enter__(self) -> RunningFederation:
         shutil.rmtree(self.work, ignore_errors=True)
@@ -50,6 +51,7 @@ class RunningFederation:
                 stdout=subprocess.DEVNULL,
             )
         )
+        self.apps["redis"] = psutil.Process(self.processes[-1].pid)
         self.redis = redis.Redis(port=redis_port)
         ports = {name: free_port() for name in ("hub", "stub_idp", "stub_service")}
         urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
@@ -74,15 +76,17 @@ class RunningFederation:
                 f"{name}:create_app()", f"127.0.0.1:{ports[name]}", workers, "--log-level", "warning"
             )
             self.processes.append(subprocess.Popen(command, env={**env, "CRYPTO_BACKEND": backend}))
+            self.apps[name] = psutil.Process(self.processes[-1].pid)
         operations_port = free_port()
         self.operations_url = f"http://127.0.0.1:{operations_port}"
         command = gunicorn_command(
             "hub.operations:create_app()", f"127.0.0.1:{operations_port}", 1, "--log-level", "warning"
         )
         self.processes.append(subprocess.Popen(command, env={**env, "OPERATIONS_TOKEN": ""}))
+        self.apps["operations"] = psutil.Process(self.processes[-1].pid)
         for port in [*ports.values(), operations_port]:
             _wait_for(port)
-        self.hub = psutil.Process(self.processes[1].pid)
+        self.hub = self.apps["hub"]
         self.live = LiveFederation(
             urls, {}, DEFAULT_KEYS_DIR, load_federation(federation_file, keys_dir=DEFAULT_KEYS_DIR, urls=urls)
         )
@@ -113,13 +117,17 @@ class RunningFederation:
     def _hub_processes(self) -> list[psutil.Process]:
         return [self.hub, *self.hub.children(recursive=True)]
 
-    def hub_cpu_seconds(self) -> float:
-        total = 0.0
-        for process in self._hub_processes():
-            times = process.cpu_times()
-            # children_*: reaped subprocesses, i.e. the xmlsec1 commands the comparison backend forks.
-            total += times.user + times.system + times.children_user + times.children_system
-        return total
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU seconds used so far by each app's processes (a gunicorn master and its workers), by app name."""
+        used: dict[str, float] = {}
+        for name, main in self.apps.items():
+            total = 0.0
+            for process in [main, *main.children(recursive=True)]:
+                times = process.cpu_times()
+                # children_*: reaped subprocesses, i.e. the xmlsec1 commands the comparison backend forks.
+                total += times.user + times.system + times.children_user + times.children_system
+            used[name] = total
+        return used
 
     def hub_rss_mb(self) -> float:
         return round(sum(p.memory_info().rss for p in self._hub_processes()) / 2**20, 1)

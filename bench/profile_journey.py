@@ -325,7 +325,8 @@ def _report(meter: Meter, journeys: int, mode: str, breakdown: bool) -> None:
 
 def run(mode: str, args: argparse.Namespace, keys_dir: Path, meter: Meter, work: Path) -> None:
     with _redis_server(work) if mode == "redis" else _no_redis() as redis_url:
-        live, servers = start_federation(keys_dir, redis_url, log_level=args.log_level, testing=False)
+        settings = {"log_level": args.log_level, "testing": False, "stats_flush_seconds": 1.0}  # as in production
+        live, servers = start_federation(keys_dir, redis_url, **settings)
         try:
             _instrument_hub(meter, live, args.breakdown)
             for _ in range(args.warmup):
