@@ -74,6 +74,7 @@ def _one_journey(federation: RunningFederation, timings: dict[str, list[float]],
 
 def _clients(federation: RunningFederation, count: int, threads: int, out: Queue[tuple[object, ...]]) -> None:
     """One client process: ``count`` journeys on ``threads`` threads; each result, then the timings, to ``out``."""
+    federation.pin_to_others()
     timings: dict[str, list[float]] = {}
     lock = threading.Lock()
     cpu = time.process_time()
@@ -130,7 +131,8 @@ def _drive(
 
 
 def run_backend(backend: str, args: argparse.Namespace, work: Path) -> dict[str, object]:
-    with RunningFederation(backend, hub_workers=args.hub_workers, work=work / backend) as federation:
+    hub_cpus = {int(cpu) for cpu in args.hub_cpus.split(",")} if args.hub_cpus else None
+    with RunningFederation(backend, hub_workers=args.hub_workers, work=work / backend, hub_cpus=hub_cpus) as federation:
         _drive(federation, args.warmup, min(args.concurrency, args.warmup), f"{backend} warm", args.client_processes)
         result = _drive(federation, args.journeys, args.concurrency, backend, args.client_processes)
         rss_start = federation.hub_rss_mb()
@@ -208,6 +210,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--journeys", type=int, default=200, help="measured journeys per backend (default 200)")
     parser.add_argument("--concurrency", type=int, default=16, help="concurrent clients (default 16)")
     parser.add_argument("--hub-workers", type=int, default=4, help="hub gunicorn workers (default 4)")
+    parser.add_argument(
+        "--hub-cpus",
+        default="",
+        help="CPUs (e.g. 1) to run the hub on, everything else on the others: as if the hub had its own machine",
+    )
     parser.add_argument(
         "--client-processes", type=int, default=4, help="processes the clients run in, as threads (default 4)"
     )

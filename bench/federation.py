@@ -32,8 +32,14 @@ def _wait_for(port: int) -> None:
 
 
 class RunningFederation:
-    def __init__(self, backend: str, *, hub_workers: int, work: Path) -> None:
+    def __init__(self, backend: str, *, hub_workers: int, work: Path, hub_cpus: set[int] | None = None) -> None:
+        """``hub_cpus``: run the hub on these CPUs and everything else (Redis, stubs, operations app, and the
+        clients, which call ``pin_to_others``) on the rest, as if the hub had a machine of its own."""
         self.backend, self.hub_workers, self.work = backend, hub_workers, work
+        self.hub_cpus = hub_cpus
+        self.other_cpus = (set(os.sched_getaffinity(0)) - hub_cpus) if hub_cpus else None
+        if hub_cpus is not None and (not self.other_cpus or not hub_cpus <= set(os.sched_getaffinity(0))):
+            raise SystemExit(f"--hub-cpus {sorted(hub_cpus)}: this machine has CPUs {sorted(os.sched_getaffinity(0))}")
         self.processes: list[subprocess.Popen[bytes]] = []
         self.apps: dict[str, psutil.Process] = {}  # redis, hub, stub_idp, stub_service, operations
 
@@ -47,8 +53,7 @@ class RunningFederation:
             raise RuntimeError("the benchmark needs redis-server (apt-get install redis-server)")
         self.processes.append(
             subprocess.Popen(
-                redis_command(binary, redis_port, self.work),
-                stdout=subprocess.DEVNULL,
+                redis_command(binary, redis_port, self.work), stdout=subprocess.DEVNULL, preexec_fn=self.pin_to_others
             )
         )
         self.apps["redis"] = psutil.Process(self.processes[-1].pid)
@@ -75,14 +80,17 @@ class RunningFederation:
             command = gunicorn_command(
                 f"{name}:create_app()", f"127.0.0.1:{ports[name]}", workers, "--log-level", "warning"
             )
-            self.processes.append(subprocess.Popen(command, env={**env, "CRYPTO_BACKEND": backend}))
+            pin = self._pin_to_hub if name == "hub" else self.pin_to_others
+            self.processes.append(subprocess.Popen(command, env={**env, "CRYPTO_BACKEND": backend}, preexec_fn=pin))
             self.apps[name] = psutil.Process(self.processes[-1].pid)
         operations_port = free_port()
         self.operations_url = f"http://127.0.0.1:{operations_port}"
         command = gunicorn_command(
             "hub.operations:create_app()", f"127.0.0.1:{operations_port}", 1, "--log-level", "warning"
         )
-        self.processes.append(subprocess.Popen(command, env={**env, "OPERATIONS_TOKEN": ""}))
+        self.processes.append(
+            subprocess.Popen(command, env={**env, "OPERATIONS_TOKEN": ""}, preexec_fn=self.pin_to_others)
+        )
         self.apps["operations"] = psutil.Process(self.processes[-1].pid)
         for port in [*ports.values(), operations_port]:
             _wait_for(port)
@@ -116,6 +124,15 @@ class RunningFederation:
 
     def _hub_processes(self) -> list[psutil.Process]:
         return [self.hub, *self.hub.children(recursive=True)]
+
+    def _pin_to_hub(self) -> None:
+        if self.hub_cpus:
+            os.sched_setaffinity(0, self.hub_cpus)
+
+    def pin_to_others(self) -> None:
+        """Keep this process (and what it forks) off the hub's CPUs, when the hub has its own."""
+        if self.other_cpus:
+            os.sched_setaffinity(0, self.other_cpus)
 
     def cpu_seconds(self) -> dict[str, float]:
         """CPU seconds used so far by each app's processes (a gunicorn master and its workers), by app name."""
