@@ -81,7 +81,12 @@ def _processes(urls: dict[str, str], shared: bool, metrics_dir: str | None) -> l
     return commands
 
 
+def _stop(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # so that a SIGTERM (a service manager, `kill`) stops the apps as Ctrl-C does
+
+
 def main() -> int:
+    signal.signal(signal.SIGTERM, _stop)
     generate_keys([])
     federation = load_federation()  # fail here, with the file and field named, before starting anything
     urls = {**federation.file.urls, "operations": OPERATIONS_URL}
