@@ -94,7 +94,6 @@ class RunningFederation:
         self.apps["operations"] = psutil.Process(self.processes[-1].pid)
         for port in [*ports.values(), operations_port]:
             _wait_for(port)
-        self.hub = self.apps["hub"]
         self.live = LiveFederation(
             urls, {}, DEFAULT_KEYS_DIR, load_federation(federation_file, keys_dir=DEFAULT_KEYS_DIR, urls=urls)
         )
@@ -122,8 +121,10 @@ class RunningFederation:
                 cards[label.get_text(strip=True)] = value.get_text(strip=True)
         return cards
 
-    def _hub_processes(self) -> list[psutil.Process]:
-        return [self.hub, *self.hub.children(recursive=True)]
+    def _processes_of(self, app: str) -> list[psutil.Process]:
+        """The app's main process (a gunicorn master) and everything it started (its workers)."""
+        main = self.apps[app]
+        return [main, *main.children(recursive=True)]
 
     def _pin_to_hub(self) -> None:
         if self.hub_cpus:
@@ -137,9 +138,9 @@ class RunningFederation:
     def cpu_seconds(self) -> dict[str, float]:
         """CPU seconds used so far by each app's processes (a gunicorn master and its workers), by app name."""
         used: dict[str, float] = {}
-        for name, main in self.apps.items():
+        for name in self.apps:
             total = 0.0
-            for process in [main, *main.children(recursive=True)]:
+            for process in self._processes_of(name):
                 times = process.cpu_times()
                 # children_*: reaped subprocesses, i.e. the xmlsec1 commands the comparison backend forks.
                 total += times.user + times.system + times.children_user + times.children_system
@@ -147,7 +148,7 @@ class RunningFederation:
         return used
 
     def hub_rss_mb(self) -> float:
-        return round(sum(p.memory_info().rss for p in self._hub_processes()) / 2**20, 1)
+        return round(sum(p.memory_info().rss for p in self._processes_of("hub")) / 2**20, 1)
 
     def redis_bytes_per_active_journey(self, count: int) -> int:
         """Open ``count`` journeys up to the identity provider and weigh what Redis holds for the hub.

@@ -18,6 +18,7 @@ from enum import StrEnum
 from typing import Any
 
 from federation.errors import JourneyNotFoundError
+from federation.full_profile import RelyingServiceRequest
 from federation.loa import LevelOfAssurance
 from federation.mds import MatchingDataset
 from federation.stats import steps_reached_by
@@ -87,6 +88,11 @@ class Journey:
     @property
     def log_id(self) -> str:
         return log_id_for(self.id)
+
+    @property
+    def service_request(self) -> RelyingServiceRequest:
+        """The relying service's request this journey answers: what its assertion must name."""
+        return RelyingServiceRequest(self.rp_entity_id, self.acs_url, self.rp_request_id)
 
     @property
     def matching_dataset(self) -> MatchingDataset | None:

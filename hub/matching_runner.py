@@ -19,7 +19,6 @@ from flask import Flask
 from federation.audit import Auditor
 from federation.config import RelyingServiceEntry
 from federation.errors import FederationError, MatchingServiceError
-from federation.full_profile import RelyingServiceRequest
 from federation.metrics import MATCHING_SECONDS
 from federation.runtime import Runtime
 from hub.journeys import IN_FLIGHT, Journey, JourneyRepository, Stage, log_id_for
@@ -94,7 +93,7 @@ def _attempt(app: Flask, journey_id: str, attempt: str) -> str | None:
         subject = MatchSubject(
             journey.pairwise_id,
             journey.asserted_level,
-            RelyingServiceRequest(service.entity_id, journey.acs_url, journey.rp_request_id),
+            journey.service_request,
         )
         query = build_query(
             runtime=runtime,

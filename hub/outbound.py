@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from lxml import etree
 
+from federation import full_profile
 from federation.account_attributes import (
     LEVEL_ATTRIBUTE,
     OUTCOME_ACCOUNT_CREATED,
@@ -18,7 +17,7 @@ from federation.crypto import encrypt_assertion, sign
 from federation.errors import ProtocolError
 from federation.loa import LevelOfAssurance
 from federation.mds import text_attribute
-from federation.messages import Subject, assertion, authn_request, response
+from federation.messages import authn_request, response
 from federation.runtime import Runtime
 from federation.xml import (
     STATUS_AUTHN_FAILED,
@@ -32,7 +31,6 @@ from federation.xml import (
 )
 from hub.journeys import Journey, Stage
 
-ASSERTION_LIFETIME = dt.timedelta(minutes=5)
 OUTCOMES = {Stage.MATCHED: OUTCOME_MATCH, Stage.ACCOUNT_CREATED: OUTCOME_ACCOUNT_CREATED}
 
 
@@ -79,13 +77,12 @@ def response_to_service(
     elif status == STATUS_SUCCESS:
         if pairwise_id is None or level is None:
             raise ValueError("a success response needs the pairwise identifier and the level")
-        statement = assertion(
+        statement = full_profile.service_assertion(  # the same assertion a full-profile matching service makes
             issuer=hub.entity_id,
-            subject=Subject(name_id=pairwise_id, in_response_to=journey.rp_request_id, recipient=journey.acs_url),
-            audience=service.entity_id,
-            moment=moment,
-            lifetime=ASSERTION_LIFETIME,
+            request=journey.service_request,
+            pairwise_id=pairwise_id,
             level=level,
+            moment=moment,
             attributes=attributes,
         )
         sign(statement, signing_key)
