@@ -13,7 +13,8 @@ import logging
 import time
 from typing import Any, Protocol
 
-import redis
+from federation.errors import StoreUnavailableError
+from federation.store import RedisStore
 
 logger = logging.getLogger("ida.audit")
 STREAM_MAX_LENGTH = 100_000
@@ -32,14 +33,14 @@ class LogSink:
 class RedisStreamSink:
     """Appends to a capped Redis stream; an audit write that fails is logged, never shown to the citizen."""
 
-    def __init__(self, client: redis.Redis, key: str) -> None:
-        self._client, self._key = client, key
+    def __init__(self, store: RedisStore, key: str = "audit") -> None:
+        self._store, self._key = store, key
 
     def write(self, record: dict[str, Any]) -> None:
         fields = {name: "" if value is None else str(value) for name, value in record.items()}
         try:
-            self._client.xadd(self._key, fields, maxlen=STREAM_MAX_LENGTH, approximate=True)  # type: ignore[arg-type]
-        except redis.RedisError as exc:
+            self._store.append_to_stream(self._key, fields, STREAM_MAX_LENGTH)
+        except StoreUnavailableError as exc:
             logger.warning("Audit record not written to Redis: %s", type(exc).__name__)
 
 

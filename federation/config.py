@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from federation.cycle3 import Cycle3AttributeName
 from federation.loa import LevelOfAssurance
-from keys.pki import CertificateError, Role, check_chain
+from keys.pki import CertificateError, Role, Usage, check_chain
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_FEDERATION_FILE = REPO_ROOT / "federation.yaml"
@@ -241,29 +241,58 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
     return out or "(top level)"
 
 
-def _cert_roles(file: FederationFile) -> list[tuple[str, str, Role]]:
-    """Every certificate the file names, with the field it came from and the role it must chain to."""
-    found: list[tuple[str, str, Role]] = []
-    hub = file.hub
-    found += [(f"hub.signing_certificates[{i}]", c, Role.HUB) for i, c in enumerate(hub.signing_certificates)]
-    found.append(("hub.encryption_certificate", hub.encryption_certificate, Role.HUB))
-    found.append(("metadata_signing_certificate", file.metadata_signing_certificate, Role.METADATA))
+@dataclass(frozen=True)
+class CertificateUse:
+    """One place the federation file names a certificate."""
+
+    field: str
+    entry: str
+    relative: str
+    role: Role
+    usage: Usage
+
+
+def certificate_uses(file: FederationFile) -> list[CertificateUse]:
+    """Every certificate the file names, where, for whom, under which CA and for what."""
+    sign, encrypt = Usage.SIGNING, Usage.ENCRYPTION
+    uses = [
+        CertificateUse(f"hub.signing_certificates[{i}]", "hub", c, Role.HUB, sign)
+        for i, c in enumerate(file.hub.signing_certificates)
+    ]
+    uses.append(CertificateUse("hub.encryption_certificate", "hub", file.hub.encryption_certificate, Role.HUB, encrypt))
+    uses.append(
+        CertificateUse(
+            "metadata_signing_certificate", "metadata", file.metadata_signing_certificate, Role.METADATA, sign
+        )
+    )
     for i, idp in enumerate(file.identity_providers):
-        found += [
-            (f"identity_providers[{i}].signing_certificates[{j}]", c, Role.IDP)
+        uses += [
+            CertificateUse(f"identity_providers[{i}].signing_certificates[{j}]", idp.display_name, c, Role.IDP, sign)
             for j, c in enumerate(idp.signing_certificates)
         ]
     for i, rp in enumerate(file.relying_services):
-        base = f"relying_services[{i}]"
-        found += [(f"{base}.signing_certificates[{j}]", c, Role.RP) for j, c in enumerate(rp.signing_certificates)]
-        found.append((f"{base}.encryption_certificate", rp.encryption_certificate, Role.RP))
-        ms = rp.matching_service
-        found += [
-            (f"{base}.matching_service.signing_certificates[{j}]", c, Role.RP)
-            for j, c in enumerate(ms.signing_certificates)
+        base, name, msa = f"relying_services[{i}]", rp.display_name, rp.matching_service
+        # One department's matching service may serve several of its services: name it once, by entity ID.
+        matcher = f"matching service {msa.entity_id}"
+        uses += [
+            CertificateUse(f"{base}.signing_certificates[{j}]", name, c, Role.RP, sign)
+            for j, c in enumerate(rp.signing_certificates)
         ]
-        found.append((f"{base}.matching_service.encryption_certificate", ms.encryption_certificate, Role.RP))
-    return found
+        uses.append(CertificateUse(f"{base}.encryption_certificate", name, rp.encryption_certificate, Role.RP, encrypt))
+        uses += [
+            CertificateUse(f"{base}.matching_service.signing_certificates[{j}]", matcher, c, Role.RP, sign)
+            for j, c in enumerate(msa.signing_certificates)
+        ]
+        uses.append(
+            CertificateUse(
+                f"{base}.matching_service.encryption_certificate",
+                matcher,
+                msa.encryption_certificate,
+                Role.RP,
+                encrypt,
+            )
+        )
+    return uses
 
 
 def read_federation_file(path: Path, urls: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -301,10 +330,10 @@ def load_federation(
     """Read, validate and chain-check the federation file. Raises FederationConfigError naming file and field."""
     file = validate_federation_file(path, urls)
     certificates: dict[str, Certificate] = {}
-    for field, relative, role in _cert_roles(file):
-        cert_path = keys_dir / relative
+    for use in certificate_uses(file):
+        cert_path = keys_dir / use.relative
         try:
-            certificates[relative] = Certificate(cert_path, check_chain(cert_path, role, keys_dir))
+            certificates[use.relative] = Certificate(cert_path, check_chain(cert_path, use.role, keys_dir))
         except CertificateError as exc:
-            raise FederationConfigError(f"{path}: {field}: certificate {exc.path}: {exc.reason}") from exc
+            raise FederationConfigError(f"{path}: {use.field}: certificate {exc.path}: {exc.reason}") from exc
     return Federation(file=file, source=path, keys_dir=keys_dir, certificates=certificates)

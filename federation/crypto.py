@@ -223,8 +223,11 @@ _CONTENT_METHODS = {
 }
 
 
-def encrypt_assertion(assertion: etree._Element, recipient: Certificate, method: str = "aes256-gcm") -> etree._Element:
-    """Return a ``saml:EncryptedAssertion`` holding ``assertion`` encrypted to ``recipient``.
+def encrypt_assertion(
+    assertion: etree._Element | bytes, recipient: Certificate, method: str = "aes256-gcm"
+) -> etree._Element:
+    """Return a ``saml:EncryptedAssertion`` holding ``assertion`` (an element, or one serialised) encrypted to
+    ``recipient``.
 
     AES-GCM for the content and RSA-OAEP for the session key: not pysaml2's default 3DES and RSA 1.5.
     """
@@ -233,7 +236,7 @@ def encrypt_assertion(assertion: etree._Element, recipient: Certificate, method:
     # the Response with their own prefixes before decrypting (pysaml2) then fail with "unbound prefix".
     wrapper = parse(
         b'<saml:EncryptedAssertion xmlns:saml="%s">%s</saml:EncryptedAssertion>'
-        % (NS["saml"].encode(), to_bytes(assertion))
+        % (NS["saml"].encode(), assertion if isinstance(assertion, bytes) else to_bytes(assertion))
     )
     transform = _CONTENT_METHODS[method]
     template = xmlsec.template.encrypted_data_create(wrapper, transform, type=xmlsec.EncryptionType.ELEMENT, ns="xenc")

@@ -25,8 +25,9 @@ from federation.xml import (
 _NSMAP = {"md": NS["md"], "ds": NS["ds"]}
 
 
-# How long the metadata the hub publishes is valid for (its validUntil); the hub re-signs it every hour.
+# How long the metadata the hub publishes is valid for (its validUntil), and how often the hub re-signs it.
 PUBLISHED_VALIDITY = dt.timedelta(days=7)
+METADATA_REFRESH = dt.timedelta(hours=1)
 
 
 def _key_descriptor(parent: etree._Element, use: str, certificate: Certificate) -> None:

@@ -10,7 +10,7 @@ from federation.audit import Auditor, AuditSink, LogSink, RedisStreamSink, Sinks
 from federation.config import Federation, load_federation
 from federation.crypto import KeyPair, use_backend
 from federation.settings import AppSettings
-from federation.stats import StatsSink, counters_in
+from federation.stats import StatsSink
 from federation.store import RedisStore, Store, make_store
 
 logger = logging.getLogger(__name__)
@@ -43,11 +43,8 @@ def make_auditor(runtime: Runtime, component: str) -> Auditor:
     if runtime.settings.audit_sink == "redis":
         if not isinstance(store, RedisStore):
             raise ValueError("AUDIT_SINK=redis needs REDIS_URL")
-        trail = RedisStreamSink(store.client, f"{store.prefix}:audit")
-    counters = counters_in(store)
-    if counters is None:
-        return Auditor(trail, component)
-    return Auditor(Sinks(trail, StatsSink(counters, runtime.settings.stats_flush_seconds)), component)
+        trail = RedisStreamSink(store)
+    return Auditor(Sinks(trail, StatsSink(store, runtime.settings.stats_flush_seconds)), component)
 
 
 def load_runtime(settings: AppSettings, store_prefix: str) -> Runtime:

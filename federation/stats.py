@@ -29,10 +29,10 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
 from federation.errors import StoreUnavailableError
-from federation.store import MemoryStore, RedisStore, Store
+from federation.store import Store
 
 logger = logging.getLogger(__name__)
 
@@ -130,18 +130,6 @@ def steps_reached_by(event: str, *, outcome: str | None = None, result: str | No
     return ()
 
 
-class CounterStore(Protocol):
-    """The store methods the counters need (``RedisStore`` and ``MemoryStore`` have them)."""
-
-    def increment_counters(self, counters: Sequence[tuple[str, Mapping[str, int], int | None]]) -> None: ...
-    def read_counters(self, keys: Sequence[str]) -> list[dict[str, int]]: ...
-
-
-def counters_in(store: Store) -> CounterStore | None:
-    """``store`` as a counter store, if it is one of ours."""
-    return store if isinstance(store, RedisStore | MemoryStore) else None
-
-
 class StatsSink:
     """An audit sink that adds each event to the dashboard's counters; a failed write is logged, never raised.
 
@@ -157,13 +145,12 @@ class StatsSink:
 
     TTL_REFRESH_SECONDS = 60
 
-    def __init__(self, store: CounterStore, flush_seconds: float = 1.0) -> None:
+    def __init__(self, store: Store, flush_seconds: float = 1.0) -> None:
         self._store = store
         self._flush_seconds = flush_seconds
         self._ttl_set: dict[str, float] = {}
         self._lock = threading.Lock()
-        self._counters: dict[str, dict[str, int]] = {}
-        self._resolutions: dict[str, Resolution] = {}
+        self._counters: dict[str, tuple[Resolution, dict[str, int]]] = {}  # by key: its resolution, its counts
         self._flusher: threading.Thread | None = None
 
     def _ttl(self, key: str, resolution: Resolution) -> int | None:
@@ -183,10 +170,9 @@ class StatsSink:
         with self._lock:
             for resolution in RESOLUTIONS:
                 key = resolution.key(resolution.start_of(at))
-                pending = self._counters.setdefault(key, {})
+                _, pending = self._counters.setdefault(key, (resolution, {}))
                 for name, amount in counted.items():
                     pending[name] = pending.get(name, 0) + amount
-                self._resolutions[key] = resolution
             if self._flush_seconds > 0 and self._flusher is None:
                 self._start_flusher()
         if self._flush_seconds <= 0:
@@ -206,9 +192,8 @@ class StatsSink:
     def flush(self) -> None:
         """Write what has been added up since the last flush, in one round trip."""
         with self._lock:
-            counters, resolutions = self._counters, self._resolutions
-            self._counters, self._resolutions = {}, {}
-            increments = [(key, fields, self._ttl(key, resolutions[key])) for key, fields in counters.items()]
+            counters, self._counters = self._counters, {}
+            increments = [(key, fields, self._ttl(key, resolution)) for key, (resolution, fields) in counters.items()]
         if not increments:
             return
         try:
@@ -225,7 +210,7 @@ class BucketCounts:
     fields: dict[str, int]
 
 
-def read_buckets(store: CounterStore, resolution: Resolution, starts: Sequence[int]) -> list[BucketCounts]:
+def read_buckets(store: Store, resolution: Resolution, starts: Sequence[int]) -> list[BucketCounts]:
     """The counts of each bucket starting at ``starts``, in one round trip."""
     found = store.read_counters([resolution.key(start) for start in starts])
     return [BucketCounts(start, fields) for start, fields in zip(starts, found, strict=True)]

@@ -34,6 +34,9 @@ class Store(Protocol):
     def add_once_many(self, entries: Sequence[tuple[str, int]]) -> list[bool]: ...
     def take_and_add_once(self, key: str, once_key: str, ttl_seconds: int) -> tuple[dict[str, Any] | None, bool]: ...
     def ping(self) -> bool: ...
+    # Counters for the operations dashboard (federation.stats).
+    def increment_counters(self, counters: Sequence[tuple[str, Mapping[str, int], int | None]]) -> None: ...
+    def read_counters(self, keys: Sequence[str]) -> list[dict[str, int]]: ...
 
 
 def _client(url: str) -> redis.Redis:
@@ -126,9 +129,9 @@ class RedisStore:
     def client(self) -> redis.Redis:
         return self._redis
 
-    @property
-    def prefix(self) -> str:
-        return self._prefix
+    def append_to_stream(self, key: str, fields: Mapping[str, str], max_length: int) -> None:
+        """XADD to a capped stream (trimmed to about ``max_length`` entries)."""
+        self._call("xadd", self._key(key), dict(fields), maxlen=max_length, approximate=True)
 
     def ping(self) -> bool:
         try:
@@ -149,20 +152,14 @@ class RedisStore:
                 pipe.hincrby(self._key(key), name, amount)
             if ttl is not None:
                 pipe.expire(self._key(key), ttl)
-        try:
-            pipe.execute()
-        except redis.RedisError as exc:
-            raise StoreUnavailableError(f"session store unavailable: {type(exc).__name__}") from exc
+        self._execute(pipe)
 
     def read_counters(self, keys: Sequence[str]) -> list[dict[str, int]]:
         """Every field of each hash in ``keys`` (empty for a missing key), in one round trip."""
         pipe = self._redis.pipeline(transaction=False)
         for key in keys:
             pipe.hgetall(self._key(key))
-        try:
-            found = pipe.execute()
-        except redis.RedisError as exc:
-            raise StoreUnavailableError(f"session store unavailable: {type(exc).__name__}") from exc
+        found = self._execute(pipe)
         return [{name.decode(): int(value) for name, value in fields.items()} for fields in found]
 
 

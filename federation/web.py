@@ -38,6 +38,7 @@ from federation.metadata import PUBLISHED_VALIDITY
 from federation.metrics import ERRORS
 from federation.runtime import Runtime
 from federation.xml import MAX_MESSAGE_BYTES, to_bytes
+from keys.pki import days_to_expiry
 
 logger = logging.getLogger(__name__)
 
@@ -56,14 +57,13 @@ def status() -> tuple[Response, int]:
     store_ok = runtime.store.ping()
     moment = dt.datetime.now(dt.UTC)
     certificates = {
-        name: (certificate.cert.not_valid_after_utc - moment).days
-        for name, certificate in runtime.federation.certificates.items()
+        name: days_to_expiry(certificate.cert, moment) for name, certificate in runtime.federation.certificates.items()
     }
     soonest = min(certificates.values()) if certificates else None
     # The hub re-signs its metadata (valid for 7 days) every hour, so it stays valid while its signing
     # certificate is; consumers refuse it once that has expired.
-    metadata_certificate = runtime.federation.cert(runtime.federation.file.metadata_signing_certificate)
-    metadata_ok = metadata_certificate.is_current(moment)
+    metadata_name = runtime.federation.file.metadata_signing_certificate
+    metadata_ok = runtime.federation.cert(metadata_name).is_current(moment)
     healthy = store_ok and soonest is not None and soonest >= 0 and metadata_ok
     body = jsonify(
         status="ok" if healthy else "degraded",
@@ -74,7 +74,7 @@ def status() -> tuple[Response, int]:
         soonest_certificate_expiry_days=soonest,
         metadata={
             "valid": metadata_ok,
-            "signing_certificate_days_to_expiry": (metadata_certificate.cert.not_valid_after_utc - moment).days,
+            "signing_certificate_days_to_expiry": certificates[metadata_name],
             "valid_for_days": PUBLISHED_VALIDITY.days,
         },
     )

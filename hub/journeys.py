@@ -111,8 +111,11 @@ class Journey:
     def reach(self, event: str, *, outcome: str | None = None, result: str | None = None) -> list[str]:
         """Mark the funnel steps that ``event`` reaches, and return those this journey had not reached before:
         its audit record names them (``reached``) so the dashboard counts each journey once, not each try."""
-        new = [step.value for step in steps_reached_by(event, outcome=outcome, result=result)]
-        new = [step for step in new if step not in self.reached]
+        return self.mark([step.value for step in steps_reached_by(event, outcome=outcome, result=result)])
+
+    def mark(self, steps: Sequence[str]) -> list[str]:
+        """Add ``steps`` to those reached; return the ones that are new."""
+        new = [step for step in dict.fromkeys(steps) if step not in self.reached]
         self.reached = [*self.reached, *new]
         return new
 

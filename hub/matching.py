@@ -41,6 +41,7 @@ from federation.xml import (
     STATUS_SUCCESS,
     now,
     q,
+    to_bytes,
 )
 
 logger = logging.getLogger(__name__)
@@ -213,4 +214,4 @@ def _service_assertion(
         raise MatchingServiceError("matching service assertion is about someone else")
     if checked.authn_context != subject.level.uri:
         raise MatchingServiceError("matching service assertion states another level than the identity provider's")
-    return etree.tostring(element)
+    return to_bytes(element)

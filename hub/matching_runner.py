@@ -77,6 +77,13 @@ def _run(app: Flask, journey_id: str, attempt: str) -> None:
         attempt = next_attempt
 
 
+def _cycle(journey: Journey) -> str:
+    """Which matching cycle an attempt is, for the audit trail."""
+    if journey.cycle3_value:
+        return "3"
+    return "account-creation" if journey.stage is Stage.CREATING_ACCOUNT else "0-1"
+
+
 def _attempt(app: Flask, journey_id: str, attempt: str) -> str | None:
     """Ask the matching service once and record the answer; returns the next attempt's ID if there is one."""
     service_assertion: str | None = None
@@ -90,11 +97,7 @@ def _attempt(app: Flask, journey_id: str, attempt: str) -> str | None:
         dataset = journey.matching_dataset
         if service is None or dataset is None or journey.pairwise_id is None or journey.asserted_level is None:
             raise MatchingServiceError("journey has nothing to match")
-        subject = MatchSubject(
-            journey.pairwise_id,
-            journey.asserted_level,
-            journey.service_request,
-        )
+        subject = MatchSubject(journey.pairwise_id, journey.asserted_level, journey.service_request)
         query = build_query(
             runtime=runtime,
             service=service,
@@ -105,8 +108,8 @@ def _attempt(app: Flask, journey_id: str, attempt: str) -> str | None:
         )
         started = time.monotonic()
         answer = send_query(runtime=runtime, service=service, query=query, session=session, subject=subject)
-        result = answer.result
-        MATCHING_SECONDS.labels(service.entity_id, result.value).observe(time.monotonic() - started)
+        result, seconds = answer.result, time.monotonic() - started
+        MATCHING_SECONDS.labels(service.entity_id, result.value).observe(seconds)
         logger.info("Matching result: %s", result.value, extra={"journey_id": journey.log_id})
         reached = journey.reach("matching_outcome", result=result.value)
         cast(Auditor, app.extensions["audit"]).event(
@@ -114,10 +117,8 @@ def _attempt(app: Flask, journey_id: str, attempt: str) -> str | None:
             **journey.audit_fields(),
             reached=reached,
             result=result.value,
-            cycle="3"
-            if journey.cycle3_value
-            else ("account-creation" if journey.stage is Stage.CREATING_ACCOUNT else "0-1"),
-            matching_ms=round((time.monotonic() - started) * 1000, 1),
+            cycle=_cycle(journey),
+            matching_ms=round(seconds * 1000, 1),
         )
         next_stage = _AFTER.get(result) or _next_stage_after_no_match(journey, service)
         service_assertion = answer.service_assertion.decode() if answer.service_assertion else None
@@ -138,7 +139,7 @@ def _attempt(app: Flask, journey_id: str, attempt: str) -> str | None:
         if journey.attempt != attempt or journey.stage not in IN_FLIGHT:
             logger.info("Late matching answer dropped")
             return None
-        journey.reached = list(dict.fromkeys([*journey.reached, *reached]))
+        journey.mark(reached)
         if next_stage is Stage.CREATING_ACCOUNT:
             next_attempt = journey.begin_attempt(Stage.CREATING_ACCOUNT)
             journeys.save(journey)

@@ -27,7 +27,6 @@ from federation.xml import (
     STATUS_RESPONDER,
     STATUS_SUCCESS,
     now,
-    parse,
 )
 from hub.journeys import Journey, Stage
 
@@ -54,7 +53,7 @@ def response_to_service(
     pairwise_id: str | None = None,
     level: LevelOfAssurance | None = None,
     attributes: list[etree._Element] | None = None,
-    service_assertion: etree._Element | None = None,
+    service_assertion: bytes | None = None,
 ) -> etree._Element:
     """A hub-signed Response; on success it carries one assertion encrypted to the service.
 
@@ -119,7 +118,7 @@ def final_response(runtime: Runtime, journey: Journey, service: RelyingServiceEn
         if journey.service_assertion is None:
             raise ProtocolError("full-profile journey has no assertion from the matching service")
         return response_to_service(
-            runtime, journey, service, service_assertion=parse(journey.service_assertion.encode())
+            runtime, journey, service, service_assertion=journey.service_assertion.encode()
         )
     level = journey.asserted_level
     attributes = [text_attribute(OUTCOME_ATTRIBUTE, OUTCOMES[journey.stage])]

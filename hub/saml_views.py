@@ -10,7 +10,7 @@ from flask import Blueprint, Response, current_app, g, redirect, request, url_fo
 from flask.typing import ResponseReturnValue
 
 from federation.bindings import decode_redirect
-from federation.metadata import PUBLISHED_VALIDITY, federation_metadata, hub_metadata
+from federation.metadata import METADATA_REFRESH, PUBLISHED_VALIDITY, federation_metadata, hub_metadata
 from federation.pairwise import pairwise_identifier
 from federation.web import read_posted_message
 from federation.xml import now
@@ -24,7 +24,6 @@ from hub.service_requests import check_service_request
 logger = logging.getLogger(__name__)
 blueprint = Blueprint("saml", __name__)
 
-METADATA_REFRESH = dt.timedelta(hours=1)
 
 
 @blueprint.route("/SAML2/SSO", methods=["GET", "POST"])
@@ -43,7 +42,7 @@ def single_sign_on() -> ResponseReturnValue:
         rp_request_id=checked.request_id,
         acs_url=checked.acs_url,
         relay_state=relay_state,
-        level=checked.relying_service.level_of_assurance,
+        level=checked.level,
     )
     journeys().save(journey)
     g.journey_id = journey.log_id

@@ -56,18 +56,14 @@ class UnsupportedNameIdPolicyError(ProtocolError):
 class ServiceRequest:
     """A checked AuthnRequest.
 
-    ``relying_service`` is the service's entry as this request asks for it: its ``level_of_assurance`` is
-    the level the journey needs (``level``), which a RequestedAuthnContext may have raised above the level
-    the federation file configures. Everything after this step reads the level from the journey.
+    ``level`` is the level the journey needs: the service's configured level, or higher where its
+    RequestedAuthnContext asked for more. Everything after this step reads the level from the journey.
     """
 
     relying_service: RelyingServiceEntry
     request_id: str
     acs_url: str
-
-    @property
-    def level(self) -> LevelOfAssurance:
-        return self.relying_service.level_of_assurance
+    level: LevelOfAssurance
 
 
 def check_service_request(
@@ -114,9 +110,7 @@ def check_service_request(
     # Remember the ID for twice the age we accept, so a replay is refused for as long as it could be fresh.
     if not journeys.first_use("authn-request", f"{issuer}|{request_id}", int(dt.timedelta(minutes=12).total_seconds())):
         raise ReplayError("AuthnRequest ID already used")
-    if level is not service.level_of_assurance:
-        service = service.model_copy(update={"level_of_assurance": level})
-    return ServiceRequest(relying_service=service, request_id=request_id, acs_url=acs_url)
+    return ServiceRequest(relying_service=service, request_id=request_id, acs_url=acs_url, level=level)
 
 
 def assertion_consumer_url(element: etree._Element, service: RelyingServiceEntry) -> str:

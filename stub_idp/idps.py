@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from federation.config import Evidence, IdentityProviderEntry
 from federation.runtime import Runtime
+from keys.pki import Role, ca_file
 
 EVIDENCE_LABELS = {
     Evidence.PHOTO_ID: "Photo ID: a UK passport or photocard driving licence",
@@ -49,7 +50,7 @@ def _pid_secret(runtime: Runtime, entry: IdentityProviderEntry) -> bytes:
     Derived from the IDP CA's private key (which the test PKI writes and no rollover changes) and the entity
     ID; where only the IDP's own keys are deployed, from its oldest listed signing key.
     """
-    ca_key = runtime.federation.keys_dir / "idp-ca.key"
+    ca_key = (runtime.federation.keys_dir / ca_file(Role.IDP)).with_suffix(".key")
     if not ca_key.exists():
         ca_key = runtime.federation.private_key_path(entry.signing_certificates[-1])
     return hashlib.sha256(b"stub-idp-pid\n" + entry.entity_id.encode() + b"\n" + ca_key.read_bytes()).digest()

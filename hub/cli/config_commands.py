@@ -7,10 +7,12 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
-from federation.config import Federation, FederationConfigError, load_federation
+from cryptography import x509
+
+from federation.config import CertificateUse, Federation, FederationConfigError, certificate_uses, load_federation
 from hub.cli.common import OK, PROBLEMS, add_settings_options, settings, table
-from hub.cli.federation_file import CertificateUse, certificate_uses, read_unchecked
-from keys.pki import ROOT_NAME, CertificateError, Role, ca_file, load_certificate
+from hub.cli.federation_file import read_unchecked
+from keys.pki import ROOT_NAME, CertificateError, Role, ca_file, days_to_expiry, load_certificate
 
 WARN_DAYS = 30
 
@@ -86,7 +88,7 @@ def summary(federation: Federation) -> str:
             ],
         ),
     ]
-    soon = [c for c in federation.certificates.values() if _days_left(c.cert.not_valid_after_utc) < WARN_DAYS]
+    soon = [c for c in federation.certificates.values() if days_to_expiry(c.cert) < WARN_DAYS]
     if soon:
         lines += [
             "",
@@ -101,7 +103,11 @@ class _Row:
     entries: list[str]
     relative: str
     path: Path
-    not_after: dt.datetime | None = None
+    cert: x509.Certificate | None = None
+
+    @property
+    def not_after(self) -> dt.datetime | None:
+        return None if self.cert is None else self.cert.not_valid_after_utc
     problem: str = ""
 
 
@@ -112,11 +118,11 @@ def certs_expiring(args: argparse.Namespace) -> int:
     flagged = 0
     printed = []
     for row in sorted(rows, key=lambda r: (r.not_after or dt.datetime.min.replace(tzinfo=dt.UTC), str(r.path))):
-        if row.not_after is None:
+        if row.cert is None:
             days, not_after, status = "-", "-", f"CANNOT READ: {row.problem}"
         else:
-            left = _days_left(row.not_after)
-            days, not_after = str(left), f"{row.not_after:%Y-%m-%d %H:%M} UTC"
+            left = days_to_expiry(row.cert)
+            days, not_after = str(left), f"{row.cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC"
             status = "EXPIRED" if left < 0 else (f"EXPIRES WITHIN {args.days} DAYS" if left < args.days else "ok")
         flagged += status != "ok"
         entry = row.entries[0] + (f" (+{len(row.entries) - 1} more)" if len(row.entries) > 1 else "")
@@ -147,14 +153,10 @@ def _certificate_rows(uses: list[CertificateUse], keys_dir: Path) -> list[_Row]:
     )
     for row in rows.values():
         try:
-            row.not_after = load_certificate(row.path).not_valid_after_utc
+            row.cert = load_certificate(row.path)
         except CertificateError as exc:
             row.problem = exc.reason
     return list(rows.values())
-
-
-def _days_left(not_after: dt.datetime) -> int:
-    return (not_after - dt.datetime.now(dt.UTC)).days
 
 
 def _plural(count: int, noun: str) -> str:

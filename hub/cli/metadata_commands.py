@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from federation.crypto import KeyPair
-from federation.metadata import MetadataError, federation_metadata, hub_metadata, read_metadata
+from federation.metadata import PUBLISHED_VALIDITY, MetadataError, federation_metadata, hub_metadata, read_metadata
 from federation.xml import NS, now, parse_instant, q
 from hub.cli.common import OK, PROBLEMS, CliError, add_settings_options, load_checked
 
@@ -23,7 +23,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "--federation", dest="kind", action="store_const", const="federation", help="hub and every IDP (default)"
     )
     which.add_argument("--hub", dest="kind", action="store_const", const="hub", help="the hub alone")
-    printer.add_argument("--valid-days", type=int, default=7, help="validUntil this many days ahead (default 7)")
+    printer.add_argument(
+        "--valid-days",
+        type=int,
+        default=PUBLISHED_VALIDITY.days,
+        help=f"validUntil this many days ahead (default {PUBLISHED_VALIDITY.days}, as the hub publishes)",
+    )
     printer.add_argument("--out", type=Path, help="write here instead of standard output")
     add_settings_options(printer)
     printer.set_defaults(handler=print_metadata, kind="federation")

@@ -31,6 +31,7 @@ from typing import Any
 from ruamel.yaml import YAML
 
 from federation.config import FederationConfigError, load_federation
+from federation.metadata import METADATA_REFRESH, PUBLISHED_VALIDITY
 from federation.xml import now
 from hub.cli.common import CliError
 from keys.pki import CertificateError, Role, Usage, issue_leaf, load_certificate
@@ -297,7 +298,8 @@ def describe(result: Rollover) -> str:
             f"Next: deploy this federation file and the new certificate to every app, the new private key only to "
             f"{owners}, and restart them. Everyone who checks these signatures now accepts the new certificate; "
             "services and IDPs that read the hub's metadata see it when their copy is refreshed. Wait at least the "
-            "metadata's validity (7 days) plus the hub's metadata cache (1 hour), then run "
+            f"metadata's validity ({PUBLISHED_VALIDITY.days} days) plus the hub's metadata cache "
+            f"({METADATA_REFRESH.seconds // 3600} hour), then run "
             f"`ida-hub keys rotate {result.base} promote`."
         ),
         State.PROMOTED: (

@@ -23,11 +23,11 @@ from federation.stats import (
     SIGNED_IN_OUTCOMES,
     VERIFIED_OUTCOME,
     BucketCounts,
-    CounterStore,
     Resolution,
     Step,
     read_buckets,
 )
+from federation.store import Store
 from hub.operations import charts
 
 
@@ -332,7 +332,7 @@ def _services(totals: Totals, federation: Federation) -> list[ServiceRow]:
     return rows
 
 
-def build(store: CounterStore, federation: Federation, period: Period, now: float | None = None) -> Dashboard:
+def build(store: Store, federation: Federation, period: Period, now: float | None = None) -> Dashboard:
     """Everything the dashboard shows for ``period`` up to ``now``, read in one round trip."""
     now = time.time() if now is None else now
     starts = period.starts(now)

@@ -8,7 +8,6 @@ from flask import Blueprint, Response, current_app, g, render_template, request
 
 from federation import metrics
 from federation.runtime import Runtime
-from federation.stats import counters_in
 from hub.operations import dashboard as dashboards
 
 blueprint = Blueprint("operations", __name__)
@@ -18,15 +17,12 @@ blueprint = Blueprint("operations", __name__)
 def dashboard() -> str:
     """The dashboard for the period chosen with ``?period=`` (hour, day, week or month)."""
     runtime = cast(Runtime, current_app.extensions["runtime"])
-    counters = counters_in(runtime.store)
-    if counters is None:
-        raise RuntimeError(f"the {runtime.store.kind} store keeps no counters")
     period = dashboards.PERIODS.get(request.args.get("period", ""), dashboards.PERIODS[dashboards.DEFAULT_PERIOD])
     g.no_store = True
     return render_template(
         "operations/dashboard.html",
         title="Hub performance",
-        dashboard=dashboards.build(counters, runtime.federation, period),
+        dashboard=dashboards.build(runtime.store, runtime.federation, period),
         periods=dashboards.PERIODS.values(),
         store_kind=runtime.store.kind,
     )
