@@ -42,13 +42,13 @@ import flask
 import flask.templating
 import redis
 import redis.connection
-import requests
 
 import federation.audit
 import federation.crypto
 import federation.messages
 import federation.xml
 import hub.journeys
+import hub.matching
 import hub.matching_runner
 from keys.pki import generate
 from tests.conftest import LiveFederation, free_port, start_federation
@@ -241,7 +241,7 @@ def _break_down(meter: Meter) -> None:
             (hub.journeys.JourneyRepository, name)
             for name in ("save", "load", "end", "claim_request", "claim_answer", "first_use", "first_use_all")
         ],
-        "back channel HTTP (requests)": [(requests.Session, "request")],
+        "back channel HTTP (urllib3)": [(hub.matching, "_post")],
         "audit events": [(federation.audit.Auditor, "event")],
         "Flask before_request hooks": [(flask.Flask, "preprocess_request")],
         "Flask after_request hooks and response": [(flask.Flask, "finalize_request")],

@@ -8,12 +8,13 @@ arrives after the journey moved on (the wait ran out, or the citizen left) is lo
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 import time
 from typing import cast
 
-import requests
+import urllib3
 from flask import Flask
 
 from federation.audit import Auditor
@@ -21,7 +22,7 @@ from federation.config import RelyingServiceEntry
 from federation.errors import FederationError, MatchingServiceError
 from federation.metrics import MATCHING_SECONDS
 from federation.runtime import Runtime
-from hub.journeys import IN_FLIGHT, Journey, JourneyRepository, Stage, log_id_for
+from hub.journeys import IN_FLIGHT, Journey, JourneyRepository, Stage
 from hub.matching import MatchResult, MatchSubject, build_query, send_query
 
 logger = logging.getLogger(__name__)
@@ -46,8 +47,9 @@ def start(app: Flask, journey: Journey, stage: Stage) -> None:
     journeys = cast(JourneyRepository, app.extensions["journeys"])
     attempt = journey.begin_attempt(stage)
     journeys.save(journey)
+    # A copy of the journey as saved, so the thread need not load it again and the request's own is left alone.
     worker = threading.Thread(
-        target=_run, args=(app, journey.id, attempt), name=f"matching-{journey.log_id}", daemon=True
+        target=_run, args=(app, copy.copy(journey), attempt), name=f"matching-{journey.log_id}", daemon=True
     )
     worker.start()
     worker.join(INLINE_WAIT_SECONDS)
@@ -68,13 +70,11 @@ def _next_stage_after_no_match(journey: Journey, service: RelyingServiceEntry) -
     return Stage.NO_MATCH
 
 
-def _run(app: Flask, journey_id: str, attempt: str) -> None:
+def _run(app: Flask, journey: Journey, attempt: str) -> None:
     """One attempt, then account creation in the same thread when a no-match leads there."""
-    while True:
-        next_attempt = _attempt(app, journey_id, attempt)
-        if next_attempt is None:
-            return
-        attempt = next_attempt
+    following: tuple[Journey, str] | None = (journey, attempt)
+    while following is not None:
+        following = _attempt(app, *following)
 
 
 def _cycle(journey: Journey) -> str:
@@ -84,15 +84,15 @@ def _cycle(journey: Journey) -> str:
     return "account-creation" if journey.stage is Stage.CREATING_ACCOUNT else "0-1"
 
 
-def _attempt(app: Flask, journey_id: str, attempt: str) -> str | None:
-    """Ask the matching service once and record the answer; returns the next attempt's ID if there is one."""
+def _attempt(app: Flask, journey: Journey, attempt: str) -> tuple[Journey, str] | None:
+    """Ask the matching service once about ``journey`` (as saved when ``attempt`` began) and record the answer;
+    returns the journey and attempt ID of the next attempt if there is one."""
     service_assertion: str | None = None
     reached: list[str] = []
     runtime = cast(Runtime, app.extensions["runtime"])
     journeys = cast(JourneyRepository, app.extensions["journeys"])
-    session = cast(requests.Session, app.extensions["http"])
+    http = cast(urllib3.PoolManager, app.extensions["http"])
     try:
-        journey = journeys.load(journey_id)
         service = runtime.federation.relying_service(journey.rp_entity_id)
         dataset = journey.matching_dataset
         if service is None or dataset is None or journey.pairwise_id is None or journey.asserted_level is None:
@@ -107,7 +107,7 @@ def _attempt(app: Flask, journey_id: str, attempt: str) -> str | None:
             account_creation=journey.stage is Stage.CREATING_ACCOUNT,
         )
         started = time.monotonic()
-        answer = send_query(runtime=runtime, service=service, query=query, session=session, subject=subject)
+        answer = send_query(runtime=runtime, service=service, query=query, http=http, subject=subject)
         result, seconds = answer.result, time.monotonic() - started
         MATCHING_SECONDS.labels(service.entity_id, result.value).observe(seconds)
         logger.info("Matching result: %s", result.value, extra={"journey_id": journey.log_id})
@@ -125,17 +125,17 @@ def _attempt(app: Flask, journey_id: str, attempt: str) -> str | None:
     except MatchingServiceError as exc:
         logger.warning("Matching failed: %s", exc.detail)
         cast(Auditor, app.extensions["audit"]).event(
-            "matching_outcome", journey=log_id_for(journey_id), result="error", error=type(exc).__name__
+            "matching_outcome", journey=journey.log_id, result="error", error=type(exc).__name__
         )
         next_stage = Stage.MATCHING_ERROR
-    except FederationError as exc:  # the journey or the store went away: nothing to tell anyone
-        logger.warning("Matching abandoned: %s", type(exc).__name__)
-        return None
+    except FederationError as exc:  # the query could not be made: the citizen is told, as for a failed answer
+        logger.warning("Matching not attempted: %s", type(exc).__name__)
+        next_stage = Stage.MATCHING_ERROR
     except Exception as exc:  # a bug must not leave the citizen waiting for ever
         logger.error("Matching crashed: %s", type(exc).__name__, exc_info=exc)
         next_stage = Stage.MATCHING_ERROR
     try:
-        journey = journeys.load(journey_id)
+        journey = journeys.load(journey.id)  # as it is now: the citizen may have moved on
         if journey.attempt != attempt or journey.stage not in IN_FLIGHT:
             logger.info("Late matching answer dropped")
             return None
@@ -143,7 +143,7 @@ def _attempt(app: Flask, journey_id: str, attempt: str) -> str | None:
         if next_stage is Stage.CREATING_ACCOUNT:
             next_attempt = journey.begin_attempt(Stage.CREATING_ACCOUNT)
             journeys.save(journey)
-            return next_attempt
+            return journey, next_attempt
         journey.stage = next_stage
         if next_stage in (Stage.MATCHED, Stage.ACCOUNT_CREATED):
             journey.service_assertion = service_assertion

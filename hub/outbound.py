@@ -117,9 +117,7 @@ def final_response(runtime: Runtime, journey: Journey, service: RelyingServiceEn
     if service.profile is Profile.FULL:
         if journey.service_assertion is None:
             raise ProtocolError("full-profile journey has no assertion from the matching service")
-        return response_to_service(
-            runtime, journey, service, service_assertion=journey.service_assertion.encode()
-        )
+        return response_to_service(runtime, journey, service, service_assertion=journey.service_assertion.encode())
     level = journey.asserted_level
     attributes = [text_attribute(OUTCOME_ATTRIBUTE, OUTCOMES[journey.stage])]
     if level is not None:

@@ -25,7 +25,6 @@ logger = logging.getLogger(__name__)
 blueprint = Blueprint("saml", __name__)
 
 
-
 @blueprint.route("/SAML2/SSO", methods=["GET", "POST"])
 def single_sign_on() -> ResponseReturnValue:
     """A relying service's AuthnRequest (HTTP-POST or HTTP-Redirect binding) starts a journey."""

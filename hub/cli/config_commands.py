@@ -108,6 +108,7 @@ class _Row:
     @property
     def not_after(self) -> dt.datetime | None:
         return None if self.cert is None else self.cert.not_valid_after_utc
+
     problem: str = ""
 
 

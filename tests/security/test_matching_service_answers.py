@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 from lxml import etree
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
@@ -27,12 +26,13 @@ from federation.mds import MatchingDataset
 from federation.messages import Subject, assertion, response, soap_body, soap_envelope
 from federation.runtime import Runtime, load_runtime
 from federation.settings import AppSettings
-from federation.xml import STATUS_MATCH, STATUS_NO_MATCH, STATUS_RESPONDER, STATUS_SUCCESS, now, q
-from hub.matching import MatchAnswer, MatchResult, MatchSubject, build_query, send_query
+from federation.xml import MAX_MESSAGE_BYTES, STATUS_MATCH, STATUS_NO_MATCH, STATUS_RESPONDER, STATUS_SUCCESS, now, q
+from hub.matching import MatchAnswer, MatchResult, MatchSubject, back_channel, build_query, send_query
 from tests.conftest import UNREACHABLE, federation_file_with, free_port
 from tests.factories import key_pair
 
 PAIRWISE = "a" * 64
+HTTP = back_channel()  # one pool for every query here, as a hub worker has: a bad answer must not spoil it
 Answer = Callable[[etree._Element, Runtime], "bytes | tuple[int, bytes]"]
 DATASET = MatchingDataset.model_validate(
     {"first_names": [{"value": "Alice"}], "surnames": [{"value": "Smith"}], "dates_of_birth": [{"value": "1980-05-14"}]}
@@ -77,7 +77,7 @@ def _send(matcher: HostileMatcher, answer: Answer, profile: Profile = Profile.SI
     request = RelyingServiceRequest(service.entity_id, service.default_acs_url, "_service_request")
     subject = MatchSubject(PAIRWISE, LevelOfAssurance.LEVEL_2, request)
     query = build_query(runtime=runtime, service=service, subject=subject, dataset=DATASET)
-    return send_query(runtime=runtime, service=service, query=query, session=requests.Session(), subject=subject)
+    return send_query(runtime=runtime, service=service, query=query, http=HTTP, subject=subject)
 
 
 def _ask(matcher: HostileMatcher, answer: Answer) -> MatchResult:
@@ -132,6 +132,8 @@ def test_genuine_match_and_no_match_are_understood(matcher: HostileMatcher) -> N
         lambda query, runtime: b"not xml at all",
         lambda query, runtime: soap_envelope(query),
         lambda query, runtime: b'<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>',
+        lambda query, runtime: (302, b""),
+        lambda query, runtime: _signed_answer()(query, runtime) + b" " * MAX_MESSAGE_BYTES,  # type: ignore[operator]
     ],
     ids=[
         "unsigned",
@@ -146,11 +148,14 @@ def test_genuine_match_and_no_match_are_understood(matcher: HostileMatcher) -> N
         "not-xml",
         "echoes-the-query",
         "xxe",
+        "redirect",
+        "over-the-size-limit",
     ],
 )
 def test_answer_that_is_not_a_clear_signed_answer_is_refused(matcher: HostileMatcher, answer: Answer) -> None:
     with pytest.raises(MatchingServiceError):
         _ask(matcher, answer)
+    assert _ask(matcher, _signed_answer()) is MatchResult.MATCH  # and the next query still gets through
 
 
 def test_slow_matching_service_is_abandoned_at_the_configured_time(matcher: HostileMatcher) -> None:
