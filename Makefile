@@ -38,6 +38,7 @@ test: install assets  ## lint, type-check and run the whole test suite (needs re
 bench: install assets keys-if-missing  ## measure journeys per second and hub CPU for both crypto backends
 	$(BIN)/python -m bench --journeys 200 --concurrency 16 --soak 10000
 	$(BIN)/python -m bench --journeys 200 --concurrency 16 --backends inprocess --hub-cpus 1 --json bench/results-hub-own-cpu.json
+	$(BIN)/python -m bench --journeys 200 --concurrency 16 --backends inprocess --think-ms 250 --json bench/results-paced.json
 
 keys-if-missing: install
 	$(BIN)/python -m keys

@@ -55,7 +55,10 @@ class Progress:
             sys.stderr.flush()
 
 
-def _one_journey(federation: RunningFederation, timings: dict[str, list[float]], lock: threading.Lock) -> bool:
+def _one_journey(
+    federation: RunningFederation, timings: dict[str, list[float]], lock: threading.Lock, think_seconds: float
+) -> tuple[bool, float]:
+    """One journey: whether it ended at the matched record, and how long it took."""
     hub = federation.live.urls["hub"]
 
     def observe(response: object, *args: object, **kwargs: object) -> None:
@@ -65,30 +68,42 @@ def _one_journey(federation: RunningFederation, timings: dict[str, list[float]],
             with lock:
                 timings.setdefault(path, []).append(response.elapsed.total_seconds() * 1000)
 
+    started = time.perf_counter()
     try:
-        return matched_journey(federation.live.urls, observe)
+        ok = matched_journey(federation.live.urls, observe, think_seconds)
     except (AssertionError, OSError) as exc:
         sys.stderr.write(f"\njourney failed: {type(exc).__name__}: {str(exc)[:120]}\n")
-        return False
+        ok = False
+    return ok, time.perf_counter() - started
 
 
-def _clients(federation: RunningFederation, count: int, threads: int, out: Queue[tuple[object, ...]]) -> None:
+def _clients(
+    federation: RunningFederation, count: int, threads: int, think_seconds: float, out: Queue[tuple[object, ...]]
+) -> None:
     """One client process: ``count`` journeys on ``threads`` threads; each result, then the timings, to ``out``."""
     federation.pin_to_others()
     timings: dict[str, list[float]] = {}
     lock = threading.Lock()
     cpu = time.process_time()
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        for ok in pool.map(lambda _: _one_journey(federation, timings, lock), range(count)):
-            out.put(("journey", ok))
+        for ok, seconds in pool.map(lambda _: _one_journey(federation, timings, lock, think_seconds), range(count)):
+            out.put(("journey", ok, seconds))
     out.put(("done", timings, time.process_time() - cpu))
 
 
 def _drive(
-    federation: RunningFederation, count: int, concurrency: int, label: str, client_processes: int = 1
+    federation: RunningFederation,
+    count: int,
+    concurrency: int,
+    label: str,
+    client_processes: int = 1,
+    think_seconds: float = 0.0,
 ) -> dict[str, object]:
     """Run ``count`` journeys, ``concurrency`` at a time, from ``client_processes`` processes (forked, so each
-    has the federation's settings): the clients' own CPU and GIL then delay the hub's responses less."""
+    has the federation's settings): the clients' own CPU and GIL then delay the hub's responses less.
+
+    With ``think_seconds`` each citizen pauses on the pages a person reads (``bench.client.reading``), so the
+    journeys are in flight together as people's are, rather than each asking again the moment it is answered."""
     processes = max(1, min(client_processes, concurrency, count))
     progress = Progress(count, label)
     context = multiprocessing.get_context("fork")
@@ -99,15 +114,18 @@ def _drive(
     for index in range(processes):
         share = count // processes + (index < count % processes)
         threads = concurrency // processes + (index < concurrency % processes)
-        children.append(context.Process(target=_clients, args=(federation, share, threads, out), daemon=True))
+        children.append(
+            context.Process(target=_clients, args=(federation, share, threads, think_seconds, out), daemon=True)
+        )
         children[-1].start()
     timings: dict[str, list[float]] = {}
-    client_cpu = 0.0
+    client_cpu = journey_seconds = 0.0
     finished = 0
     while finished < processes:
         message = out.get(timeout=600)
         if message[0] == "journey":
             progress.tick(bool(message[1]))
+            journey_seconds += float(message[2])  # type: ignore[arg-type]
             continue
         finished += 1
         for path, values in message[1].items():  # type: ignore[attr-defined]
@@ -126,6 +144,10 @@ def _drive(
         "hub_cpu_ms_per_journey": round(cpu["hub"] * 1000 / count, 2),
         "cpu_ms_per_journey_by_process": {name: round(value * 1000 / count, 1) for name, value in cpu.items()},
         "client_processes": processes,
+        "think_ms": round(think_seconds * 1000),
+        # Little's law: the time journeys spent in flight over the time the run took.
+        "journeys_in_flight": round(journey_seconds / elapsed, 1),
+        "journey_seconds_mean": round(journey_seconds / count, 2),
         "endpoints_ms": {path: percentiles(values) for path, values in sorted(timings.items())},
     }
 
@@ -134,7 +156,9 @@ def run_backend(backend: str, args: argparse.Namespace, work: Path) -> dict[str,
     hub_cpus = {int(cpu) for cpu in args.hub_cpus.split(",")} if args.hub_cpus else None
     with RunningFederation(backend, hub_workers=args.hub_workers, work=work / backend, hub_cpus=hub_cpus) as federation:
         _drive(federation, args.warmup, min(args.concurrency, args.warmup), f"{backend} warm", args.client_processes)
-        result = _drive(federation, args.journeys, args.concurrency, backend, args.client_processes)
+        result = _drive(
+            federation, args.journeys, args.concurrency, backend, args.client_processes, args.think_ms / 1000
+        )
         rss_start = federation.hub_rss_mb()
         if args.soak and backend == "inprocess":  # RSS flatness is a property of the backend we run
             soak = _drive(federation, args.soak, args.concurrency, f"{backend} soak", args.client_processes)
@@ -165,6 +189,10 @@ def _table(results: dict[str, dict[str, object]], floor: dict[str, float]) -> st
 
     row("journeys completed", [f"{r['completed']}/{r['journeys']}" for r in results.values()])
     row("journeys per second", [r["journeys_per_second"] for r in results.values()])
+    row(
+        "journeys in flight (mean); think time per page",
+        [f"{r['journeys_in_flight']}; {r['think_ms']} ms" for r in results.values()],
+    )
     row("hub CPU ms per journey", [r["hub_cpu_ms_per_journey"] for r in results.values()])
     row(
         "hub CPU / crypto floor",
@@ -217,6 +245,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--client-processes", type=int, default=4, help="processes the clients run in, as threads (default 4)"
+    )
+    parser.add_argument(
+        "--think-ms",
+        type=float,
+        default=0,
+        help="mean pause on each page a person reads (default 0: each client asks again at once, saturating)",
     )
     parser.add_argument("--warmup", type=int, default=10, help="journeys before measuring (default 10)")
     parser.add_argument("--active", type=int, default=200, help="journeys held open to weigh Redis (default 200)")

@@ -8,6 +8,7 @@ needs is read. What the journey proves is the same: the service's page shows the
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable
 from urllib.parse import urljoin
@@ -67,19 +68,40 @@ class LeanCitizen:
         return response
 
 
-def matched_journey(urls: dict[str, str], on_response: Hook | None = None) -> bool:
-    """alice signs in to Check your PAYE tax through stub IDP one; whether the service found her record."""
-    citizen = LeanCitizen(on_response)
+def reading(mean_seconds: float) -> Callable[[], None]:
+    """A person's pause on a page before acting: random, ``mean_seconds`` on average (none when 0).
+
+    Exponentially distributed, as arrivals at a server are: most pauses short, a few long.
+    """
+    if mean_seconds <= 0:
+        return lambda: None
+    return lambda: time.sleep(random.expovariate(1 / mean_seconds))
+
+
+def matched_journey(urls: dict[str, str], on_response: Hook | None = None, think_seconds: float = 0.0) -> bool:
+    """alice signs in to Check your PAYE tax through stub IDP one; whether the service found her record.
+
+    ``think_seconds``: the mean pause on each of the six pages a person reads and acts on (the service's
+    start page, the hub's three and the identity provider's two); the pages a browser posts on by itself
+    are passed at once.
+    """
+    citizen, think = LeanCitizen(on_response), reading(think_seconds)
     start = citizen.get(f"{urls['stub_service']}/{PAYE}/")
+    think()
     hub_start = citizen.submit(citizen.submit(start), form_id="saml-form")
     continue_links = html.fromstring(hub_start.content).xpath('//main//a[contains(@class, "govuk-button")]/@href')
     if not continue_links:
         raise JourneyFailedError(f"no Continue on {hub_start.url}")
+    think()
     question = citizen.get(urljoin(hub_start.url, continue_links[0]))
+    think()
     choose = citizen.submit(question, {"evidence": ["photo_id"]})
+    think()
     to_idp = citizen.submit(choose, {"company": f"{urls['stub_idp']}/stub-idp-one/SAML2/metadata"})
     login = citizen.submit(to_idp, form_id="saml-form")
+    think()
     consent = citizen.submit(login, {"username": "alice", "password": "password"}, form_id="sign-in-form")
+    think()
     back = citizen.submit(consent, {"decision": "agree", "gpg45_status": "DF01"}, form_id="consent-form")
     answered = citizen.wait(citizen.submit(back, form_id="saml-form"))
     outcome = citizen.submit(answered, form_id="saml-form")
