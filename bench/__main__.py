@@ -170,6 +170,7 @@ def run_backend(backend: str, args: argparse.Namespace, work: Path) -> dict[str,
             }
         result["redis_bytes_per_active_journey"] = federation.redis_bytes_per_active_journey(args.active)
         result["hub_rss_mb"] = federation.hub_rss_mb()
+        result["hub_peak_rss_mb"] = federation.hub_peak_rss_mb()
         result["hub_workers"] = args.hub_workers
         dashboard = work / f"dashboard-{backend}.html"
         cards = federation.save_dashboard(dashboard)
@@ -217,7 +218,10 @@ def _table(results: dict[str, dict[str, object]], floor: dict[str, float]) -> st
             ],
         )
     row("Redis bytes per active journey", [r["redis_bytes_per_active_journey"] for r in results.values()])
-    row("hub RSS MB (all workers)", [r["hub_rss_mb"] for r in results.values()])
+    row(
+        "hub RSS MB (all workers): at the end / peak",
+        [f"{r['hub_rss_mb']} / {r['hub_peak_rss_mb']}" for r in results.values()],
+    )
     if any("soak" in r for r in results.values()):
         row(
             "hub RSS MB before/after soak (journeys)",

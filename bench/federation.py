@@ -150,6 +150,16 @@ class RunningFederation:
     def hub_rss_mb(self) -> float:
         return round(sum(p.memory_info().rss for p in self._processes_of("hub")) / 2**20, 1)
 
+    def hub_peak_rss_mb(self) -> float:
+        """The most each hub process has held resident since it started (Linux's VmHWM), added up: at least the
+        hub's peak, since the processes' peaks need not coincide."""
+        total_kb = 0
+        for process in self._processes_of("hub"):
+            for line in Path(f"/proc/{process.pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total_kb += int(line.split()[1])
+        return round(total_kb / 1024, 1)
+
     def redis_bytes_per_active_journey(self, count: int) -> int:
         """Open ``count`` journeys up to the identity provider and weigh what Redis holds for the hub.
 
