@@ -30,6 +30,14 @@ class LogSink:
             logger.info("%s", json.dumps(record, separators=(",", ":"), sort_keys=True))
 
 
+def _stream_value(value: object) -> str:
+    """A record's field as a stream entry holds it: text as it is, nothing as empty, anything else as JSON
+    (numbers, ``true``/``false``, and lists such as ``reached`` as ``["chose-company"]``)."""
+    if isinstance(value, str):
+        return value
+    return "" if value is None else json.dumps(value, separators=(",", ":"))
+
+
 class RedisStreamSink:
     """Appends to a capped Redis stream; an audit write that fails is logged, never shown to the citizen."""
 
@@ -37,7 +45,7 @@ class RedisStreamSink:
         self._store, self._key = store, key
 
     def write(self, record: dict[str, Any]) -> None:
-        fields = {name: "" if value is None else str(value) for name, value in record.items()}
+        fields = {name: _stream_value(value) for name, value in record.items()}
         try:
             self._store.append_to_stream(self._key, fields, STREAM_MAX_LENGTH)
         except StoreUnavailableError as exc:
