@@ -15,6 +15,7 @@ applies before calling ``xmlsec1`` are applied here, and more:
 from __future__ import annotations
 
 import base64
+import logging
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -67,6 +68,13 @@ CONTENT_ENCRYPTION_ALGORITHMS = frozenset(
 xmlsec: Any = _xmlsec
 
 _key_lock = threading.Lock()
+logger = logging.getLogger(__name__)
+# python-xmlsec lets go of the GIL inside libxmlsec1, which brings its own copies of libxml2 and OpenSSL and
+# works on trees that lxml's libxml2 built and on keys every thread shares. One libxmlsec1 operation at a time
+# in a process: its threads add nothing to the CPU a worker has (the GIL serialises the rest of a request),
+# and no two of them then meet inside the C libraries. (Soaks under gunicorn's threads lost 2 journeys in
+# 30,000 before this: docs/operations.md, "Hub processes, threads and libxmlsec1".)
+_libxmlsec = threading.Lock()
 _public_keys: dict[bytes, xmlsec.Key] = {}
 
 
@@ -290,10 +298,19 @@ class InProcessBackend:
     name = "inprocess"
 
     def sign(self, element: etree._Element, signature: etree._Element, key_pair: KeyPair) -> None:
-        context = xmlsec.SignatureContext()
-        context.key = key_pair._key
-        context.register_id(element, "ID")
-        context.sign(signature)
+        xmlsec.SignatureContext().register_id(element, "ID")  # on the document, for every context after
+        for attempt in (1, 2):
+            context = xmlsec.SignatureContext()
+            context.key = key_pair._key
+            try:
+                with _libxmlsec:
+                    context.sign(signature)
+                break
+            except xmlsec.Error as exc:  # our own message and key: a failure is libxmlsec1's, so once more
+                if attempt == 2:
+                    raise
+                logger.warning("libxmlsec1 failed to sign (%s); signing once more", exc)
+                CRYPTO_OPERATIONS.labels("sign-retried").inc()
         # The key has no certificate, so libxmlsec left the template's X509Certificate empty. lxml's find()
         # does not see the nodes libxmlsec made (their names are not in the document's dictionary): walk.
         for node in signature.iter():
@@ -305,7 +322,8 @@ class InProcessBackend:
         context.key = _public_key(certificate)
         context.register_id(element, "ID")
         try:
-            context.verify(signature)
+            with _libxmlsec:
+                context.verify(signature)
         except xmlsec.Error:
             return False
         return True
@@ -313,12 +331,14 @@ class InProcessBackend:
     def encrypt(self, wrapper: etree._Element, template: etree._Element, recipient: Certificate, bits: int) -> None:
         context = xmlsec.EncryptionContext(_recipient_manager(recipient))
         context.key = xmlsec.Key.generate(xmlsec.KeyData.AES, bits, xmlsec.KeyDataType.SESSION)
-        context.encrypt_xml(template, wrapper[0])
+        with _libxmlsec:
+            context.encrypt_xml(template, wrapper[0])
 
     def decrypt(self, holder: etree._Element, key_pair: KeyPair) -> bytes | None:
         context = xmlsec.EncryptionContext(key_pair._manager)
         try:
-            decrypted = context.decrypt(holder[0])
+            with _libxmlsec:
+                decrypted = context.decrypt(holder[0])
         except xmlsec.Error:
             return None
         return to_bytes(decrypted) if isinstance(decrypted, etree._Element) else None

@@ -3,8 +3,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import xmlsec
 from lxml import etree
 
+from federation import crypto
 from federation.config import Federation
 from federation.crypto import KeyPair, decrypt_assertion, encrypt_assertion, sign, verify
 from federation.errors import DisallowedAlgorithmError, InvalidSamlMessageError, SignatureError
@@ -97,3 +99,44 @@ def test_parser_refuses_unsafe_documents(document: bytes) -> None:
 def test_comments_do_not_split_text(tmp_path: Path) -> None:
     element = parse(b"<a>user@evil.example<!-- -->.gov.uk</a>")
     assert element.text == "user@evil.example.gov.uk"
+
+
+class _FailingOnce:
+    """python-xmlsec's SignatureContext, whose first ``sign`` in a test fails as libxmlsec1 did once in 73,000
+    signatures under gunicorn's threads (``xmlsec.Error: (1, 'failed to sign')``)."""
+
+    failures_left = 0
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "_real", REAL_SIGNATURE_CONTEXT())
+
+    def __setattr__(self, name: str, value: object) -> None:
+        setattr(self._real, name, value)  # type: ignore[attr-defined]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._real, name)  # type: ignore[attr-defined]
+
+    def sign(self, node: etree._Element) -> None:
+        if _FailingOnce.failures_left > 0:
+            _FailingOnce.failures_left -= 1
+            raise xmlsec.Error(1, "failed to sign")
+        self._real.sign(node)  # type: ignore[attr-defined]
+
+
+REAL_SIGNATURE_CONTEXT = xmlsec.SignatureContext
+
+
+@pytest.mark.parametrize("failures", [1, 2], ids=["fails-once", "fails-twice"])
+def test_a_signature_libxmlsec1_fails_to_make_is_made_once_more_then_given_up(
+    federation: Federation, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, failures: int
+) -> None:
+    monkeypatch.setattr(crypto, "_backend", crypto.InProcessBackend())  # the retry is the in-process backend's
+    monkeypatch.setattr(xmlsec, "SignatureContext", _FailingOnce)
+    monkeypatch.setattr(_FailingOnce, "failures_left", failures)
+    if failures == 2:
+        with pytest.raises(xmlsec.Error):
+            _signed(federation)
+        return
+    element = _signed(federation)
+    verify(element, [federation.cert("hub-signing.crt")])
+    assert "libxmlsec1 failed to sign" in caplog.text and _FailingOnce.failures_left == 0
