@@ -135,6 +135,7 @@ def _handle_http_error(error: HTTPException) -> tuple[str, int] | HTTPException:
     status = error.code or 500
     if status < 400:
         return error
+    logger.info("HTTP %s: %s", status, type(error).__name__)  # which kind of 400 (a body cut short, say)
     title, description = _PLAIN_WORDS.get(status, _PLAIN_WORDS[400 if status < 500 else 500])
     return error_page(status, title, description)
 
