@@ -298,10 +298,10 @@ class InProcessBackend:
     name = "inprocess"
 
     def sign(self, element: etree._Element, signature: etree._Element, key_pair: KeyPair) -> None:
-        xmlsec.SignatureContext().register_id(element, "ID")  # on the document, for every context after
         for attempt in (1, 2):
             context = xmlsec.SignatureContext()
             context.key = key_pair._key
+            context.register_id(element, "ID")
             try:
                 with _libxmlsec:
                     context.sign(signature)

@@ -139,28 +139,16 @@ class StatsSink:
     loses at most that second's counts, and ``flush`` runs at interpreter exit. With 0 every event is written
     at once.
 
-    Every key's time to live is set the first time this process writes it and at most once a minute after
-    that, not on every write: EXPIRE is most of the commands otherwise, and client-side CPU is the cost here.
+    Each flush sets the time to live of every key it writes, so a key outlives its last write by its
+    resolution's lifetime even when a flush before it failed.
     """
-
-    TTL_REFRESH_SECONDS = 60
 
     def __init__(self, store: Store, flush_seconds: float = 1.0) -> None:
         self._store = store
         self._flush_seconds = flush_seconds
-        self._ttl_set: dict[str, float] = {}
         self._lock = threading.Lock()
         self._counters: dict[str, tuple[Resolution, dict[str, int]]] = {}  # by key: its resolution, its counts
         self._flusher: threading.Thread | None = None
-
-    def _ttl(self, key: str, resolution: Resolution) -> int | None:
-        now = time.monotonic()
-        if self._ttl_set.get(key, -self.TTL_REFRESH_SECONDS) > now - self.TTL_REFRESH_SECONDS:
-            return None
-        if len(self._ttl_set) > 256:
-            self._ttl_set = {k: v for k, v in self._ttl_set.items() if v > now - self.TTL_REFRESH_SECONDS}
-        self._ttl_set[key] = now
-        return resolution.ttl_seconds
 
     def write(self, record: dict[str, Any]) -> None:
         counted = tally(record)
@@ -193,7 +181,7 @@ class StatsSink:
         """Write what has been added up since the last flush, in one round trip."""
         with self._lock:
             counters, self._counters = self._counters, {}
-            increments = [(key, fields, self._ttl(key, resolution)) for key, (resolution, fields) in counters.items()]
+            increments = [(key, fields, resolution.ttl_seconds) for key, (resolution, fields) in counters.items()]
         if not increments:
             return
         try:

@@ -35,7 +35,7 @@ class Store(Protocol):
     def take_and_add_once(self, key: str, once_key: str, ttl_seconds: int) -> tuple[dict[str, Any] | None, bool]: ...
     def ping(self) -> bool: ...
     # Counters for the operations dashboard (federation.stats).
-    def increment_counters(self, counters: Sequence[tuple[str, Mapping[str, int], int | None]]) -> None: ...
+    def increment_counters(self, counters: Sequence[tuple[str, Mapping[str, int], int]]) -> None: ...
     def read_counters(self, keys: Sequence[str]) -> list[dict[str, int]]: ...
 
 
@@ -141,17 +141,16 @@ class RedisStore:
 
     # Counters for the operations dashboard (federation.stats).
 
-    def increment_counters(self, counters: Sequence[tuple[str, Mapping[str, int], int | None]]) -> None:
+    def increment_counters(self, counters: Sequence[tuple[str, Mapping[str, int], int]]) -> None:
         """Add to hash fields, all in one round trip (a pipeline).
 
-        ``counters`` are (key, {field: amount}, ttl); a ttl of None leaves the key's time to live as it is.
+        ``counters`` are (key, {field: amount}, ttl): each key then lives ``ttl`` seconds from now.
         """
         pipe = self._redis.pipeline(transaction=False)
         for key, fields, ttl in counters:
             for name, amount in fields.items():
                 pipe.hincrby(self._key(key), name, amount)
-            if ttl is not None:
-                pipe.expire(self._key(key), ttl)
+            pipe.expire(self._key(key), ttl)
         self._execute(pipe)
 
     def read_counters(self, keys: Sequence[str]) -> list[dict[str, int]]:
@@ -234,19 +233,13 @@ class MemoryStore:
 
     # Counters for the operations dashboard (federation.stats), kept in ``_data`` beside the other values.
 
-    def _counted(self, key: str, ttl: int | None) -> dict[str, Any]:
-        """The live hash at ``key``, created if missing; its expiry moved to ``ttl`` from now when given."""
-        held = self._live(key)
-        if held is None:
-            held, expires = {}, float("inf")  # as Redis: a key made without a time to live stays
-        else:
-            expires = self._data[key][0]
-        if ttl is not None:
-            expires = time.monotonic() + ttl
-        self._data[key] = (expires, held)
+    def _counted(self, key: str, ttl: int) -> dict[str, Any]:
+        """The live hash at ``key``, created if missing; its expiry moved to ``ttl`` from now."""
+        held = self._live(key) or {}
+        self._data[key] = (time.monotonic() + ttl, held)
         return held
 
-    def increment_counters(self, counters: Sequence[tuple[str, Mapping[str, int], int | None]]) -> None:
+    def increment_counters(self, counters: Sequence[tuple[str, Mapping[str, int], int]]) -> None:
         """As ``RedisStore.increment_counters``."""
         with self._lock:
             for key, fields, ttl in counters:

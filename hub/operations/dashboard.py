@@ -144,10 +144,6 @@ class Dashboard:
     period: Period
     description: str
     cards: list[Card]
-    over_time: list[tuple[str, int, int]]
-    funnel: list[FunnelStep]
-    companies: list[CompanyRow]
-    services: list[ServiceRow]
     charts: dict[str, charts.Chart]
     tables: dict[str, Table]
 
@@ -383,10 +379,6 @@ def build(store: Store, federation: Federation, period: Period, now: float | Non
         period,
         _describe(period, starts, now),
         cards,
-        over_time,
-        funnel,
-        companies,
-        services,
         chart_set,
         _tables(over_time, funnel, companies, services),
     )
