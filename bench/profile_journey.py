@@ -202,9 +202,9 @@ def _patch_globally(meter: Meter) -> None:
     redis.connection.AbstractConnection.send_packed_command = counting_send  # type: ignore[method-assign]
     run = hub.matching_runner._run
 
-    def measured_run(app: flask.Flask, journey_id: str, attempt: str) -> None:
+    def measured_run(app: flask.Flask, *args: Any) -> None:
         with meter.measure(MATCHING_THREAD):
-            run(app, journey_id, attempt)
+            run(app, *args)
 
     hub.matching_runner._run = measured_run
 

@@ -186,6 +186,8 @@ _HEADER = """{%- from "govuk_frontend_jinja/components/header/macro.html" import
 {%- from "govuk_frontend_jinja/components/service-navigation/macro.html" import govukServiceNavigation -%}
 <header class="govuk-template__header">{{ govukHeader({}) }}
 {{ govukServiceNavigation({"serviceName": args[0], "serviceUrl": args[1]}) }}</header>"""
+_SKIP_LINK = """{%- from "govuk_frontend_jinja/components/skip-link/macro.html" import govukSkipLink -%}
+{{ govukSkipLink({"href": "#main-content", "text": "Skip to main content"}) }}"""
 _FOOTER = """{%- from "govuk_frontend_jinja/components/footer/macro.html" import govukFooter -%}
 <footer class="govuk-template__footer">{{ govukFooter({"meta": {"items": args[0]}}) }}</footer>"""
 
@@ -295,8 +297,8 @@ def _make_globals(environment: Environment) -> Callable[[MutableMapping[str, Any
 
 
 def _fragment(app: Flask, source: str) -> Any:
-    """The GOV.UK header and footer, rendered once per set of arguments: the same on every page, and the
-    macros behind them cost more than the rest of a page together."""
+    """The GOV.UK skip link, header and footer, rendered once per set of arguments: the same on every page,
+    and the macros behind them cost more than the rest of a page together."""
     cache: dict[str, Markup] = {}
 
     def render(*args: Any) -> Markup:
@@ -325,6 +327,7 @@ def init_app(app: Flask, form_targets: Iterable[str] = ()) -> None:
     app.jinja_env.make_globals = _make_globals(app.jinja_env)  # type: ignore[method-assign,assignment]
     _install_macros(app)
     app.jinja_env.globals["csp_nonce"] = _csp_nonce
+    app.jinja_env.globals["govuk_skip_link"] = _fragment(app, _SKIP_LINK)
     app.jinja_env.globals["govuk_header"] = _fragment(app, _HEADER)
     app.jinja_env.globals["govuk_footer"] = _fragment(app, _FOOTER)
     app.before_request(_new_nonce)

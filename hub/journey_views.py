@@ -203,9 +203,24 @@ def response_processing() -> ResponseReturnValue:
         response = Response(page, status)
         response.headers["Refresh"] = "2"
         return response
+    return after_matching(journey)
+
+
+def after_matching(journey: Journey) -> ResponseReturnValue:
+    """Where a journey goes once matching has answered: straight back to the service with a match, an account
+    or a final no-match; otherwise the page for where it is now (cycle 3, or an exit page)."""
     if journey.stage in FINAL_MATCHING:
         return _answer_service(journey)
-    return redirect(page_for(journey))
+    return redirect(page_for(journey), code=303)
+
+
+def started_matching(recorded: Journey | None) -> ResponseReturnValue:
+    """The answer to the request that started matching (``matching_runner.start``): what happened, if matching
+    answered while the request waited; otherwise the waiting page."""
+    if recorded is None:
+        return redirect(url_for("journey.response_processing"), code=303)
+    g.journey_id = recorded.log_id
+    return after_matching(recorded)
 
 
 @blueprint.route("/further-information", methods=["GET", "POST"])
@@ -225,8 +240,8 @@ def further_information() -> ResponseReturnValue:
         normalised, error = attribute.validate(value)
         if normalised is not None:
             journey.cycle3_value, journey.cycle3_tried = normalised, True
-            matching_runner.start(current_app._get_current_object(), journey, Stage.MATCHING)  # type: ignore[attr-defined]
-            return redirect(url_for("journey.response_processing"), code=303)
+            app = current_app._get_current_object()  # type: ignore[attr-defined]
+            return started_matching(matching_runner.start(app, journey, Stage.MATCHING))
     return _render(
         "further_information.html",
         journey,

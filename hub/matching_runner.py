@@ -39,20 +39,24 @@ _AFTER = {
 INLINE_WAIT_SECONDS = 1.5
 
 
-def start(app: Flask, journey: Journey, stage: Stage) -> None:
+def start(app: Flask, journey: Journey, stage: Stage) -> Journey | None:
     """Begin a matching (``Stage.MATCHING``) or account creation (``Stage.CREATING_ACCOUNT``) attempt.
 
-    The attempt runs in a thread; this waits up to ``INLINE_WAIT_SECONDS`` for it, without polling.
+    The attempt runs in a thread; this waits up to ``INLINE_WAIT_SECONDS`` for it, without polling. Returns the
+    journey as the attempt recorded it when it finished within the wait (the caller can then show the outcome
+    at once, with no store round trip), else None: it goes on in the background.
     """
     journeys = cast(JourneyRepository, app.extensions["journeys"])
     attempt = journey.begin_attempt(stage)
     journeys.save(journey)
+    recorded: list[Journey] = []
     # A copy of the journey as saved, so the thread need not load it again and the request's own is left alone.
     worker = threading.Thread(
-        target=_run, args=(app, copy.copy(journey), attempt), name=f"matching-{journey.log_id}", daemon=True
+        target=_run, args=(app, copy.copy(journey), attempt, recorded), name=f"matching-{journey.log_id}", daemon=True
     )
     worker.start()
     worker.join(INLINE_WAIT_SECONDS)
+    return recorded[0] if recorded and not worker.is_alive() else None
 
 
 def timed_out(journey: Journey, runtime: Runtime) -> bool:
@@ -70,11 +74,14 @@ def _next_stage_after_no_match(journey: Journey, service: RelyingServiceEntry) -
     return Stage.NO_MATCH
 
 
-def _run(app: Flask, journey: Journey, attempt: str) -> None:
-    """One attempt, then account creation in the same thread when a no-match leads there."""
-    following: tuple[Journey, str] | None = (journey, attempt)
-    while following is not None:
-        following = _attempt(app, *following)
+def _run(app: Flask, journey: Journey, attempt: str, recorded: list[Journey]) -> None:
+    """One attempt, then account creation in the same thread when a no-match leads there; the journey as
+    the last attempt saved it goes into ``recorded`` (nothing when its answer was dropped)."""
+    step: tuple[Journey, str | None] | None = (journey, attempt)
+    while step is not None and step[1] is not None:
+        step = _attempt(app, step[0], step[1])
+    if step is not None:
+        recorded.append(step[0])
 
 
 def _cycle(journey: Journey) -> str:
@@ -84,9 +91,11 @@ def _cycle(journey: Journey) -> str:
     return "account-creation" if journey.stage is Stage.CREATING_ACCOUNT else "0-1"
 
 
-def _attempt(app: Flask, journey: Journey, attempt: str) -> tuple[Journey, str] | None:
-    """Ask the matching service once about ``journey`` (as saved when ``attempt`` began) and record the answer;
-    returns the journey and attempt ID of the next attempt if there is one."""
+def _attempt(app: Flask, journey: Journey, attempt: str) -> tuple[Journey, str | None] | None:
+    """Ask the matching service once about ``journey`` (as saved when ``attempt`` began) and record the answer.
+
+    Returns the journey as saved with the ID of the next attempt, if there is one (else None in its place), or
+    None if the answer was not recorded."""
     service_assertion: str | None = None
     reached: list[str] = []
     runtime = cast(Runtime, app.extensions["runtime"])
@@ -150,4 +159,5 @@ def _attempt(app: Flask, journey: Journey, attempt: str) -> tuple[Journey, str] 
         journeys.save(journey)
     except FederationError as exc:
         logger.warning("Matching answer not recorded: %s", type(exc).__name__)
-    return None
+        return None
+    return journey, None

@@ -17,7 +17,7 @@ from federation.xml import now
 from hub import matching_runner
 from hub.context import auditor, current_journey, journeys, runtime, service_for, set_journey_cookies
 from hub.idp_responses import check_idp_response
-from hub.journey_views import page_for
+from hub.journey_views import page_for, started_matching
 from hub.journeys import Journey, Stage
 from hub.service_requests import check_service_request
 
@@ -77,8 +77,8 @@ def idp_response() -> ResponseReturnValue:
     )
     journey.asserted_level = outcome.level
     journey.dataset = outcome.dataset.model_dump(mode="json", by_alias=True)
-    matching_runner.start(current_app._get_current_object(), journey, Stage.MATCHING)  # type: ignore[attr-defined]
-    return redirect(url_for("journey.response_processing"), code=303)
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    return started_matching(matching_runner.start(app, journey, Stage.MATCHING))
 
 
 _metadata_lock = threading.Lock()
