@@ -10,7 +10,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 import redis
@@ -20,6 +20,10 @@ import redis.sentinel
 from federation.errors import StoreUnavailableError
 
 logger = logging.getLogger(__name__)
+
+
+# For ``put_if``: the fields a stored value must have, each with one of the values listed for it.
+Expected = Mapping[str, Sequence[str]]
 
 
 class Store(Protocol):
@@ -33,6 +37,10 @@ class Store(Protocol):
     def put_many(self, values: Mapping[str, dict[str, Any]], ttl_seconds: int) -> None: ...
     def add_once_many(self, entries: Sequence[tuple[str, int]]) -> list[bool]: ...
     def take_and_add_once(self, key: str, once_key: str, ttl_seconds: int) -> tuple[dict[str, Any] | None, bool]: ...
+    def put_if(self, key: str, value: dict[str, Any], ttl_seconds: int, expected: Expected) -> bool: ...
+    def put_and_add_once(
+        self, key: str, value: dict[str, Any], ttl_seconds: int, once_key: str, once_ttl: int
+    ) -> bool: ...
     def ping(self) -> bool: ...
     # Counters for the operations dashboard (federation.stats).
     def increment_counters(self, counters: Sequence[tuple[str, Mapping[str, int], int]]) -> None: ...
@@ -61,19 +69,38 @@ def _client(url: str) -> redis.Redis:
     return redis.Redis.from_url(url, **options)
 
 
+# KEYS[1]: the key; ARGV: the new JSON value, its time to live, and {field: [allowed values]} as JSON.
+_PUT_IF = """
+local current = redis.call('GET', KEYS[1])
+if not current then return 0 end
+current = cjson.decode(current)
+for field, allowed in pairs(cjson.decode(ARGV[3])) do
+  local found = false
+  for _, value in ipairs(allowed) do
+    if current[field] == value then found = true break end
+  end
+  if not found then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return 1
+"""
+
+
 class RedisStore:
     kind = "redis"
 
     def __init__(self, url: str, prefix: str) -> None:
         self._redis = _client(url)
         self._prefix = prefix
+        self._put_if = self._redis.register_script(_PUT_IF)
 
     def _key(self, key: str) -> str:
         return f"{self._prefix}:{key}"
 
-    def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+    def _call(self, method: str | Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """A Redis command by name, or a registered script; a Redis failure becomes StoreUnavailableError."""
         try:
-            return getattr(self._redis, method)(*args, **kwargs)
+            return (getattr(self._redis, method) if isinstance(method, str) else method)(*args, **kwargs)
         except redis.RedisError as exc:
             raise StoreUnavailableError(f"session store unavailable: {type(exc).__name__}") from exc
 
@@ -117,6 +144,21 @@ class RedisStore:
         pipe.set(self._key(once_key), b"1", nx=True, ex=max(1, ttl_seconds))
         raw, added = self._execute(pipe)
         return None if raw is None else dict(json.loads(raw)), bool(added)
+
+    def put_and_add_once(self, key: str, value: dict[str, Any], ttl_seconds: int, once_key: str, once_ttl: int) -> bool:
+        """``put(key, value, ttl_seconds)`` and ``add_once(once_key, once_ttl)`` in one round trip; the
+        ``add_once``'s answer (the value is written either way)."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.set(self._key(once_key), b"1", nx=True, ex=max(1, once_ttl))
+        pipe.set(self._key(key), json.dumps(value, separators=(",", ":")), ex=max(1, ttl_seconds))
+        return bool(self._execute(pipe)[0])
+
+    def put_if(self, key: str, value: dict[str, Any], ttl_seconds: int, expected: Expected) -> bool:
+        """Write ``value`` only if a value is there whose every field in ``expected`` has one of the values
+        listed for it: a check and a write in one atomic round trip. Whether it wrote."""
+        arguments = (json.dumps(value, separators=(",", ":")), max(1, ttl_seconds), json.dumps(expected))
+        # redis-py's Script sends EVALSHA, and loads the script first if this Redis does not have it yet.
+        return bool(self._call(self._put_if, keys=[self._key(key)], args=arguments))
 
     @staticmethod
     def _execute(pipe: Any) -> list[Any]:
@@ -223,6 +265,20 @@ class MemoryStore:
             value = self._live(key)
             self._data.pop(key, None)
             return value, self._add_once(once_key, ttl_seconds)
+
+    def put_and_add_once(self, key: str, value: dict[str, Any], ttl_seconds: int, once_key: str, once_ttl: int) -> bool:
+        with self._lock:
+            first = self._add_once(once_key, once_ttl)
+            self._data[key] = (time.monotonic() + max(1, ttl_seconds), json.loads(json.dumps(value)))
+            return first
+
+    def put_if(self, key: str, value: dict[str, Any], ttl_seconds: int, expected: Expected) -> bool:
+        with self._lock:
+            current = self._live(key)
+            if current is None or any(current.get(name) not in allowed for name, allowed in expected.items()):
+                return False
+            self._data[key] = (time.monotonic() + max(1, ttl_seconds), json.loads(json.dumps(value)))
+            return True
 
     def ping(self) -> bool:
         return True

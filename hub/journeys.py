@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
-from federation.errors import JourneyNotFoundError
+from federation.errors import JourneyNotFoundError, ReplayError
 from federation.full_profile import RelyingServiceRequest
 from federation.loa import LevelOfAssurance
 from federation.mds import MatchingDataset
@@ -51,6 +51,9 @@ class Stage(StrEnum):
 
 # The stages in which a matching request is in flight.
 IN_FLIGHT = frozenset({Stage.MATCHING, Stage.CREATING_ACCOUNT})
+# How long an AuthnRequest's ID is remembered: twice the age we accept, so a replay is refused for as long as
+# the request could be fresh.
+REQUEST_MEMORY_SECONDS = 12 * 60
 
 
 def log_id_for(journey_id: str) -> str:
@@ -165,6 +168,22 @@ class JourneyRepository:
         else:
             self._store.put_many({key: record, f"outstanding:{sent_request}": {"journey": journey.id}}, self._ttl)
 
+    def start(self, journey: Journey) -> None:
+        """Save a new journey and mark the AuthnRequest it answers as used, in one round trip. ReplayError, and
+        the journey deleted again, if any worker has seen that request before."""
+        record = {name: getattr(journey, name) for name in _FIELDS}
+        key, request = f"journey:{journey.id}", f"seen:authn-request:{journey.rp_entity_id}|{journey.rp_request_id}"
+        if not self._store.put_and_add_once(key, record, self._ttl, request, REQUEST_MEMORY_SECONDS):
+            self._store.delete(key)
+            raise ReplayError("AuthnRequest ID already used")
+
+    def save_if_at(self, journey: Journey, attempt: str) -> bool:
+        """Write the journey only if the one stored is still in flight at matching ``attempt`` (the citizen has
+        not moved on, and the wait has not run out): checked and written in one round trip. Whether it wrote."""
+        record = {name: getattr(journey, name) for name in _FIELDS}
+        expected = {"attempt": [attempt], "stage": sorted(stage.value for stage in IN_FLIGHT)}
+        return self._store.put_if(f"journey:{journey.id}", record, self._ttl, expected)
+
     def load(self, journey_id: str | None) -> Journey:
         record = self._store.get(f"journey:{journey_id}") if journey_id else None
         if record is None:
@@ -187,17 +206,14 @@ class JourneyRepository:
     def claim_answer(
         self, request_id: str, journey: Journey, kind: str, message_id: str, ttl_seconds: int
     ) -> tuple[bool, bool]:
-        """``claim_request`` for the request an answer is to, and ``first_use`` of the answer's own ID, in one
+        """``claim_request`` for the request an answer is to, and marking the answer's own ID as seen, in one
         round trip: (claimed, first use). The answer's ID is marked as seen whether or not the claim succeeds."""
         record, first = self._store.take_and_add_once(
             f"outstanding:{request_id}", f"seen:{kind}:{message_id}", ttl_seconds
         )
         return record is not None and record.get("journey") == journey.id, first
 
-    def first_use(self, kind: str, message_id: str, ttl_seconds: int) -> bool:
-        """True the first time any worker sees this message ID: the replay cache."""
-        return self._store.add_once(f"seen:{kind}:{message_id}", ttl_seconds)
-
     def first_use_all(self, kind: str, messages: Sequence[tuple[str, int]]) -> bool:
-        """``first_use`` for several (message ID, ttl) at once: True if none of them had been seen."""
+        """The replay cache: mark each (message ID, ttl) as seen by any worker, in one round trip; True if none
+        of them had been seen before."""
         return all(self._store.add_once_many([(f"seen:{kind}:{message_id}", ttl) for message_id, ttl in messages]))

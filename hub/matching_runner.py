@@ -97,7 +97,6 @@ def _attempt(app: Flask, journey: Journey, attempt: str) -> tuple[Journey, str |
     Returns the journey as saved with the ID of the next attempt, if there is one (else None in its place), or
     None if the answer was not recorded."""
     service_assertion: str | None = None
-    reached: list[str] = []
     runtime = cast(Runtime, app.extensions["runtime"])
     journeys = cast(JourneyRepository, app.extensions["journeys"])
     http = cast(urllib3.PoolManager, app.extensions["http"])
@@ -143,21 +142,20 @@ def _attempt(app: Flask, journey: Journey, attempt: str) -> tuple[Journey, str |
     except Exception as exc:  # a bug must not leave the citizen waiting for ever
         logger.error("Matching crashed: %s", type(exc).__name__, exc_info=exc)
         next_stage = Stage.MATCHING_ERROR
-    try:
-        journey = journeys.load(journey.id)  # as it is now: the citizen may have moved on
-        if journey.attempt != attempt or journey.stage not in IN_FLIGHT:
-            logger.info("Late matching answer dropped")
-            return None
-        journey.mark(reached)
-        if next_stage is Stage.CREATING_ACCOUNT:
-            next_attempt = journey.begin_attempt(Stage.CREATING_ACCOUNT)
-            journeys.save(journey)
-            return journey, next_attempt
+    # The journey is left alone while an attempt is in flight, so the copy this thread holds is the one stored,
+    # unless the citizen moved on or the wait ran out: the answer is written only if it is still at this attempt.
+    next_attempt = None
+    if next_stage is Stage.CREATING_ACCOUNT:
+        next_attempt = journey.begin_attempt(Stage.CREATING_ACCOUNT)
+    else:
         journey.stage = next_stage
         if next_stage in (Stage.MATCHED, Stage.ACCOUNT_CREATED):
             journey.service_assertion = service_assertion
-        journeys.save(journey)
+    try:
+        if not journeys.save_if_at(journey, attempt):
+            logger.info("Late matching answer dropped")
+            return None
     except FederationError as exc:
         logger.warning("Matching answer not recorded: %s", type(exc).__name__)
         return None
-    return journey, None
+    return journey, next_attempt

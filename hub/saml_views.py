@@ -35,7 +35,7 @@ def single_sign_on() -> ResponseReturnValue:
     else:
         redirect_message = None
         element, relay_state = read_posted_message("SAMLRequest"), request.form.get("RelayState")
-    checked = check_service_request(element, relay_state, runtime(), journeys(), redirect_message)
+    checked = check_service_request(element, relay_state, runtime(), redirect_message)
     journey = Journey.start(
         rp_entity_id=checked.relying_service.entity_id,
         rp_request_id=checked.request_id,
@@ -43,7 +43,7 @@ def single_sign_on() -> ResponseReturnValue:
         relay_state=relay_state,
         level=checked.level,
     )
-    journeys().save(journey)
+    journeys().start(journey)  # refuses a request seen before
     g.journey_id = journey.log_id
     logger.info("Journey started", extra={"relying_service": journey.rp_entity_id, "level": journey.level.value})
     auditor().event("journey_started", **journey.audit_fields(), binding="redirect" if redirect_message else "post")

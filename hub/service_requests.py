@@ -20,7 +20,6 @@ that says so, never quietly answered with something the service did not ask for.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -29,12 +28,11 @@ from lxml import etree
 from federation.bindings import RedirectMessage, verify_redirect
 from federation.config import RelyingServiceEntry
 from federation.crypto import verify
-from federation.errors import ProtocolError, ReplayError, UnknownEntityError
+from federation.errors import ProtocolError, UnknownEntityError
 from federation.loa import LevelOfAssurance
 from federation.messages import check_message
 from federation.runtime import Runtime
 from federation.xml import BINDING_HTTP_POST, NAMEID_PERSISTENT, now, q, text_of
-from hub.journeys import JourneyRepository
 
 MAX_RELAY_STATE = 80  # SAML bindings §3.5.3: RelayState MUST NOT exceed 80 bytes
 NAMEID_UNSPECIFIED = "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified"
@@ -67,16 +65,13 @@ class ServiceRequest:
 
 
 def check_service_request(
-    element: etree._Element,
-    relay_state: str | None,
-    runtime: Runtime,
-    journeys: JourneyRepository,
-    redirect: RedirectMessage | None = None,
+    element: etree._Element, relay_state: str | None, runtime: Runtime, redirect: RedirectMessage | None = None
 ) -> ServiceRequest:
-    """Signature by the relying service's configured key, known issuer, configured ACS, fresh, not replayed.
+    """Signature by the relying service's configured key, known issuer, configured ACS, fresh.
 
     With the HTTP-Redirect binding (``redirect`` given) the signature is the query string's; with HTTP-POST it
-    is the AuthnRequest's own enveloped signature.
+    is the AuthnRequest's own enveloped signature. Whether it was sent before is checked as the journey it
+    starts is saved, in the same round trip (``JourneyRepository.start``).
     """
     moment = now()
     issuer = check_message(
@@ -106,11 +101,7 @@ def check_service_request(
     level = requested_level(element, service.level_of_assurance)
     if relay_state is not None and len(relay_state.encode()) > MAX_RELAY_STATE:
         raise ProtocolError("RelayState is longer than 80 bytes")
-    request_id = element.get("ID", "")
-    # Remember the ID for twice the age we accept, so a replay is refused for as long as it could be fresh.
-    if not journeys.first_use("authn-request", f"{issuer}|{request_id}", int(dt.timedelta(minutes=12).total_seconds())):
-        raise ReplayError("AuthnRequest ID already used")
-    return ServiceRequest(relying_service=service, request_id=request_id, acs_url=acs_url, level=level)
+    return ServiceRequest(relying_service=service, request_id=element.get("ID", ""), acs_url=acs_url, level=level)
 
 
 def assertion_consumer_url(element: etree._Element, service: RelyingServiceEntry) -> str:

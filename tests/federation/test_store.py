@@ -53,3 +53,24 @@ def test_sentinel_and_cluster_urls_make_the_matching_clients() -> None:
     sentinel = _client("redis+sentinel://127.0.0.1:26379,127.0.0.1:26380/mymaster/2")
     assert isinstance(sentinel, redis.Redis) and sentinel.connection_pool.service_name == "mymaster"  # type: ignore[attr-defined]
     assert make_store(None, "hub").kind == "in-process"
+
+
+def test_put_if_writes_only_over_a_value_with_the_expected_fields(store: MemoryStore | RedisStore) -> None:
+    expected = {"attempt": ["a1"], "stage": ["matching", "creating-account"]}
+    assert store.put_if("j", {"attempt": "a1", "stage": "matched"}, 60, expected) is False  # nothing there
+    store.put("j", {"attempt": "a1", "stage": "creating-account", "other": [1]}, 60)
+    assert store.put_if("j", {"attempt": "a1", "stage": "matched"}, 60, expected) is True
+    assert store.get("j") == {"attempt": "a1", "stage": "matched"}
+    # Now at a stage not listed, then at another attempt: left as it is.
+    assert store.put_if("j", {"attempt": "a1", "stage": "no-match"}, 60, expected) is False
+    store.put("j", {"attempt": "a2", "stage": "matching"}, 60)
+    assert store.put_if("j", {"attempt": "a1", "stage": "no-match"}, 60, expected) is False
+    store.put("j", {"attempt": None, "stage": "matching"}, 60)
+    assert store.put_if("j", {"attempt": "a1", "stage": "no-match"}, 60, expected) is False
+    assert store.get("j") == {"attempt": None, "stage": "matching"}
+
+
+def test_put_and_add_once_writes_the_value_and_says_whether_the_mark_was_new(store: MemoryStore | RedisStore) -> None:
+    assert store.put_and_add_once("journey-1", {"x": 1}, 60, "seen", 60) is True
+    assert store.put_and_add_once("journey-2", {"x": 2}, 60, "seen", 60) is False
+    assert store.get("journey-1") == {"x": 1} and store.get("journey-2") == {"x": 2}
