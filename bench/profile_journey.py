@@ -239,7 +239,16 @@ def _break_down(meter: Meter) -> None:
         "templates (Jinja)": [(flask.templating, "_render")],
         "journeys: (de)serialising": [
             (hub.journeys.JourneyRepository, name)
-            for name in ("save", "load", "end", "claim_request", "claim_answer", "first_use", "first_use_all")
+            for name in (
+                "start",
+                "save",
+                "save_if_at",
+                "load",
+                "end",
+                "claim_request",
+                "claim_answer",
+                "first_use_all",
+            )  # fmt: skip
         ],
         "back channel HTTP (urllib3)": [(hub.matching, "_post")],
         "audit events": [(federation.audit.Auditor, "event")],

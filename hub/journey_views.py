@@ -191,36 +191,38 @@ def _send_to_idp(journey: Journey, idp: IdentityProviderEntry) -> str:
 
 @blueprint.get("/response-processing")
 def response_processing() -> ResponseReturnValue:
-    """The waiting page while matching runs; it refreshes itself, with or without JavaScript."""
+    """The waiting page while matching runs; it refreshes itself, with or without JavaScript. Once matching has
+    answered for good it answers the service; otherwise it sends the citizen to the page for where they are."""
     g.no_store = True
     journey = current_journey()
     if journey.stage in IN_FLIGHT and matching_runner.timed_out(journey, runtime()):
-        logger.warning("Matching took longer than allowed")
+        attempt = journey.attempt or ""
         journey.stage = Stage.MATCHING_ERROR
-        journeys().save(journey)
+        if journeys().save_if_at(journey, attempt):  # unless the answer was written since it was loaded
+            logger.warning("Matching took longer than allowed")
+        else:
+            journey = current_journey()
     if journey.stage in IN_FLIGHT:
         page, status = _render("response_processing.html", journey)
         response = Response(page, status)
         response.headers["Refresh"] = "2"
         return response
-    return after_matching(journey)
-
-
-def after_matching(journey: Journey) -> ResponseReturnValue:
-    """Where a journey goes once matching has answered: straight back to the service with a match, an account
-    or a final no-match; otherwise the page for where it is now (cycle 3, or an exit page)."""
     if journey.stage in FINAL_MATCHING:
         return _answer_service(journey)
-    return redirect(page_for(journey), code=303)
+    return redirect(page_for(journey))
 
 
 def started_matching(recorded: Journey | None) -> ResponseReturnValue:
-    """The answer to the request that started matching (``matching_runner.start``): what happened, if matching
-    answered while the request waited; otherwise the waiting page."""
+    """The answer to the form post that started matching (``matching_runner.start``): always a redirect, so
+    that a refresh or the back button asks again with a GET and never posts the form twice.
+
+    To the waiting page, which answers the service (at once, if matching has already answered for good); or,
+    when matching answered within the wait with a question (cycle 3) or an exit page, straight there.
+    """
     if recorded is None:
         return redirect(url_for("journey.response_processing"), code=303)
     g.journey_id = recorded.log_id
-    return after_matching(recorded)
+    return redirect(page_for(recorded), code=303)
 
 
 @blueprint.route("/further-information", methods=["GET", "POST"])

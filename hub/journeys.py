@@ -150,7 +150,8 @@ _FIELDS = tuple(item.name for item in fields(Journey))
 class JourneyRepository:
     """Journeys in the store, and the request IDs and message IDs that belong to them.
 
-    Each method is one round trip to the store, so a request that loads and saves its journey costs two.
+    Each method is one round trip to the store, so a request that loads and saves its journey costs two
+    (``start`` takes a second to delete the journey it refuses, on a replay only).
     """
 
     def __init__(self, store: Store, ttl_seconds: int) -> None:

@@ -1,9 +1,11 @@
-"""Runs matching in the background while the citizen's browser waits on /response-processing.
+"""Runs matching in a thread of its own: the request that starts it waits a little for the answer, and
+otherwise the citizen's browser waits on /response-processing.
 
-A worker thread asks the matching service and writes the answer into the journey; any worker then shows
-it. A no-match moves on by itself: to the cycle 3 question when the service names one and it has not been
-asked yet, else to account creation when the service allows it, else to the final no-match. An answer that
-arrives after the journey moved on (the wait ran out, or the citizen left) is logged and dropped.
+The thread asks the matching service and writes the answer into the journey, only if the journey is still
+waiting for that attempt (one atomic check and write); any worker then shows it. A no-match moves on by
+itself: to the cycle 3 question when the service names one and it has not been asked yet, else to account
+creation when the service allows it, else to the final no-match. An answer that arrives after the journey
+moved on (the wait ran out, or the citizen left) is logged and dropped.
 """
 
 from __future__ import annotations
@@ -155,7 +157,7 @@ def _attempt(app: Flask, journey: Journey, attempt: str) -> tuple[Journey, str |
         if not journeys.save_if_at(journey, attempt):
             logger.info("Late matching answer dropped")
             return None
-    except FederationError as exc:
-        logger.warning("Matching answer not recorded: %s", type(exc).__name__)
+    except FederationError as exc:  # the store: its detail names the Redis error (never personal data)
+        logger.warning("Matching answer not recorded: %s", exc.detail)
         return None
     return journey, next_attempt

@@ -31,7 +31,8 @@ def test_the_lean_citizen_signs_alice_in_and_sees_her_record(
         "/which-of-these-do-you-have",
         "/choose-a-certified-company",
         "/choose-a-certified-company",
-        "/SAML2/SSO/Response/POST",  # matching answers while it waits: the answer to the service comes back at once
+        "/SAML2/SSO/Response/POST",
+        "/response-processing",
     ]
 
 

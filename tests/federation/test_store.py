@@ -5,7 +5,7 @@ import redis
 
 from federation.errors import StoreUnavailableError
 from federation.store import MemoryStore, RedisStore, _client, make_store
-from tests.conftest import free_port
+from tests.conftest import RedisServer, free_port
 
 
 def test_values_round_trip_and_take_is_once_only(store: MemoryStore | RedisStore) -> None:
@@ -47,6 +47,19 @@ def test_redis_store_down_is_a_503_error_not_a_crash() -> None:
         store.get("anything")
     assert caught.value.http_status == 503
     assert store.ping() is False
+
+
+def test_redis_store_that_may_not_run_scripts_reports_itself_not_ok(redis_server: RedisServer) -> None:
+    """The matching thread writes its answer with a script: a Redis user without ``@scripting`` must show in
+    /_status, not only as every matching answer failing."""
+    admin = redis.Redis.from_url(redis_server.url)
+    admin.acl_setuser("no-scripts", enabled=True, passwords=["+secret"], keys=["*"], commands=["+@all", "-@scripting"])
+    try:
+        address = redis_server.url.removeprefix("redis://")
+        assert RedisStore(redis_server.url, prefix="hub").ping() is True
+        assert RedisStore(f"redis://no-scripts:secret@{address}", prefix="hub").ping() is False
+    finally:
+        admin.acl_deluser("no-scripts")
 
 
 def test_sentinel_and_cluster_urls_make_the_matching_clients() -> None:

@@ -658,8 +658,9 @@ def test_genuine_response_is_accepted(captured: Captured, recorder: Recorder) ->
     """The control: without it, a hub that refused everything would pass every case below."""
     before = counts(recorder)
     response = captured.post(captured.response)
-    assert response.status_code == 200 and response.url.endswith("/SAML2/SSO/Response/POST")
-    final = captured.journey.citizen.page(response)
+    assert response.status_code == 200 and response.url.endswith("/response-processing")
+    citizen = captured.journey.citizen
+    final = citizen.wait(citizen.page(response))
     assert final.form("#saml-form")["action"].endswith("/check-your-paye-tax/SAML2/SSO/Response/POST")
     assert counts(recorder)[0] == before[0] + 1
 
