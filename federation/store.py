@@ -86,6 +86,11 @@ return 1
 """
 
 
+def _encode(value: dict[str, Any]) -> str:
+    """A value as the store keeps it: compact JSON."""
+    return json.dumps(value, separators=(",", ":"))
+
+
 class RedisStore:
     kind = "redis"
 
@@ -109,7 +114,7 @@ class RedisStore:
         return None if raw is None else dict(json.loads(raw))
 
     def put(self, key: str, value: dict[str, Any], ttl_seconds: int) -> None:
-        self._call("set", self._key(key), json.dumps(value, separators=(",", ":")), ex=max(1, ttl_seconds))
+        self._call("set", self._key(key), _encode(value), ex=max(1, ttl_seconds))
 
     def take(self, key: str) -> dict[str, Any] | None:
         raw = self._call("getdel", self._key(key))
@@ -127,7 +132,7 @@ class RedisStore:
     def put_many(self, values: Mapping[str, dict[str, Any]], ttl_seconds: int) -> None:
         pipe = self._redis.pipeline(transaction=False)
         for key, value in values.items():
-            pipe.set(self._key(key), json.dumps(value, separators=(",", ":")), ex=max(1, ttl_seconds))
+            pipe.set(self._key(key), _encode(value), ex=max(1, ttl_seconds))
         self._execute(pipe)
 
     def add_once_many(self, entries: Sequence[tuple[str, int]]) -> list[bool]:
@@ -150,13 +155,13 @@ class RedisStore:
         ``add_once``'s answer (the value is written either way)."""
         pipe = self._redis.pipeline(transaction=False)
         pipe.set(self._key(once_key), b"1", nx=True, ex=max(1, once_ttl))
-        pipe.set(self._key(key), json.dumps(value, separators=(",", ":")), ex=max(1, ttl_seconds))
+        pipe.set(self._key(key), _encode(value), ex=max(1, ttl_seconds))
         return bool(self._execute(pipe)[0])
 
     def put_if(self, key: str, value: dict[str, Any], ttl_seconds: int, expected: Expected) -> bool:
         """Write ``value`` only if a value is there whose every field in ``expected`` has one of the values
         listed for it: a check and a write in one atomic round trip. Whether it wrote."""
-        arguments = (json.dumps(value, separators=(",", ":")), max(1, ttl_seconds), json.dumps(expected))
+        arguments = (_encode(value), max(1, ttl_seconds), json.dumps(expected))
         # redis-py's Script sends EVALSHA, and loads the script first if this Redis does not have it yet.
         return bool(self._call(self._put_if, keys=[self._key(key)], args=arguments))
 
@@ -232,13 +237,17 @@ class MemoryStore:
 
     def put(self, key: str, value: dict[str, Any], ttl_seconds: int) -> None:
         with self._lock:
-            self._data[key] = (time.monotonic() + max(1, ttl_seconds), json.loads(json.dumps(value)))
+            self._set(key, value, ttl_seconds)
 
     def take(self, key: str) -> dict[str, Any] | None:
         with self._lock:
             value = self._live(key)
             self._data.pop(key, None)
             return value
+
+    def _set(self, key: str, value: dict[str, Any], ttl_seconds: int) -> None:
+        """Keep a copy of ``value``, as JSON would give it back, for ``ttl_seconds`` (at least 1); the lock held."""
+        self._data[key] = (time.monotonic() + max(1, ttl_seconds), json.loads(_encode(value)))
 
     def delete(self, *keys: str) -> None:
         with self._lock:
@@ -272,7 +281,7 @@ class MemoryStore:
     def put_and_add_once(self, key: str, value: dict[str, Any], ttl_seconds: int, once_key: str, once_ttl: int) -> bool:
         with self._lock:
             first = self._add_once(once_key, once_ttl)
-            self._data[key] = (time.monotonic() + max(1, ttl_seconds), json.loads(json.dumps(value)))
+            self._set(key, value, ttl_seconds)
             return first
 
     def put_if(self, key: str, value: dict[str, Any], ttl_seconds: int, expected: Expected) -> bool:
@@ -280,7 +289,7 @@ class MemoryStore:
             current = self._live(key)
             if current is None or any(current.get(name) not in allowed for name, allowed in expected.items()):
                 return False
-            self._data[key] = (time.monotonic() + max(1, ttl_seconds), json.loads(json.dumps(value)))
+            self._set(key, value, ttl_seconds)
             return True
 
     def ping(self) -> bool:

@@ -219,10 +219,7 @@ def started_matching(recorded: Journey | None) -> ResponseReturnValue:
     To the waiting page, which answers the service (at once, if matching has already answered for good); or,
     when matching answered within the wait with a question (cycle 3) or an exit page, straight there.
     """
-    if recorded is None:
-        return redirect(url_for("journey.response_processing"), code=303)
-    g.journey_id = recorded.log_id
-    return redirect(page_for(recorded), code=303)
+    return redirect(url_for("journey.response_processing") if recorded is None else page_for(recorded), code=303)
 
 
 @blueprint.route("/further-information", methods=["GET", "POST"])

@@ -147,6 +147,12 @@ class Journey:
 _FIELDS = tuple(item.name for item in fields(Journey))
 
 
+def _record(journey: Journey) -> dict[str, Any]:
+    """The journey's fields as they are (the store writes JSON, enums as their values): no deep copy as asdict
+    makes."""
+    return {name: getattr(journey, name) for name in _FIELDS}
+
+
 class JourneyRepository:
     """Journeys in the store, and the request IDs and message IDs that belong to them.
 
@@ -161,9 +167,7 @@ class JourneyRepository:
     def save(self, journey: Journey, *, sent_request: str | None = None) -> None:
         """Write the journey; with ``sent_request``, the ID of an AuthnRequest it sent to an identity provider,
         record that as outstanding too, so any worker can match the answer to the journey."""
-        # The fields as they are (the store writes JSON, enums as their values): no deep copy as asdict makes.
-        record = {name: getattr(journey, name) for name in _FIELDS}
-        key = f"journey:{journey.id}"
+        record, key = _record(journey), f"journey:{journey.id}"
         if sent_request is None:
             self._store.put(key, record, self._ttl)
         else:
@@ -172,18 +176,16 @@ class JourneyRepository:
     def start(self, journey: Journey) -> None:
         """Save a new journey and mark the AuthnRequest it answers as used, in one round trip. ReplayError, and
         the journey deleted again, if any worker has seen that request before."""
-        record = {name: getattr(journey, name) for name in _FIELDS}
         key, request = f"journey:{journey.id}", f"seen:authn-request:{journey.rp_entity_id}|{journey.rp_request_id}"
-        if not self._store.put_and_add_once(key, record, self._ttl, request, REQUEST_MEMORY_SECONDS):
+        if not self._store.put_and_add_once(key, _record(journey), self._ttl, request, REQUEST_MEMORY_SECONDS):
             self._store.delete(key)
             raise ReplayError("AuthnRequest ID already used")
 
     def save_if_at(self, journey: Journey, attempt: str) -> bool:
         """Write the journey only if the one stored is still in flight at matching ``attempt`` (the citizen has
         not moved on, and the wait has not run out): checked and written in one round trip. Whether it wrote."""
-        record = {name: getattr(journey, name) for name in _FIELDS}
         expected = {"attempt": [attempt], "stage": sorted(stage.value for stage in IN_FLIGHT)}
-        return self._store.put_if(f"journey:{journey.id}", record, self._ttl, expected)
+        return self._store.put_if(f"journey:{journey.id}", _record(journey), self._ttl, expected)
 
     def load(self, journey_id: str | None) -> Journey:
         record = self._store.get(f"journey:{journey_id}") if journey_id else None
