@@ -39,6 +39,7 @@ bench: install assets keys-if-missing  ## measure journeys per second and hub CP
 	$(BIN)/python -m bench --journeys 200 --concurrency 16 --soak 10000
 	$(BIN)/python -m bench --journeys 200 --concurrency 16 --backends inprocess --hub-cpus 1 --json bench/results-hub-own-cpu.json
 	$(BIN)/python -m bench --journeys 200 --concurrency 16 --backends inprocess --think-ms 250 --json bench/results-paced.json
+	$(BIN)/python -m bench.server_floor
 
 keys-if-missing: install
 	$(BIN)/python -m keys
