@@ -72,8 +72,9 @@ logger = logging.getLogger(__name__)
 # python-xmlsec lets go of the GIL inside libxmlsec1, which brings its own copies of libxml2 and OpenSSL and
 # works on trees that lxml's libxml2 built and on keys every thread shares. One libxmlsec1 operation at a time
 # in a process: its threads add nothing to the CPU a worker has (the GIL serialises the rest of a request),
-# and no two of them then meet inside the C libraries. (A soak under gunicorn's threads lost a journey to a
-# failed signature before this: docs/operations.md, "Hub processes, threads and libxmlsec1".)
+# and no two of them then meet inside the C libraries. (The failed signatures that led to this lock came from
+# threads sharing a libxml2 dictionary, fixed in federation.xml._parser: docs/operations.md, "Hub processes,
+# threads and libxmlsec1". The lock stays as a guard.)
 _libxmlsec = threading.Lock()
 _public_keys: dict[bytes, xmlsec.Key] = {}
 
