@@ -9,6 +9,7 @@ needs is read. What the journey proves is the same: the service's page shows the
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable
 from urllib.parse import urljoin
@@ -20,6 +21,16 @@ PAYE = "check-your-paye-tax"
 MATCHED_RECORD = "PAYE-1001"  # alice's record at the stub PAYE service
 
 Hook = Callable[..., object]
+_parsers = threading.local()
+
+
+def _page(content: bytes, base_url: str | None = None) -> html.HtmlElement:
+    """A page parsed with this thread's own parser: lxml.html's module parser, shared by the client threads,
+    would have them share one libxml2 dictionary (see federation.xml._parser)."""
+    parser: html.HTMLParser | None = getattr(_parsers, "parser", None)
+    if parser is None:
+        parser = _parsers.parser = html.HTMLParser()
+    return html.fromstring(content, base_url=base_url, parser=parser)
 
 
 class JourneyFailedError(AssertionError):
@@ -41,7 +52,7 @@ class LeanCitizen:
         self, page: requests.Response, fields: dict[str, str | list[str]] | None = None, form_id: str = ""
     ) -> requests.Response:
         """Post a form of ``page`` (the first, or the one with ``form_id``) with its values plus ``fields``."""
-        document = html.fromstring(page.content, base_url=page.url)
+        document = _page(page.content, page.url)
         forms = document.xpath(f'//form[@id="{form_id}"]' if form_id else "//form")
         if not forms:
             raise JourneyFailedError(f"no form {form_id or ''} on {page.url}")
@@ -89,7 +100,7 @@ def matched_journey(urls: dict[str, str], on_response: Hook | None = None, think
     start = citizen.get(f"{urls['stub_service']}/{PAYE}/")
     think()
     hub_start = citizen.submit(citizen.submit(start), form_id="saml-form")
-    continue_links = html.fromstring(hub_start.content).xpath('//main//a[contains(@class, "govuk-button")]/@href')
+    continue_links = _page(hub_start.content).xpath('//main//a[contains(@class, "govuk-button")]/@href')
     if not continue_links:
         raise JourneyFailedError(f"no Continue on {hub_start.url}")
     think()
@@ -105,6 +116,4 @@ def matched_journey(urls: dict[str, str], on_response: Hook | None = None, think
     back = citizen.submit(consent, {"decision": "agree", "gpg45_status": "DF01"}, form_id="consent-form")
     answered = citizen.wait(citizen.submit(back, form_id="saml-form"))
     outcome = citizen.submit(answered, form_id="saml-form")
-    return bool(
-        html.fromstring(outcome.content).xpath(f'//*[@id="record-reference"][normalize-space()="{MATCHED_RECORD}"]')
-    )
+    return bool(_page(outcome.content).xpath(f'//*[@id="record-reference"][normalize-space()="{MATCHED_RECORD}"]'))
