@@ -30,6 +30,8 @@ def _page(content: bytes, base_url: str | None = None) -> html.HtmlElement:
     parser: html.HTMLParser | None = getattr(_parsers, "parser", None)
     if parser is None:
         parser = _parsers.parser = html.HTMLParser()
+    if base_url is None:
+        return html.fromstring(content, parser=parser)
     return html.fromstring(content, base_url=base_url, parser=parser)
 
 

@@ -13,7 +13,9 @@ Compare figures from one run: the machine is noisy.
 from __future__ import annotations
 
 import argparse
+import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,14 @@ def bare_wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> It
     return [PAGE]
 
 
+def burn_2ms_wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    """The page after 2 ms of CPU in the serving thread: what the tests check the accounting against."""
+    until = time.thread_time() + 0.002
+    while time.thread_time() < until:
+        pass
+    return bare_wsgi(environ, start_response)
+
+
 def create_flask_app() -> Flask:
     """The same page from a Flask view: what gunicorn and Flask cost before any of the hub's own code runs."""
     app = Flask(__name__)
@@ -54,20 +64,29 @@ def create_flask_app() -> Flask:
 
 
 def _server_cpu_seconds(master: psutil.Process) -> float:
+    """CPU seconds used so far by gunicorn's master and workers (a worker never exits during a measurement:
+    gunicorn restarts none unless one dies, and one that died fails the run through its clients)."""
     return sum(sum(p.cpu_times()[:2]) for p in (master, *master.children(recursive=True)))
 
 
 def _drive(url: str, requests_each: int, clients: int) -> None:
-    """``clients`` keep-alive clients, each asking ``requests_each`` times the moment it is answered."""
+    """``clients`` keep-alive clients, each asking ``requests_each`` times the moment it is answered; any
+    answer that is not the page, or any error, fails the run rather than lowering the figure."""
     failures: list[str] = []
 
     def client() -> None:
-        with requests.Session() as session:
-            for _ in range(requests_each):
-                response = session.get(url, timeout=30)
-                if response.status_code != 200 or len(response.content) != len(PAGE):
-                    failures.append(f"HTTP {response.status_code}")
-                    return
+        try:
+            with requests.Session() as session:
+                for _ in range(requests_each):
+                    response = session.get(url, timeout=30)
+                    if response.status_code != 200:
+                        failures.append(f"the server answered HTTP {response.status_code}")
+                        return
+                    if response.content != PAGE:
+                        failures.append(f"the server answered {len(response.content)} bytes, not the page")
+                        return
+        except Exception as exc:  # reported below, in the measuring thread
+            failures.append(f"a client failed: {type(exc).__name__}: {exc}")
 
     threads = [threading.Thread(target=client) for _ in range(clients)]
     for thread in threads:
@@ -75,25 +94,29 @@ def _drive(url: str, requests_each: int, clients: int) -> None:
     for thread in threads:
         thread.join()
     if failures:
-        raise RuntimeError(f"the server answered {failures[0]}")
+        raise RuntimeError(failures[0])
 
 
 def measure(target: str, *, requests_total: int, clients: int, workers: int) -> float:
     """Server CPU microseconds per request for the WSGI ``target`` under gunicorn as the hub runs it."""
     port = free_port()
     command = gunicorn_command(target, f"127.0.0.1:{port}", workers, "--log-level", "warning")
-    with psutil.Popen(command, cwd=ROOT) as server:
+    server = psutil.Popen(command, cwd=ROOT)
+    try:
+        if not wait_for("127.0.0.1", port, 30) or server.poll() is not None:
+            raise RuntimeError(f"gunicorn did not start for {target}")
+        url = f"http://127.0.0.1:{port}/"
+        _drive(url, max(1, 200 // clients), clients)  # warm every worker's imports and connections
+        each = max(1, requests_total // clients)
+        before = _server_cpu_seconds(server)
+        _drive(url, each, clients)
+        return (_server_cpu_seconds(server) - before) * 1e6 / (each * clients)
+    finally:
+        server.terminate()
         try:
-            if not wait_for("127.0.0.1", port, 30):
-                raise RuntimeError(f"gunicorn did not start for {target}")
-            url = f"http://127.0.0.1:{port}/"
-            _drive(url, max(1, 200 // clients), clients)  # warm every worker's imports and connections
-            each = max(1, requests_total // clients)
-            before = _server_cpu_seconds(server)
-            _drive(url, each, clients)
-            return (_server_cpu_seconds(server) - before) * 1e6 / (each * clients)
-        finally:
-            server.terminate()
+            server.wait(timeout=30)
+        except (psutil.TimeoutExpired, subprocess.TimeoutExpired):
+            server.kill()
             server.wait(timeout=30)
 
 
