@@ -24,15 +24,13 @@ Hook = Callable[..., object]
 _parsers = threading.local()
 
 
-def _page(content: bytes, base_url: str | None = None) -> html.HtmlElement:
+def _page(content: bytes) -> html.HtmlElement:
     """A page parsed with this thread's own parser: lxml.html's module parser, shared by the client threads,
     would have them share one libxml2 dictionary (see federation.xml._parser)."""
     parser: html.HTMLParser | None = getattr(_parsers, "parser", None)
     if parser is None:
         parser = _parsers.parser = html.HTMLParser()
-    if base_url is None:
-        return html.fromstring(content, parser=parser)
-    return html.fromstring(content, base_url=base_url, parser=parser)
+    return html.fromstring(content, parser=parser)
 
 
 class JourneyFailedError(AssertionError):
@@ -54,7 +52,7 @@ class LeanCitizen:
         self, page: requests.Response, fields: dict[str, str | list[str]] | None = None, form_id: str = ""
     ) -> requests.Response:
         """Post a form of ``page`` (the first, or the one with ``form_id``) with its values plus ``fields``."""
-        document = _page(page.content, page.url)
+        document = _page(page.content)
         forms = document.xpath(f'//form[@id="{form_id}"]' if form_id else "//form")
         if not forms:
             raise JourneyFailedError(f"no form {form_id or ''} on {page.url}")
