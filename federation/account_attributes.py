@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from lxml import etree
 
+from federation.attributes import attributes_by_name
 from federation.config import AccountCreationAttribute
 from federation.mds import Address, MatchingDataset, Name, attribute_element, text_attribute, value_element
 from federation.xml import q, text_of
@@ -18,6 +19,7 @@ OUTCOME_ATTRIBUTE = "outcome"
 LEVEL_ATTRIBUTE = "level_of_assurance"
 OUTCOME_MATCH = "match"
 OUTCOME_ACCOUNT_CREATED = "account-created"
+RESPONSE_ATTRIBUTE_NAMES = frozenset({OUTCOME_ATTRIBUTE, LEVEL_ATTRIBUTE, *(a.value for a in AccountCreationAttribute)})
 
 _NAMES = {
     AccountCreationAttribute.FIRST_NAME: "first_names",
@@ -83,9 +85,12 @@ def to_plain_attributes(
 
 
 def read_attributes(statement: etree._Element) -> dict[str, list[str]]:
-    """Attribute name → its values as plain text (address lines joined), for a service to show or store."""
+    """Attribute name → its values as plain text (address lines joined), for a service to show or store.
+
+    Each name at most once and only names the hub sends (``federation.attributes``); ProtocolError otherwise.
+    """
     result: dict[str, list[str]] = {}
-    for attribute in statement.findall(q("saml", "Attribute")):
+    for attribute in attributes_by_name(statement, RESPONSE_ATTRIBUTE_NAMES, "attribute statement").values():
         values = []
         for value in attribute.findall(q("saml", "AttributeValue")):
             lines = [text_of(line) for line in value.findall(q("ida", "Line"))]

@@ -52,6 +52,8 @@ class HubEntry(_Entry):
     clock_skew_seconds: int = Field(default=60, ge=0, le=600)
     journey_minutes: int = Field(default=90, ge=1, le=24 * 60)
     matching_timeout_seconds: float = Field(default=10, gt=0, le=120)
+    # How long ago an identity provider may have authenticated the citizen (its AuthnInstant), before clock skew.
+    authn_max_age_minutes: int = Field(default=60, ge=1, le=24 * 60)
 
     @property
     def base_url(self) -> str:
@@ -74,6 +76,10 @@ class IdentityProviderEntry(_Entry):
     signing_certificates: list[CertPath] = Field(min_length=1)
     levels_of_assurance: list[LevelOfAssurance] = Field(min_length=1)
     evidence_required: list[Evidence] = Field(default_factory=list)
+    # AES-CBC for this company's encrypted assertions, as well as AES-GCM. Off unless set: CBC has no integrity,
+    # the basis of the known attacks on XML Encryption (README, "Security"). Only for a company that cannot yet
+    # send AES-GCM, for as short a time as it takes.
+    allow_aes_cbc: bool = False
 
 
 class MatchingServiceEntry(_Entry):

@@ -9,7 +9,8 @@ applies before calling ``xmlsec1`` are applied here, and more:
 - only the keys the federation file names; any KeyInfo in the message is ignored;
 - only enveloped-signature and exclusive canonicalisation transforms, so no XSLT, XPath or external URI;
 - an algorithm allow-list: RSA-SHA256 or stronger, SHA-256 or stronger digests, RSA-OAEP key transport,
-  AES-GCM or AES-CBC content encryption.
+  AES-GCM content encryption (AES-CBC only where the federation file allows it for one identity provider);
+- exactly one Assertion inside an EncryptedAssertion, and nothing else.
 """
 
 from __future__ import annotations
@@ -55,10 +56,17 @@ KEY_TRANSPORT_ALGORITHMS = frozenset(
         "http://www.w3.org/2009/xmlenc11#rsa-oaep",
     }
 )
+# AES-GCM only, unless the federation file allows CBC for one identity provider: CBC has no integrity, and
+# with it a padding or format oracle recovers the plaintext (Jager and Somorovsky, "How to break XML
+# Encryption", CCS 2011), which is how the known attacks on XML Encryption work.
 CONTENT_ENCRYPTION_ALGORITHMS = frozenset(
     {
         "http://www.w3.org/2009/xmlenc11#aes128-gcm",
         "http://www.w3.org/2009/xmlenc11#aes256-gcm",
+    }
+)
+CBC_CONTENT_ENCRYPTION_ALGORITHMS = frozenset(
+    {
         "http://www.w3.org/2001/04/xmlenc#aes128-cbc",
         "http://www.w3.org/2001/04/xmlenc#aes256-cbc",
     }
@@ -259,8 +267,9 @@ def encrypt_assertion(
     return parse(to_bytes(wrapper))
 
 
-def _check_encryption_shape(encrypted_data: etree._Element) -> None:
-    if _algorithm(encrypted_data, "xenc", "EncryptionMethod") not in CONTENT_ENCRYPTION_ALGORITHMS:
+def _check_encryption_shape(encrypted_data: etree._Element, *, allow_cbc: bool) -> None:
+    allowed = CONTENT_ENCRYPTION_ALGORITHMS | (CBC_CONTENT_ENCRYPTION_ALGORITHMS if allow_cbc else frozenset())
+    if _algorithm(encrypted_data, "xenc", "EncryptionMethod") not in allowed:
         raise DisallowedAlgorithmError("content encryption method not allowed")
     if encrypted_data.find(f".//{q('xenc', 'CipherReference')}") is not None:
         raise InvalidSamlMessageError("encrypted data refers to content outside the message")
@@ -273,24 +282,38 @@ def _check_encryption_shape(encrypted_data: etree._Element) -> None:
         raise DisallowedAlgorithmError("key transport method not allowed")
 
 
-def decrypt_assertion(encrypted_assertion: etree._Element, key_pair: KeyPair) -> etree._Element:
-    """Decrypt a ``saml:EncryptedAssertion`` and return the assertion as a standalone, re-checked document."""
+def decrypt_assertion(
+    encrypted_assertion: etree._Element, key_pair: KeyPair, *, allow_cbc: bool = False
+) -> etree._Element:
+    """Decrypt a ``saml:EncryptedAssertion`` and return the assertion as a standalone, re-checked document.
+
+    The plaintext must be exactly one ``saml:Assertion``: a second element, or text beside it, is refused, never
+    dropped (a reader that took the first of two could be shown either). ``allow_cbc`` is set only for an
+    identity provider the federation file allows AES-CBC for.
+    """
     # Work on a copy so a failure leaves the caller's tree as it was.
     holder = parse(to_bytes(encrypted_assertion))
     if len(holder) != 1 or holder[0].tag != q("xenc", "EncryptedData"):
         raise InvalidSamlMessageError("encrypted assertion must hold exactly one EncryptedData")
-    _check_encryption_shape(holder[0])
+    _check_encryption_shape(holder[0], allow_cbc=allow_cbc)
     decrypted = _backend.decrypt(holder, key_pair)
     CRYPTO_OPERATIONS.labels("decrypt").inc()
     if decrypted is None:
         raise InvalidSamlMessageError("encrypted assertion could not be decrypted with our key")
     try:
-        assertion = parse(decrypted)
+        plaintext = parse(decrypted)
     except XmlError as exc:
         raise InvalidSamlMessageError(f"decrypted assertion rejected: {exc}") from exc
-    if assertion.tag != q("saml", "Assertion"):
+    texts = [plaintext.text, *(node.tail for node in plaintext)]
+    if len(plaintext) != 1 or any(text and text.strip() for text in texts):
+        raise InvalidSamlMessageError("encrypted assertion must hold exactly one element and nothing else")
+    if plaintext[0].tag != q("saml", "Assertion"):
         raise InvalidSamlMessageError("encrypted assertion did not hold an Assertion")
-    return assertion
+    # A document of its own, as the signature check expects (the ID registry and enveloped transform work on it).
+    try:
+        return parse(to_bytes(plaintext[0]))
+    except XmlError as exc:
+        raise InvalidSamlMessageError(f"decrypted assertion rejected: {exc}") from exc
 
 
 class InProcessBackend:
@@ -336,13 +359,15 @@ class InProcessBackend:
             context.encrypt_xml(template, wrapper[0])
 
     def decrypt(self, holder: etree._Element, key_pair: KeyPair) -> bytes | None:
+        """The holder with its EncryptedData replaced by the plaintext, serialised: everything the plaintext
+        held, so the caller can refuse more than one element (libxmlsec1 returns only the first)."""
         context = xmlsec.EncryptionContext(key_pair._manager)
         try:
             with _libxmlsec:
-                decrypted = context.decrypt(holder[0])
+                context.decrypt(holder[0])
         except xmlsec.Error:
             return None
-        return to_bytes(decrypted) if isinstance(decrypted, etree._Element) else None
+        return to_bytes(holder)
 
 
 class CryptoBackend(Protocol):
@@ -351,7 +376,7 @@ class CryptoBackend(Protocol):
     def sign(self, element: etree._Element, signature: etree._Element, key_pair: KeyPair) -> None: ...
     def verify(self, element: etree._Element, signature: etree._Element, certificate: Certificate) -> bool: ...
     def encrypt(self, wrapper: etree._Element, template: etree._Element, recipient: Certificate, bits: int) -> None: ...
-    def decrypt(self, holder: etree._Element, key_pair: KeyPair) -> bytes | None: ...
+    def decrypt(self, holder: etree._Element, key_pair: KeyPair) -> bytes | None: ...  # the holder, decrypted
 
 
 _backend: CryptoBackend = InProcessBackend()

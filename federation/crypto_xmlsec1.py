@@ -15,7 +15,7 @@ from saml2.sigver import CryptoBackendXmlSec1, DecryptError, EncryptError, Signa
 
 from federation.config import Certificate
 from federation.crypto import KeyPair
-from federation.xml import q, to_bytes
+from federation.xml import parse, q, to_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class Xmlsec1Backend:
             )
         except SignatureError as exc:
             raise ValueError("xmlsec1 could not sign") from exc
-        filled = etree.fromstring(signed.encode()).find(q("ds", "Signature"))
+        filled = parse(signed.encode()).find(q("ds", "Signature"))
         if filled is None:
             raise ValueError("xmlsec1 returned no signature")
         signature.getparent().replace(signature, filled)  # type: ignore[union-attr]
@@ -70,7 +70,7 @@ class Xmlsec1Backend:
                 )
             except EncryptError as exc:
                 raise ValueError("xmlsec1 could not encrypt") from exc
-        encrypted = etree.fromstring(output)
+        encrypted = parse(output if isinstance(output, bytes) else output.encode())
         wrapper.remove(wrapper[0])
         wrapper.append(encrypted[0])
 
@@ -79,5 +79,6 @@ class Xmlsec1Backend:
             output = self._xmlsec.decrypt(to_bytes(holder).decode(), str(key_pair.key_path))
         except DecryptError:
             return None
-        decrypted = etree.fromstring(output.encode())
-        return to_bytes(decrypted[0]) if len(decrypted) else None
+        return str(
+            output
+        ).encode()  # the holder, decrypted: the caller parses it and refuses anything but one Assertion

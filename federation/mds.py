@@ -7,11 +7,12 @@ value carries whether it was verified and the dates it held from and to.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Annotated, Literal
 
 from lxml import etree
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from federation.attributes import attributes_by_name
 from federation.errors import InvalidSamlMessageError
 from federation.xml import ATTRNAME_UNSPECIFIED, NS, q, text_of
 
@@ -37,7 +38,7 @@ class Gender(_Value):
 
 
 class Address(_Value):
-    lines: list[str] = Field(min_length=1, max_length=10)
+    lines: list[Annotated[str, Field(max_length=200)]] = Field(min_length=1, max_length=10)
     postcode: str | None = Field(default=None, max_length=20)
     international_postcode: str | None = Field(default=None, max_length=20)
     uprn: str | None = Field(default=None, max_length=20)
@@ -139,12 +140,13 @@ def _dates(node: etree._Element) -> dict[str, object]:
 
 
 def from_attribute_statement(statement: etree._Element) -> MatchingDataset:
-    """Read a dataset from a ``saml:AttributeStatement``; anything outside the MDS vocabulary is refused."""
+    """Read a dataset from a ``saml:AttributeStatement``.
+
+    Anything outside the MDS vocabulary, and any attribute named twice, is refused (``federation.attributes``):
+    a dataset that carried a genuine surname and a victim's could otherwise be read as either.
+    """
     data: dict[str, object] = {}
-    for attribute in statement.findall(q("saml", "Attribute")):
-        name = attribute.get("Name", "")
-        if name not in MDS_ATTRIBUTE_NAMES:
-            raise InvalidSamlMessageError("matching dataset has an attribute outside the dataset")
+    for name, attribute in attributes_by_name(statement, MDS_ATTRIBUTE_NAMES, "matching dataset").items():
         values = attribute.findall(q("saml", "AttributeValue"))
         if name in _NAME_ATTRIBUTES:
             data[_NAME_ATTRIBUTES[name]] = [{**_dates(v), "value": text_of(v)} for v in values]

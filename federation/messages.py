@@ -20,6 +20,9 @@ from federation.loa import LevelOfAssurance
 from federation.xml import (
     BINDING_HTTP_POST,
     CM_BEARER,
+    MAX_ENTITY_ID_CHARS,
+    MAX_NAME_ID_CHARS,
+    MAX_URI_CHARS,
     NAMEID_PERSISTENT,
     NS,
     STATUS_REQUESTER,
@@ -27,7 +30,9 @@ from federation.xml import (
     STATUS_SUCCESS,
     XmlError,
     child,
+    exact_text,
     instant,
+    is_xml_id,
     new_id,
     parse,
     parse_instant,
@@ -205,13 +210,44 @@ _TOP_LEVEL_STATUSES = frozenset(
 _ALLOWED_CONDITIONS = frozenset({q("saml", "AudienceRestriction"), q("saml", "OneTimeUse")})
 
 
+DEFAULT_AUTHN_MAX_AGE = dt.timedelta(hours=1)
+
+
+def exact_uri(element: etree._Element | None, what: str, limit: int = MAX_URI_CHARS) -> str:
+    """A URI or identifier exactly as sent: one text node, no child elements, no surrounding whitespace, at most
+    ``limit`` characters.
+
+    The one rule for the vocabulary (entity IDs, audiences, class references, NameIDs, status details): values
+    are compared exactly, never trimmed or case-folded, so a value with whitespace around it is refused here,
+    not quietly read as the value without it.
+    """
+    value = None if element is None else exact_text(element)
+    if not value:
+        raise ProtocolError(f"{what} is missing or not plain text")
+    if len(value) > limit:
+        raise ProtocolError(f"{what} is longer than {limit} characters")
+    if value != value.strip():
+        raise ProtocolError(f"{what} has whitespace around it")
+    return value
+
+
+def check_id(value: str | None, what: str) -> str:
+    """An ``xs:ID`` value (an NCName, at most ``MAX_ID_CHARS`` characters), or ProtocolError."""
+    if not is_xml_id(value):
+        raise ProtocolError(f"{what} is not an xs:ID of at most 256 characters")
+    return value or ""
+
+
 def _issuer(element: etree._Element, what: str) -> str:
     issuers = element.findall(q("saml", "Issuer"))
-    if len(issuers) != 1 or not text_of(issuers[0]):
+    if len(issuers) != 1:
         raise ProtocolError(f"{what} must have exactly one Issuer")
     if issuers[0].get("Format") not in (None, NAMEID_ENTITY):
         raise ProtocolError(f"{what} Issuer is not an entity ID")
-    return text_of(issuers[0])
+    issuer = exact_uri(issuers[0], f"{what} Issuer", MAX_ENTITY_ID_CHARS)
+    if any(character.isspace() for character in issuer):
+        raise ProtocolError(f"{what} Issuer is not an entity ID")
+    return issuer
 
 
 def _instant_in_window(
@@ -239,8 +275,9 @@ def check_message(
         raise InvalidSamlMessageError(f"expected a {tag}")
     if element.get("Version") != "2.0":
         raise ProtocolError("message is not SAML version 2.0")
-    if not element.get("ID"):
-        raise ProtocolError("message has no ID")
+    check_id(element.get("ID"), "message ID")
+    if element.get("InResponseTo") is not None:
+        check_id(element.get("InResponseTo"), "message InResponseTo")
     _instant_in_window(element.get("IssueInstant"), now=now, skew=skew, max_age=max_age, what="message")
     if destination is not None and element.get("Destination") != destination:
         raise ProtocolError("message Destination is not this endpoint")
@@ -270,7 +307,8 @@ def read_status(response_element: etree._Element) -> Status:
     if sub is not None and child(sub, "samlp", "StatusCode") is not None:
         raise ProtocolError("response nests status codes more than one level deep")
     detail = status.find(f"{q('samlp', 'StatusDetail')}/{q('ida', 'StatusValue')}")
-    return Status(code.get("Value", ""), None if sub is None else sub.get("Value"), text_of(detail) or None)
+    detail_value = None if detail is None else exact_uri(detail, "status detail")
+    return Status(code.get("Value", ""), None if sub is None else sub.get("Value"), detail_value)
 
 
 @dataclass(frozen=True)
@@ -293,11 +331,15 @@ def check_assertion(
     in_response_to: str | None,
     now: dt.datetime,
     skew: dt.timedelta,
+    max_authn_age: dt.timedelta = DEFAULT_AUTHN_MAX_AGE,
 ) -> CheckedAssertion:
-    """Verify an assertion's own signature, then its issuer, subject confirmation, conditions and audience."""
+    """Verify an assertion's own signature, then its issuer, subject confirmation, conditions and audience, and
+    when it authenticates someone, when: no longer ago than ``max_authn_age`` (plus ``skew``), never in the
+    future, and any session it states not yet over."""
     if element.tag != q("saml", "Assertion"):
         raise InvalidSamlMessageError("expected an Assertion")
     verify(element, certificates)
+    check_id(element.get("ID"), "assertion ID")
     if element.get("Version") != "2.0":
         raise ProtocolError("assertion is not SAML version 2.0")
     if _issuer(element, "assertion") != issuer:
@@ -314,9 +356,9 @@ def check_assertion(
     subject = child(element, "saml", "Subject")
     name_ids = [] if subject is None else subject.findall(q("saml", "NameID"))
     name_id_node = name_ids[0] if len(name_ids) == 1 else None
-    name_id = text_of(name_id_node)
-    if name_id_node is None or not name_id or name_id_node.get("Format") != NAMEID_PERSISTENT:
+    if name_id_node is None or name_id_node.get("Format") != NAMEID_PERSISTENT:
         raise ProtocolError("assertion has no persistent NameID")
+    name_id = exact_uri(name_id_node, "assertion NameID", MAX_NAME_ID_CHARS)
     if name_id_node.get("SPNameQualifier") not in (None, audience) or name_id_node.get("NameQualifier") not in (
         None,
         issuer,
@@ -332,6 +374,8 @@ def check_assertion(
         raise ProtocolError("assertion Recipient is not this endpoint")
     if data.get("NotBefore") is not None:
         raise ProtocolError("bearer subject confirmation must not have NotBefore")
+    if data.get("InResponseTo") is not None:
+        check_id(data.get("InResponseTo"), "assertion InResponseTo")
     if in_response_to is not None and data.get("InResponseTo") != in_response_to:
         raise ProtocolError("assertion answers a different request")
     try:
@@ -346,7 +390,7 @@ def check_assertion(
     if len(conditions) != 1:
         raise ProtocolError("assertion must have exactly one Conditions")
     _check_conditions(conditions[0], audience=audience, now=now, skew=skew)
-    class_ref = _authn_context(element)
+    class_ref = _authn_context(element, now=now, skew=skew, max_age=max_authn_age)
     if len(element.findall(q("saml", "AttributeStatement"))) > 1:
         raise ProtocolError("assertion has more than one AttributeStatement")
     return CheckedAssertion(
@@ -359,17 +403,35 @@ def check_assertion(
     )
 
 
-def _authn_context(element: etree._Element) -> str | None:
-    """The level's class reference: at most one AuthnStatement, holding exactly one ClassRef and no DeclRef."""
+def _authn_context(
+    element: etree._Element, *, now: dt.datetime, skew: dt.timedelta, max_age: dt.timedelta
+) -> str | None:
+    """The level's class reference: at most one AuthnStatement, holding exactly one ClassRef and no DeclRef, with
+    an AuthnInstant no older than ``max_age`` and not in the future, and any SessionNotOnOrAfter still ahead."""
     statements = element.findall(q("saml", "AuthnStatement"))
     if not statements:
         return None
     contexts = statements[0].findall(q("saml", "AuthnContext"))
     refs = [] if len(contexts) != 1 else contexts[0].findall(q("saml", "AuthnContextClassRef"))
     declared = [] if len(contexts) != 1 else contexts[0].findall(q("saml", "AuthnContextDeclRef"))
-    if len(statements) != 1 or len(refs) != 1 or declared or not text_of(refs[0]):
+    if len(statements) != 1 or len(refs) != 1 or declared:
         raise ProtocolError("assertion must have one AuthnStatement with exactly one AuthnContextClassRef")
-    return text_of(refs[0])
+    try:
+        authn_instant = parse_instant(statements[0].get("AuthnInstant"))
+    except XmlError as exc:
+        raise ProtocolError("assertion AuthnStatement has no valid AuthnInstant") from exc
+    if authn_instant > now + skew:
+        raise ProtocolError("assertion AuthnInstant is in the future")
+    if authn_instant < now - max_age - skew:
+        raise ProtocolError("assertion AuthnInstant is older than we accept")
+    if statements[0].get("SessionNotOnOrAfter") is not None:
+        try:
+            session_end = parse_instant(statements[0].get("SessionNotOnOrAfter"))
+        except XmlError as exc:
+            raise ProtocolError("assertion SessionNotOnOrAfter is not a valid time") from exc
+        if now >= session_end + skew:
+            raise ProtocolError("assertion SessionNotOnOrAfter has passed")
+    return exact_uri(refs[0], "assertion AuthnContextClassRef")
 
 
 def _check_conditions(conditions: etree._Element, *, audience: str, now: dt.datetime, skew: dt.timedelta) -> None:
@@ -390,14 +452,17 @@ def _check_conditions(conditions: etree._Element, *, audience: str, now: dt.date
     if not restrictions:
         raise ProtocolError("assertion has no AudienceRestriction")
     for restriction in restrictions:
-        if audience not in [text_of(a) for a in restriction.findall(q("saml", "Audience"))]:
+        if audience not in [exact_text(a) for a in restriction.findall(q("saml", "Audience"))]:
             raise ProtocolError("assertion is meant for another audience")
+
+
+_DESCRIBED_CHARS = 120  # a refused message's ID or issuer may be any length: a log line stays short
 
 
 def describe(element: etree._Element) -> dict[str, Any]:
     """Non-personal facts about a message, for logs: its type, ID and issuer, never its content."""
     return {
         "saml_type": etree.QName(element).localname,
-        "saml_id": element.get("ID"),
-        "saml_issuer": text_of(child(element, "saml", "Issuer")) or None,
+        "saml_id": (element.get("ID") or "")[:_DESCRIBED_CHARS] or None,
+        "saml_issuer": text_of(child(element, "saml", "Issuer"))[:_DESCRIBED_CHARS] or None,
     }

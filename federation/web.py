@@ -33,7 +33,7 @@ from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 
 from federation.bindings import decode_post
-from federation.errors import FederationError
+from federation.errors import FederationError, InvalidSamlMessageError
 from federation.metadata import PUBLISHED_VALIDITY
 from federation.metrics import ERRORS
 from federation.runtime import Runtime
@@ -46,14 +46,34 @@ blueprint = Blueprint(
     "federation", __name__, template_folder="templates", static_folder="static", static_url_path="/federation-static"
 )
 GOVUK_ASSETS = Path(__file__).resolve().parent / "static" / "govuk"
+STATUS_DETAILS = "IDA_STATUS_DETAILS"
+# The largest request body any app reads: a SAML message at its cap, base64-encoded in a form, and room for the
+# form's other fields.
+MAX_REQUEST_BYTES = MAX_MESSAGE_BYTES * 2
+SAML_PARAMETERS = ("SAMLRequest", "SAMLResponse", "RelayState", "Signature", "SigAlg")
+_FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 
 
 @blueprint.get("/_status")
 def status() -> tuple[Response, int]:
-    """Liveness for load balancers and operators: the store, and how long every certificate has left."""
+    """Liveness for load balancers: 200 ``ok`` or 503 ``unavailable``, and nothing more on a public port.
+
+    The details (the store's kind, the crypto backend, every certificate's days to expiry) tell an attacker
+    what the hub runs and when its keys change: only an app made with ``status_details`` (the operations app,
+    on its internal port) shows them.
+    """
     runtime = current_app.extensions.get("runtime")
     if not isinstance(runtime, Runtime):
         return jsonify(status="starting"), 503
+    healthy, details = _health(runtime)
+    if not current_app.config.get(STATUS_DETAILS):
+        return jsonify(status="ok" if healthy else "unavailable"), 200 if healthy else 503
+    return jsonify(status="ok" if healthy else "degraded", **details), 200 if healthy else 503
+
+
+def _health(runtime: Runtime) -> tuple[bool, dict[str, Any]]:
+    """Whether the app can serve journeys (its store answers, its certificates and metadata are in date), and
+    the facts behind that, for operators."""
     store_ok = runtime.store.ping()
     moment = dt.datetime.now(dt.UTC)
     certificates = {
@@ -65,8 +85,7 @@ def status() -> tuple[Response, int]:
     metadata_name = runtime.federation.file.metadata_signing_certificate
     metadata_ok = runtime.federation.cert(metadata_name).is_current(moment)
     healthy = store_ok and soonest is not None and soonest >= 0 and metadata_ok
-    body = jsonify(
-        status="ok" if healthy else "degraded",
+    return healthy, dict(
         store=runtime.store.kind,
         store_ok=store_ok,
         crypto_backend=runtime.settings.crypto_backend,
@@ -78,7 +97,6 @@ def status() -> tuple[Response, int]:
             "valid_for_days": PUBLISHED_VALIDITY.days,
         },
     )
-    return body, 200 if healthy else 503
 
 
 @blueprint.get("/assets/<path:filename>")
@@ -91,7 +109,7 @@ _PLAIN_WORDS = {
     400: ("There is a problem with the request", "The page could not use what your browser sent."),
     403: ("You cannot do that", "Your browser sent something we could not accept. Go back and try again."),
     404: ("Page not found", "If you typed the web address, check it is correct."),
-    405: ("Page not found", "This page cannot be used in that way."),
+    405: ("You cannot use this page in that way", "Go back to the page you were on and try again."),
     413: ("The request was too large", "Your browser sent more than this service accepts."),
     500: ("Sorry, there is a problem with the service", "Try again later."),
     503: ("Sorry, the service is unavailable", "You will be able to use the service later."),
@@ -131,13 +149,16 @@ def _handle_federation_error(error: FederationError) -> tuple[str, int]:
     return error_page(error.http_status, error.title, error.description)
 
 
-def _handle_http_error(error: HTTPException) -> tuple[str, int] | HTTPException:
+def _handle_http_error(error: HTTPException) -> Response | HTTPException:
     status = error.code or 500
     if status < 400:
         return error
     logger.info("HTTP %s: %s", status, type(error).__name__)  # which kind of 400 (a body cut short, say)
     title, description = _PLAIN_WORDS.get(status, _PLAIN_WORDS[400 if status < 500 else 500])
-    return error_page(status, title, description)
+    body, _ = error_page(status, title, description)
+    # The exception's own headers: a 405's Allow, say (RFC 9110 §15.5.6 requires it).
+    headers = [(name, value) for name, value in error.get_headers() if name.lower() != "content-type"]
+    return Response(body, status, headers=headers, mimetype="text/html")
 
 
 def _handle_unexpected(error: Exception) -> tuple[str, int]:
@@ -310,11 +331,13 @@ def _fragment(app: Flask, source: str) -> Any:
     return render
 
 
-def init_app(app: Flask, form_targets: Iterable[str] = ()) -> None:
+def init_app(app: Flask, form_targets: Iterable[str] = (), *, status_details: bool = False) -> None:
     """Shared templates, GOV.UK Frontend, error pages in plain words, request-size cap and security headers.
 
     ``form_targets`` are the URLs this app's pages post SAML forms to; their origins go in the CSP.
+    ``status_details``: whether ``/_status`` tells what the app runs on (only on an internal port).
     """
+    app.config[STATUS_DETAILS] = status_details
     app.register_blueprint(blueprint)
     app.jinja_env.undefined = ChainableUndefined
     app.jinja_env.loader = ChoiceLoader(
@@ -331,11 +354,27 @@ def init_app(app: Flask, form_targets: Iterable[str] = ()) -> None:
     app.jinja_env.globals["govuk_header"] = _fragment(app, _HEADER)
     app.jinja_env.globals["govuk_footer"] = _fragment(app, _FOOTER)
     app.before_request(_new_nonce)
-    app.config.setdefault("MAX_CONTENT_LENGTH", MAX_MESSAGE_BYTES * 2)
+    # Flask defines the key as None, so setdefault would never cap anything. Werkzeug refuses a larger declared
+    # Content-Length before reading a byte, and stops reading a chunked body at the cap: 413 either way.
+    if app.config.get("MAX_CONTENT_LENGTH") is None:
+        app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
+    app.config["MAX_FORM_MEMORY_SIZE"] = MAX_REQUEST_BYTES
+    app.before_request(_refuse_repeated_saml_parameters)
     app.register_error_handler(FederationError, _handle_federation_error)
     app.register_error_handler(HTTPException, _handle_http_error)
     app.register_error_handler(Exception, _handle_unexpected)
     app.after_request(_security_headers_for(" ".join(sorted({_origin(url) for url in form_targets}))))
+
+
+def _refuse_repeated_saml_parameters() -> None:
+    """A SAML parameter sent twice, in the query, the form or both, is refused (400): which copy a reader takes
+    is a guess, and the guess is an attack (a second SAMLResponse behind the first)."""
+    for name in SAML_PARAMETERS:
+        copies = len(request.args.getlist(name))
+        if request.method == "POST" and request.mimetype in _FORM_TYPES:
+            copies += len(request.form.getlist(name))
+        if copies > 1:
+            raise InvalidSamlMessageError(f"{name} sent more than once")
 
 
 def read_posted_message(field: str) -> etree._Element:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import secrets
 import threading
 from collections import Counter
@@ -51,6 +52,14 @@ ATTRNAME_UNSPECIFIED = "urn:oasis:names:tc:SAML:2.0:attrname-format:unspecified"
 
 # A SAML message we accept is a few kilobytes; Verify's largest were under 100 KB.
 MAX_MESSAGE_BYTES = 256 * 1024
+# The longest identifiers we read. Ours are 41 characters and the toolkits' under 50; the SAML limits are
+# 1024 for an entity ID (saml-metadata §2.3.2) and 256 for a persistent NameID (saml-core §8.3.7).
+MAX_ID_CHARS = 256
+MAX_ENTITY_ID_CHARS = 1024
+MAX_NAME_ID_CHARS = 256
+MAX_URI_CHARS = 1024
+MAX_ATTRIBUTE_VALUE_CHARS = 1024
+MAX_RELAY_STATE_BYTES = 80  # saml-bindings §3.4.3 and §3.5.3
 
 _PARSER_OPTIONS: dict[str, Any] = {
     "resolve_entities": False,
@@ -62,8 +71,33 @@ _PARSER_OPTIONS: dict[str, Any] = {
     "remove_pis": False,
     "remove_blank_text": False,
     "collect_ids": False,
+    "encoding": "utf-8",  # never libxml2's guess from the first bytes: see _utf8_text
 }
 _parsers = threading.local()
+
+
+_UTF8_BOM = b"\xef\xbb\xbf"
+# XML 1.0's Char production less the characters a UTF-16 or UTF-32 document read as UTF-8 is full of: any C0
+# control but tab, newline and return, the surrogates, and U+FFFE/U+FFFF.
+_NOT_XML_CHARACTER = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_DECLARATION = re.compile(r"<\?xml(?P<attributes>[^>]*?)\?>")
+_ENCODING = re.compile(r"""\bencoding\s*=\s*(?P<quote>["'])(?P<name>[^"']*)(?P=quote)""")
+# Markup that declares something: "<!" opening anything but a comment or a CDATA section (DOCTYPE, ENTITY,
+# ELEMENT, ATTLIST, NOTATION, a conditional section).
+_DECLARATION_MARKUP = re.compile(r"<!(?!--|\[CDATA\[)")
+_XINCLUDE_NAMESPACES = ("http://www.w3.org/2001/XInclude", "http://www.w3.org/2003/XInclude")
+
+
+class _RefuseEverything(etree.Resolver):
+    """A resolver that loads nothing: no file, no URL, no catalogue entry.
+
+    ``no_network`` stops http and ftp but not ``file://``: without this, a parameter entity naming
+    ``file:///dev/zero`` keeps a thread reading for ever, and a real file is read as a DTD. lxml asks its
+    resolvers before libxml2 opens anything, and an exception raised here ends the parse.
+    """
+
+    def resolve(self, system_url: str, public_id: str, context: object = None) -> Any:
+        raise XmlError("document refers to an external resource")
 
 
 def _parser() -> etree.XMLParser:
@@ -79,6 +113,7 @@ def _parser() -> etree.XMLParser:
     parser: etree.XMLParser | None = getattr(_parsers, "parser", None)
     if parser is None:
         parser = _parsers.parser = etree.XMLParser(**_PARSER_OPTIONS)
+        parser.resolvers.add(_RefuseEverything())
     return parser
 
 
@@ -91,20 +126,53 @@ def q(prefix: str, local: str) -> str:
     return f"{{{NS[prefix]}}}{local}"
 
 
+def _utf8_text(data: bytes) -> bytes:
+    """The document's bytes without a UTF-8 byte order mark, once they are known to be UTF-8 and nothing else.
+
+    Decided by decoding, never by searching the raw bytes: a guard that looks for ``<!DOCTYPE`` in UTF-8 misses
+    the same word in UTF-16, which libxml2 would then read. UTF-16 and UTF-32 with a byte order mark are not
+    UTF-8 at all; without one they decode as UTF-8 full of NUL characters, which XML forbids. A declaration
+    naming any other encoding is refused too, and the parser is told the encoding, so libxml2 never guesses.
+    """
+    body = data.removeprefix(_UTF8_BOM)
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise XmlError("document is not UTF-8") from exc
+    if _NOT_XML_CHARACTER.search(text):
+        raise XmlError("document holds characters XML does not allow (is it UTF-16 or UTF-32?)")
+    declaration = _DECLARATION.match(text)
+    if declaration is None and text.startswith("<?xml"):
+        raise XmlError("document has a malformed XML declaration")
+    encoding = _ENCODING.search(declaration.group("attributes")) if declaration else None
+    if encoding is not None and encoding.group("name").lower() != "utf-8":
+        raise XmlError("document declares an encoding other than UTF-8")
+    if _DECLARATION_MARKUP.search(text):
+        raise XmlError("document has a DOCTYPE or other declaration")
+    return body
+
+
 def parse(data: bytes) -> etree._Element:
-    """Parse untrusted XML: no DTD, no entities, no network, no duplicate IDs, bounded size and depth."""
+    """Parse untrusted XML: UTF-8 only, no DTD, no entities, no file or network access, no XInclude, no
+    duplicate IDs, bounded size and depth.
+
+    Each layer stands on its own: the text is checked for declarations after decoding; the parser is told the
+    encoding, resolves no entity, loads no DTD and has a resolver that refuses every external resource; and the
+    parsed tree is checked for a DOCTYPE again.
+    """
     if len(data) > MAX_MESSAGE_BYTES:
         raise XmlError(f"document is {len(data)} bytes, over the {MAX_MESSAGE_BYTES} byte limit")
-    if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
-        raise XmlError("document has a DOCTYPE or entity declaration")
+    body = _utf8_text(data)
     try:
-        root = etree.fromstring(data, parser=_parser())
+        root = etree.fromstring(body, parser=_parser())
     except etree.XMLSyntaxError as exc:
         raise XmlError(f"not well-formed XML: {exc.msg}") from exc
     tree = root.getroottree()
     docinfo: Any = tree.docinfo
-    if docinfo.doctype or docinfo.internalDTD is not None:
+    if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
         raise XmlError("document has a DOCTYPE")
+    if any(next(root.iter(f"{{{namespace}}}*"), None) is not None for namespace in _XINCLUDE_NAMESPACES):
+        raise XmlError("document has an XInclude element")
     _strip_comments(root)
     check_unique_ids(root)
     return root
@@ -154,6 +222,30 @@ def check_unique_ids(root: etree._Element) -> None:
     duplicates = [value for value, n in counts.items() if n > 1]
     if duplicates:
         raise XmlError("document has duplicate ID attributes")
+
+
+# xs:ID is an NCName: XML's Name (NameStartChar NameChar*) without colons.
+_NAME_START = (
+    "A-Z_a-z\xc0-\xd6\xd8-\xf6\xf8-\u02ff\u0370-\u037d\u037f-\u1fff\u200c\u200d\u2070-\u218f"
+    "\u2c00-\u2fef\u3001-\ud7ff\uf900-\ufdcf\ufdf0-\ufffd\U00010000-\U000effff"
+)
+_NCNAME = re.compile(f"[{_NAME_START}][{_NAME_START}\\-.0-9\xb7\u0300-\u036f\u203f\u2040]*")
+
+
+def is_xml_id(value: str | None) -> bool:
+    """Whether ``value`` is an ``xs:ID`` (an NCName) of at most ``MAX_ID_CHARS`` characters."""
+    return value is not None and len(value) <= MAX_ID_CHARS and _NCNAME.fullmatch(value) is not None
+
+
+def exact_text(element: etree._Element) -> str | None:
+    """An element's text exactly as sent, or None if it has child elements.
+
+    For URIs and identifiers, which are compared exactly: never trimmed, so ``" urn:x "`` is not ``"urn:x"``
+    (``text_of`` trims, for the names and addresses people type).
+    """
+    if len(element):
+        return None
+    return element.text or ""
 
 
 def to_bytes(element: etree._Element) -> bytes:

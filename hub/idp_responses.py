@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from lxml import etree
 
+from federation.attributes import attributes_by_name
 from federation.crypto import decrypt_assertion, verify
 from federation.errors import ProtocolError, ReplayError, UnknownEntityError
 from federation.loa import FRAUD_LEVEL_URI, LevelOfAssurance
@@ -87,7 +89,7 @@ def check_idp_response(
     hub_key = runtime.key_pair(federation.hub.encryption_certificate)
     checked = [
         check_assertion(
-            decrypt_assertion(node, hub_key),
+            decrypt_assertion(node, hub_key, allow_cbc=idp.allow_aes_cbc),
             certificates=certificates,
             issuer=issuer,
             audience=federation.hub.entity_id,
@@ -95,6 +97,7 @@ def check_idp_response(
             in_response_to=in_response_to,
             now=moment,
             skew=runtime.skew,
+            max_authn_age=dt.timedelta(minutes=federation.hub.authn_max_age_minutes),
         )
         for node in encrypted
     ]
@@ -127,17 +130,19 @@ def check_idp_response(
     return IdpOutcome(stage=Stage.MATCHING, level=level, persistent_id=authn.name_id, dataset=dataset)
 
 
+_FRAUD_ATTRIBUTES = frozenset({ATTR_FRAUD_EVENT_ID, ATTR_GPG45_STATUS})
+
+
 def _check_fraud_attributes(authn: CheckedAssertion) -> None:
+    """A fraud event's authentication assertion names the event and its GPG45 status, once each, and nothing else
+    (no dataset attribute belongs in it)."""
     statement = authn.attribute_statement
-    values = (
-        {}
-        if statement is None
-        else {
-            a.get("Name"): text_of(a.find(q("saml", "AttributeValue")))
-            for a in statement.findall(q("saml", "Attribute"))
-        }
-    )
-    if not values.get(ATTR_FRAUD_EVENT_ID) or values.get(ATTR_GPG45_STATUS) not in GPG45_FRAUD_STATUSES:
+    attributes = {} if statement is None else attributes_by_name(statement, _FRAUD_ATTRIBUTES, "fraud event")
+    values = {name: attribute.findall(q("saml", "AttributeValue")) for name, attribute in attributes.items()}
+    if any(len(items) != 1 for items in values.values()):
+        raise ProtocolError("fraud event attributes must have one value each")
+    texts = {name: text_of(items[0]) for name, items in values.items()}
+    if not texts.get(ATTR_FRAUD_EVENT_ID) or texts.get(ATTR_GPG45_STATUS) not in GPG45_FRAUD_STATUSES:
         raise ProtocolError("fraud event without a fraud event ID and a GPG45 status")
 
 

@@ -32,7 +32,7 @@ from federation.errors import ProtocolError, UnknownEntityError
 from federation.loa import LevelOfAssurance
 from federation.messages import check_message
 from federation.runtime import Runtime
-from federation.xml import BINDING_HTTP_POST, NAMEID_PERSISTENT, now, q, text_of
+from federation.xml import BINDING_HTTP_POST, NAMEID_PERSISTENT, exact_text, now, q
 
 MAX_RELAY_STATE = 80  # SAML bindings §3.5.3: RelayState MUST NOT exceed 80 bytes
 NAMEID_UNSPECIFIED = "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified"
@@ -152,7 +152,7 @@ def requested_level(element: etree._Element, configured: LevelOfAssurance) -> Le
     known = [
         level
         for ref in contexts[0].findall(q("saml", "AuthnContextClassRef"))
-        if (level := LevelOfAssurance.from_uri(text_of(ref))) is not None
+        if (level := LevelOfAssurance.from_uri(exact_text(ref) or "")) is not None  # exactly: README, "Security"
     ]
     if not known:
         return configured

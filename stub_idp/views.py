@@ -21,7 +21,7 @@ from federation.loa import LevelOfAssurance
 from federation.messages import check_message, describe
 from federation.runtime import Runtime
 from federation.web import encode_message, post_form, read_posted_message
-from federation.xml import now, q, text_of
+from federation.xml import exact_text, now, q
 from stub_idp.errors import NotSignedInError, StubIdpError, UnknownChoiceError
 from stub_idp.forms import GPG45_LABELS, RETURN_LEVELS, ConsentForm, SignInForm, error_summary, inline_error
 from stub_idp.idps import StubIdp
@@ -122,9 +122,8 @@ def single_sign_on(slug: str) -> Response:
     verify(element, runtime.federation.certs(hub.signing_certificates))
     if element.get("AssertionConsumerServiceURL") not in (None, hub.acs_url):
         raise ProtocolError("AuthnRequest names an assertion consumer that is not the hub's")
-    requested = LevelOfAssurance.from_uri(
-        text_of(element.find(f"{q('samlp', 'RequestedAuthnContext')}/{q('saml', 'AuthnContextClassRef')}"))
-    )
+    class_ref = element.find(f"{q('samlp', 'RequestedAuthnContext')}/{q('saml', 'AuthnContextClassRef')}")
+    requested = None if class_ref is None else LevelOfAssurance.from_uri(exact_text(class_ref) or "")
     pending = _requests().start(
         slug=slug, request_id=element.get("ID", ""), requested_level=requested.value if requested else None
     )

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from lxml import etree
 
 from federation.account_attributes import to_attributes as account_attributes
+from federation.attributes import attributes_by_name
 from federation.config import AccountCreationAttribute, MatchingServiceEntry
 from federation.crypto import decrypt_assertion, encrypt_assertion, sign, verify
 from federation.cycle3 import Cycle3AttributeName
@@ -26,12 +27,13 @@ from federation.messages import (
     check_assertion,
     check_message,
     confirmation_data,
+    exact_uri,
     response,
     soap_body,
     soap_envelope,
 )
 from federation.runtime import Runtime
-from federation.xml import STATUS_SUCCESS, child, q, text_of
+from federation.xml import MAX_NAME_ID_CHARS, STATUS_SUCCESS, child, q, text_of
 from stub_service.matcher import Cycle3Answer
 
 SEEN_QUERY_SECONDS = 15 * 60
@@ -77,9 +79,8 @@ def read_query(
     if not runtime.store.add_once(f"seen-query:{query_id}", SEEN_QUERY_SECONDS):
         raise ReplayError("AttributeQuery ID seen before")
     subject = child(query, "saml", "Subject")
-    pairwise_id = text_of(None if subject is None else child(subject, "saml", "NameID"))
-    if not pairwise_id:
-        raise ProtocolError("AttributeQuery has no subject")
+    name_id = None if subject is None else child(subject, "saml", "NameID")
+    pairwise_id = exact_uri(name_id, "AttributeQuery subject", MAX_NAME_ID_CHARS)
     encrypted = confirmation_data(query).findall(q("saml", "EncryptedAssertion"))
     if not 1 <= len(encrypted) <= 2:
         raise InvalidSamlMessageError("AttributeQuery must carry one or two encrypted assertions")
@@ -122,13 +123,13 @@ def read_query(
 
 def _cycle3_answer(checked: CheckedAssertion, names: Collection[Cycle3AttributeName]) -> Cycle3Answer:
     statement = checked.attribute_statement
-    attributes = [] if statement is None else statement.findall(q("saml", "Attribute"))
-    if statement is None or len(statement) != 1 or len(attributes) != 1:
+    attributes = {} if statement is None else attributes_by_name(statement, {n.value for n in names}, "cycle 3")
+    if len(attributes) != 1:
         raise InvalidSamlMessageError("cycle 3 assertion must carry exactly one attribute")
-    name = attributes[0].get("Name", "")
-    values = attributes[0].findall(q("saml", "AttributeValue"))
-    if name not in {n.value for n in names} or len(values) != 1:
-        raise InvalidSamlMessageError("cycle 3 assertion carries an attribute this department does not ask for")
+    [(name, attribute)] = attributes.items()
+    values = attribute.findall(q("saml", "AttributeValue"))
+    if len(values) != 1:
+        raise InvalidSamlMessageError("cycle 3 assertion must carry exactly one value")
     return Cycle3Answer.of(Cycle3AttributeName(name), text_of(values[0]))
 
 

@@ -41,7 +41,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, runtime: Runtime | No
     app.config.update(TESTING=runtime.settings.testing)
     app.extensions["runtime"] = runtime
     app.jinja_env.globals.update(service_name=SERVICE_NAME, service_home="/")
-    web.init_app(app)
+    web.init_app(app, status_details=True)
     metrics.init_app(app, "operations")
     if token:
         app.before_request(require_token(token))
