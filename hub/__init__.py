@@ -6,11 +6,12 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, request
+from flask import Flask
 
 from federation import metrics, web
 from federation.errors import JourneyNotFoundError
 from federation.runtime import Runtime, load_runtime, make_auditor
+from federation.sealing import Sealer
 from federation.settings import AppSettings
 from hub.journeys import JourneyRepository
 from hub.matching import back_channel
@@ -21,10 +22,10 @@ SERVICE_NAME = "GOV.UK Sign in"
 
 def _start_again(error: JourneyNotFoundError) -> tuple[str, int]:
     """'You need to start again', with a way back to the service the citizen came from when we know it."""
-    from hub.context import SERVICE_COOKIE, runtime
+    from hub.context import service_from_cookie
 
     logger.info("Journey not found: %s", error.detail)
-    service = runtime().federation.relying_service(request.cookies.get(SERVICE_COOKIE, ""))
+    service = service_from_cookie()
     return web.error_page(
         error.http_status,
         error.title,
@@ -48,9 +49,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     runtime = load_runtime(settings, store_prefix="hub")
     app = Flask(__name__)
     app.config.update(TESTING=settings.testing)
+    # The data keys that seal personal data in the store and the hub_service cookie (keys.pki.DataKeyError
+    # names the file when they cannot be used: the hub does not start without them).
+    sealer = Sealer.from_keys_dir(settings.keys_dir)
     app.extensions["runtime"] = runtime
+    app.extensions["sealer"] = sealer
     app.extensions["journeys"] = JourneyRepository(
-        runtime.store, ttl_seconds=runtime.federation.hub.journey_minutes * 60
+        runtime.store, ttl_seconds=runtime.federation.hub.journey_minutes * 60, sealer=sealer
     )
     app.extensions["http"] = back_channel()
     app.extensions["audit"] = make_auditor(runtime, "hub")
@@ -66,4 +71,5 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(journey_views.blueprint)
     app.register_blueprint(saml_views.blueprint)
     logger.info("Hub ready at %s (session store: %s)", runtime.federation.hub.base_url, runtime.store.kind)
+    logger.info("Data keys: %d held, %s seals", len(sealer.key_ids), sealer.active)
     return app

@@ -19,7 +19,7 @@ from federation.cycle3 import CYCLE3_ATTRIBUTES
 from federation.metrics import JOURNEYS
 from federation.web import encode_message, post_form
 from hub import matching_runner
-from hub.context import auditor, current_journey, journeys, runtime, service_for
+from hub.context import auditor, clear_service_cookie, current_journey, journeys, runtime, service_for
 from hub.journeys import IN_FLIGHT, Journey, Stage
 from hub.outbound import final_response, request_to_idp, status_for_stage
 
@@ -292,8 +292,9 @@ def return_to_service() -> ResponseReturnValue:
     return _answer_service(journey)
 
 
-def _answer_service(journey: Journey) -> str:
-    """Post the signed Response to the service's ACS and forget the journey: nothing about the citizen stays."""
+def _answer_service(journey: Journey) -> Response:
+    """Post the signed Response to the service's ACS and forget the journey: nothing about the citizen stays,
+    and the ``hub_service`` cookie is cleared."""
     service = service_for(journey)
     fields = {"SAMLResponse": encode_message(final_response(runtime(), journey, service))}
     if journey.relay_state is not None:
@@ -309,13 +310,17 @@ def _answer_service(journey: Journey) -> str:
         Stage.MATCHED: "Your identity has been confirmed",
         Stage.ACCOUNT_CREATED: "Your identity has been confirmed",
     }
-    return post_form(
-        journey.acs_url,
-        fields,
-        title=titles.get(journey.stage, f"Returning you to {service.display_name}"),
-        lead=f"You will now return to {service.display_name}.",
-        button=f"Continue to {service.display_name}",
+    response = Response(
+        post_form(
+            journey.acs_url,
+            fields,
+            title=titles.get(journey.stage, f"Returning you to {service.display_name}"),
+            lead=f"You will now return to {service.display_name}.",
+            button=f"Continue to {service.display_name}",
+        )
     )
+    clear_service_cookie(response)
+    return response
 
 
 @blueprint.get("/cookies")

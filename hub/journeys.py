@@ -1,15 +1,19 @@
 """A citizen's journey through the hub, kept server-side in the store under an opaque ID.
 
 The record holds what the hub needs to answer the relying service and to recognise the identity
-provider's answer. While matching runs it also holds the matching dataset, the pairwise identifier and any
-cycle 3 answer (the hub needs them to match again or to create an account); the whole record is deleted
-as soon as the relying service has been answered, and expires with the journey otherwise. It never holds
-the identity provider's persistent ID.
+provider's answer. While matching runs it also holds personal data: the matching dataset, the pairwise
+identifier and any cycle 3 answer (the hub needs them to match again or to create an account), then what the
+answer to the service carries. That data is kept only at the stages that need it (``NEEDED_AT``: the record
+written at any other stage simply lacks it), and never in plain text: it is sealed as one value with the hub's
+data key, bound to the journey's ID (``federation.sealing``). A record that holds the dataset lives at most
+``DATASET_SECONDS`` from its last write; the whole record is deleted as soon as the relying service has been
+answered, and expires with the journey otherwise. It never holds the identity provider's persistent ID.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 import time
 from collections.abc import Sequence
@@ -21,6 +25,7 @@ from federation.errors import JourneyNotFoundError, ReplayError
 from federation.full_profile import RelyingServiceRequest
 from federation.loa import LevelOfAssurance
 from federation.mds import MatchingDataset
+from federation.sealing import Sealer, UnsealError
 from federation.stats import steps_reached_by
 from federation.store import Store
 
@@ -54,6 +59,23 @@ IN_FLIGHT = frozenset({Stage.MATCHING, Stage.CREATING_ACCOUNT})
 # How long an AuthnRequest's ID is remembered: twice the age we accept, so a replay is refused for as long as
 # the request could be fresh.
 REQUEST_MEMORY_SECONDS = 12 * 60
+# How long a record that holds the matching dataset lives after its last write: long enough to answer the cycle 3
+# question, and far longer than any matching attempt (matching_timeout_seconds); a citizen who leaves the
+# question for longer starts again.
+DATASET_SECONDS = 15 * 60
+_MATCHING_OPEN = frozenset({Stage.MATCHING, Stage.CREATING_ACCOUNT, Stage.AWAITING_CYCLE3})
+_SUCCESS = frozenset({Stage.MATCHED, Stage.ACCOUNT_CREATED})
+# The personal fields, and the stages that need each. A record written at any other stage lacks the field: the
+# dataset and the cycle 3 answer go as soon as matching concludes in any way; what the answer to the service
+# carries (the pairwise identifier, the full-profile assertion, the new account's attributes) goes with the
+# journey when the service is answered, and at once if matching concluded without success.
+NEEDED_AT: dict[str, frozenset[Stage]] = {
+    "dataset": _MATCHING_OPEN,
+    "cycle3_value": frozenset({Stage.MATCHING, Stage.CREATING_ACCOUNT}),
+    "pairwise_id": _MATCHING_OPEN | _SUCCESS,
+    "service_assertion": _SUCCESS,
+    "account_attributes": frozenset({Stage.ACCOUNT_CREATED}),
+}
 
 
 def log_id_for(journey_id: str) -> str:
@@ -82,6 +104,9 @@ class Journey:
     cycle3_tried: bool = False
     # Full profile only: the matching service's signed assertion for the service, as XML, until it is sent.
     service_assertion: str | None = None
+    # Simple profile, account created: the attributes the service asked for (name → values), taken from the
+    # dataset when the account was made, so the dataset need not be kept until the answer.
+    account_attributes: dict[str, list[str]] | None = None
     attempt: str | None = None
     attempt_started: float | None = None
     started_at: float = 0.0
@@ -122,6 +147,12 @@ class Journey:
         self.reached = [*self.reached, *new]
         return new
 
+    def forget_what_is_not_needed(self) -> None:
+        """Drop each personal field the journey's stage does not need (``NEEDED_AT``)."""
+        for name, stages in NEEDED_AT.items():
+            if self.stage not in stages:
+                setattr(self, name, None)
+
     def begin_attempt(self, stage: Stage) -> str:
         self.stage = stage
         self.attempt = secrets.token_hex(8)
@@ -144,40 +175,59 @@ class Journey:
         )
 
 
-_FIELDS = tuple(item.name for item in fields(Journey))
+_PLAIN_FIELDS = tuple(item.name for item in fields(Journey) if item.name not in NEEDED_AT)
 
 
-def _record(journey: Journey) -> dict[str, Any]:
-    """The journey's fields as they are (the store writes JSON, enums as their values): no deep copy as asdict
-    makes."""
-    return {name: getattr(journey, name) for name in _FIELDS}
+def _record(journey: Journey, sealer: Sealer) -> dict[str, Any]:
+    """The journey as the store keeps it: its plain fields as they are (the store writes JSON, enums as their
+    values; no deep copy as asdict makes), and the personal fields its stage needs sealed together as ``sealed``,
+    bound to the journey's key. The journey in hand forgets the rest too, so it is what was stored."""
+    journey.forget_what_is_not_needed()
+    record = {name: getattr(journey, name) for name in _PLAIN_FIELDS}
+    personal = {name: value for name in NEEDED_AT if (value := getattr(journey, name)) is not None}
+    if personal:
+        plaintext = json.dumps(personal, separators=(",", ":")).encode()
+        record["sealed"] = sealer.seal(plaintext, _key(journey.id))
+    return record
+
+
+def _key(journey_id: str) -> str:
+    return f"journey:{journey_id}"
 
 
 class JourneyRepository:
     """Journeys in the store, and the request IDs and message IDs that belong to them.
 
     Each method is one round trip to the store, so a request that loads and saves its journey costs two
-    (``start`` takes a second to delete the journey it refuses, on a replay only).
+    (``start`` takes a second to delete the journey it refuses, on a replay only). ``sealer`` holds the hub's
+    data keys; without one, a key made for this repository alone (tests that never restart it).
     """
 
-    def __init__(self, store: Store, ttl_seconds: int) -> None:
+    def __init__(self, store: Store, ttl_seconds: int, sealer: Sealer | None = None) -> None:
         self._store = store
         self._ttl = ttl_seconds
+        self._sealer = sealer or Sealer.ephemeral()
+
+    def _ttl_for(self, journey: Journey) -> int:
+        """The journey's time to live, or ``DATASET_SECONDS`` (if shorter) while it holds the dataset."""
+        return min(self._ttl, DATASET_SECONDS) if journey.dataset is not None else self._ttl
 
     def save(self, journey: Journey, *, sent_request: str | None = None) -> None:
         """Write the journey; with ``sent_request``, the ID of an AuthnRequest it sent to an identity provider,
         record that as outstanding too, so any worker can match the answer to the journey."""
-        record, key = _record(journey), f"journey:{journey.id}"
+        record, key = _record(journey, self._sealer), _key(journey.id)
         if sent_request is None:
-            self._store.put(key, record, self._ttl)
+            self._store.put(key, record, self._ttl_for(journey))
         else:
-            self._store.put_many({key: record, f"outstanding:{sent_request}": {"journey": journey.id}}, self._ttl)
+            values = {key: record, f"outstanding:{sent_request}": {"journey": journey.id}}
+            self._store.put_many(values, self._ttl_for(journey))
 
     def start(self, journey: Journey) -> None:
         """Save a new journey and mark the AuthnRequest it answers as used, in one round trip. ReplayError, and
         the journey deleted again, if any worker has seen that request before."""
-        key, request = f"journey:{journey.id}", f"seen:authn-request:{journey.rp_entity_id}|{journey.rp_request_id}"
-        if not self._store.put_and_add_once(key, _record(journey), self._ttl, request, REQUEST_MEMORY_SECONDS):
+        key, request = _key(journey.id), f"seen:authn-request:{journey.rp_entity_id}|{journey.rp_request_id}"
+        record = _record(journey, self._sealer)
+        if not self._store.put_and_add_once(key, record, self._ttl_for(journey), request, REQUEST_MEMORY_SECONDS):
             self._store.delete(key)
             raise ReplayError("AuthnRequest ID already used")
 
@@ -185,12 +235,21 @@ class JourneyRepository:
         """Write the journey only if the one stored is still in flight at matching ``attempt`` (the citizen has
         not moved on, and the wait has not run out): checked and written in one round trip. Whether it wrote."""
         expected = {"attempt": [attempt], "stage": sorted(stage.value for stage in IN_FLIGHT)}
-        return self._store.put_if(f"journey:{journey.id}", _record(journey), self._ttl, expected)
+        record = _record(journey, self._sealer)
+        return self._store.put_if(_key(journey.id), record, self._ttl_for(journey), expected)
 
     def load(self, journey_id: str | None) -> Journey:
-        record = self._store.get(f"journey:{journey_id}") if journey_id else None
-        if record is None:
+        """The journey, its personal fields opened; JourneyNotFoundError if there is none, or if they were
+        sealed with a data key this hub no longer holds (the citizen starts again)."""
+        record = self._store.get(_key(journey_id)) if journey_id else None
+        if record is None or journey_id is None:
             raise JourneyNotFoundError("no journey for this browser")
+        sealed = record.pop("sealed", None)
+        if sealed is not None:
+            try:
+                record.update(json.loads(self._sealer.open(str(sealed), _key(journey_id))))
+            except UnsealError as exc:
+                raise JourneyNotFoundError(f"journey's personal data could not be opened: {exc.detail}") from exc
         record["level"] = LevelOfAssurance(record["level"])
         record["stage"] = Stage(record["stage"])
         if record.get("asserted_level"):
@@ -199,7 +258,7 @@ class JourneyRepository:
 
     def end(self, journey: Journey) -> None:
         outstanding = [f"outstanding:{journey.idp_request_id}"] if journey.idp_request_id else []
-        self._store.delete(f"journey:{journey.id}", *outstanding)
+        self._store.delete(_key(journey.id), *outstanding)
 
     def claim_request(self, request_id: str, journey: Journey) -> bool:
         """Use an outstanding request once, and only from the journey that sent it."""

@@ -20,12 +20,13 @@ import urllib3
 from flask import Flask
 
 from federation.audit import Auditor
-from federation.config import RelyingServiceEntry
+from federation.config import Profile, RelyingServiceEntry
 from federation.errors import FederationError, MatchingServiceError
 from federation.metrics import MATCHING_SECONDS
 from federation.runtime import Runtime
 from hub.journeys import IN_FLIGHT, Journey, JourneyRepository, Stage
 from hub.matching import MatchResult, MatchSubject, build_query, send_query
+from hub.outbound import account_attributes
 
 logger = logging.getLogger(__name__)
 
@@ -132,6 +133,9 @@ def _attempt(app: Flask, journey: Journey, attempt: str) -> tuple[Journey, str |
         )
         next_stage = _AFTER.get(result) or _next_stage_after_no_match(journey, service)
         service_assertion = answer.service_assertion.decode() if answer.service_assertion else None
+        if next_stage is Stage.ACCOUNT_CREATED and service.profile is not Profile.FULL:
+            # Taken now, so that the dataset is forgotten with this write rather than kept until the answer.
+            journey.account_attributes = account_attributes(service, dataset, journey.cycle3_value)
     except MatchingServiceError as exc:
         logger.warning("Matching failed: %s", exc.detail)
         cast(Auditor, app.extensions["audit"]).event(
@@ -146,6 +150,7 @@ def _attempt(app: Flask, journey: Journey, attempt: str) -> tuple[Journey, str |
         next_stage = Stage.MATCHING_ERROR
     # The journey is left alone while an attempt is in flight, so the copy this thread holds is the one stored,
     # unless the citizen moved on or the wait ran out: the answer is written only if it is still at this attempt.
+    # Written at a stage that concludes matching, the record no longer holds the dataset (hub.journeys.NEEDED_AT).
     next_attempt = None
     if next_stage is Stage.CREATING_ACCOUNT:
         next_attempt = journey.begin_attempt(Stage.CREATING_ACCOUNT)

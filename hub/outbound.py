@@ -16,7 +16,7 @@ from federation.config import IdentityProviderEntry, Profile, RelyingServiceEntr
 from federation.crypto import encrypt_assertion, sign
 from federation.errors import ProtocolError
 from federation.loa import LevelOfAssurance
-from federation.mds import text_attribute
+from federation.mds import MatchingDataset, text_attribute
 from federation.messages import authn_request, response
 from federation.runtime import Runtime
 from federation.xml import (
@@ -27,6 +27,8 @@ from federation.xml import (
     STATUS_RESPONDER,
     STATUS_SUCCESS,
     now,
+    q,
+    text_of,
 )
 from hub.journeys import Journey, Stage
 
@@ -109,6 +111,18 @@ def status_for_stage(stage: Stage) -> tuple[str, str | None]:
     return _STATUS_FOR_STAGE.get(stage, (STATUS_RESPONDER, STATUS_NO_AUTHN_CONTEXT))
 
 
+def account_attributes(
+    service: RelyingServiceEntry, dataset: MatchingDataset, cycle3_value: str | None
+) -> dict[str, list[str]]:
+    """What a simple-profile service that has created an account is sent: the attributes it asked for, as plain
+    text (name → values). Taken when the account is made, so the journey keeps these rather than the dataset
+    until the service is answered (``final_response`` makes them into attributes again)."""
+    return {
+        attribute.get("Name", ""): [text_of(value) for value in attribute.findall(q("saml", "AttributeValue"))]
+        for attribute in to_plain_attributes(service.account_creation_attributes, dataset, cycle3_value)
+    }
+
+
 def final_response(runtime: Runtime, journey: Journey, service: RelyingServiceEntry) -> etree._Element:
     """The signed Response that ends ``journey``, built from where it stands."""
     status, sub_status = status_for_stage(journey.stage)
@@ -122,9 +136,8 @@ def final_response(runtime: Runtime, journey: Journey, service: RelyingServiceEn
     attributes = [text_attribute(OUTCOME_ATTRIBUTE, OUTCOMES[journey.stage])]
     if level is not None:
         attributes.append(text_attribute(LEVEL_ATTRIBUTE, level.value))
-    dataset = journey.matching_dataset
-    if journey.stage is Stage.ACCOUNT_CREATED and dataset is not None:
-        attributes += to_plain_attributes(service.account_creation_attributes, dataset, journey.cycle3_value)
+    if journey.stage is Stage.ACCOUNT_CREATED and journey.account_attributes:
+        attributes += [text_attribute(name, *values) for name, values in journey.account_attributes.items()]
     return response_to_service(
         runtime, journey, service, pairwise_id=journey.pairwise_id, level=level, attributes=attributes
     )

@@ -1,4 +1,5 @@
-"""The federation's PKI: a root CA, one intermediate CA per role, and leaf key pairs for every entity.
+"""The federation's PKI: a root CA, one intermediate CA per role, and leaf key pairs for every entity; and the
+hub's data keys, which seal the personal data a journey holds at rest (``federation.sealing``).
 
 GOV.UK Verify kept one intermediate per role (hub, identity providers, relying parties, metadata) so that a
 certificate issued for one role could never be accepted in another. We do the same, and check every
@@ -7,7 +8,12 @@ certificate we are given against its role's chain and its validity dates before 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
+import os
+import re
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -21,6 +27,13 @@ from cryptography.x509.oid import NameOID
 
 KEY_SIZE = 2048
 ROOT_NAME = "root-ca"
+# The hub's data keys: ``<keys dir>/data-keys/<key ID>.key``, each 32 random bytes in base64. The key that
+# seals is the one whose ID the file ``data-keys/active`` names, or else the newest (IDs are the UTC time of
+# making, so the newest sorts last); every key there opens.
+DATA_KEYS_DIR = "data-keys"
+ACTIVE_DATA_KEY_FILE = "active"
+DATA_KEY_BYTES = 32
+DATA_KEY_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
 
 class Role(StrEnum):
@@ -59,6 +72,15 @@ DEFAULT_LEAVES: tuple[Leaf, ...] = (
 
 class CertificateError(Exception):
     """A certificate that must not be trusted: wrong chain, expired, not yet valid or unreadable."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class DataKeyError(Exception):
+    """A data key file that cannot be used: missing, unreadable, or not a 256-bit key."""
 
     def __init__(self, path: Path, reason: str) -> None:
         super().__init__(f"{path}: {reason}")
@@ -175,7 +197,59 @@ def generate(
             )
             _write(directory, f"{leaf.name}-{usage}", key, cert)
             written.append(directory / f"{leaf.name}-{usage}.crt")
+    if not has_data_key(directory):
+        new_data_key(directory)
     return written
+
+
+def new_data_key(directory: Path, now: dt.datetime | None = None) -> str:
+    """Write a new random 256-bit data key into ``directory/data-keys`` (mode 0600) and return its ID.
+
+    It seals from the next start of the hub, unless ``data-keys/active`` names another. An existing file is never
+    overwritten: a key may still be needed to open what it sealed.
+    """
+    folder = directory / DATA_KEYS_DIR
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    key_id = (now or dt.datetime.now(dt.UTC)).strftime("%Y%m%d%H%M%S")
+    path = folder / f"{key_id}.key"
+    try:
+        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError as exc:
+        raise DataKeyError(path, "already exists; not overwriting it") from exc
+    with os.fdopen(handle, "w", encoding="ascii") as file:
+        file.write(base64.b64encode(secrets.token_bytes(DATA_KEY_BYTES)).decode("ascii") + "\n")
+    return key_id
+
+
+def has_data_key(directory: Path) -> bool:
+    return any((directory / DATA_KEYS_DIR).glob("*.key"))
+
+
+def read_data_keys(directory: Path) -> tuple[dict[str, bytes], str]:
+    """Every data key in ``directory/data-keys`` by ID, and the ID of the one that seals.
+
+    Raises DataKeyError naming the file when there is none, when one is not a 256-bit key in base64, or when
+    ``data-keys/active`` names a key that is not there.
+    """
+    folder = directory / DATA_KEYS_DIR
+    keys: dict[str, bytes] = {}
+    for path in sorted(folder.glob("*.key")):
+        if not DATA_KEY_ID.fullmatch(path.stem):
+            raise DataKeyError(path, "a data key's name must be its ID: letters, digits, - and _, at most 32")
+        try:
+            key = base64.b64decode(path.read_text(encoding="ascii").strip(), validate=True)
+        except (OSError, UnicodeDecodeError, binascii.Error) as exc:
+            raise DataKeyError(path, "not readable as a key in base64") from exc
+        if len(key) != DATA_KEY_BYTES:
+            raise DataKeyError(path, f"a data key must be {DATA_KEY_BYTES} bytes, not {len(key)}")
+        keys[path.stem] = key
+    if not keys:
+        raise DataKeyError(folder, "no data key (python -m keys writes one)")
+    active_file = folder / ACTIVE_DATA_KEY_FILE
+    active = active_file.read_text(encoding="ascii").strip() if active_file.exists() else max(keys)
+    if active not in keys:
+        raise DataKeyError(active_file, f"names data key {active!r}, which is not in {folder}")
+    return keys, active
 
 
 def load_private_key(path: Path) -> rsa.RSAPrivateKey:
