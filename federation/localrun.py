@@ -5,6 +5,11 @@ waits until each answers, prints where to start and stops them all on Ctrl-C. Wi
 apps share Redis, the hub runs several workers and the operations app runs in a process of its own, reading
 the hub's counters from Redis and its metrics from a shared ``PROMETHEUS_MULTIPROC_DIR``. Without it each
 app keeps state in its single process, so the hub's process also answers on the operations port.
+
+When nginx is installed, it fronts the hub and the stubs as it does in docker-compose.yml: it listens on the
+ports in federation.yaml's urls (the addresses citizens use, from which the apps build every link) and the
+apps listen behind it on loopback, each on its public port plus ``BEHIND_PROXY_OFFSET``. ``PROXY=0`` runs
+without it, ``PROXY=1`` insists on it; docs/reverse-proxy.md says why.
 """
 
 from __future__ import annotations
@@ -17,9 +22,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from federation import reverse_proxy
 from federation.config import load_federation
 from keys.__main__ import main as generate_keys
 
@@ -30,15 +39,26 @@ APPS = (
 )
 # The operators' dashboard, /metrics and /_status: an internal port, on loopback only (OPERATIONS_PORT to move it).
 OPERATIONS_URL = f"http://127.0.0.1:{os.environ.get('OPERATIONS_PORT') or 8501}"
+# Behind nginx, each app listens on its public port plus this (the hub on 18500 for 8500).
+BEHIND_PROXY_OFFSET = 10000
+# The request line the SAML HTTP-Redirect binding needs: 8 KB, the most gunicorn allows (its default is 4094).
+LIMIT_REQUEST_LINE = 8190
+# Method, path (%(U)s: never the query string, which holds the relying services' SAMLRequest, RelayState and
+# Signature), status, response length, time taken and nginx's request ID ("-" without nginx). No referrer
+# either: a page's address can carry a query too.
+ACCESS_LOG_FORMAT = '%(t)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms request_id=%({x-request-id}i)s'
 
 
 def gunicorn_command(target: str, bind: str, workers: int, *extra: str) -> list[str]:
-    """How every app runs under gunicorn here, in the benchmark and in docker-compose.yml: threaded workers,
-    and keep-alive longer than gunicorn's 2 s so a pooled back-channel connection is rarely closed under it."""
+    """How every app runs under gunicorn here, in the benchmark and in docker-compose.yml: threaded workers
+    (ours, which answer a request gunicorn cannot read with our own page), keep-alive longer than gunicorn's
+    2 s so a pooled back-channel connection is rarely closed under it, the request line the Redirect binding
+    needs, and an access log format without query strings (it applies wherever ``extra`` sends the log)."""
     return [
         sys.executable, "-m", "gunicorn", "--no-control-socket", "--workers", str(workers),
-        "--worker-class", "gthread", "--threads", "8", "--keep-alive", "30", "--timeout", "120",
-        "--bind", bind, *extra, target,
+        "--worker-class", "federation.gunicorn_worker.ThreadWorker", "--threads", "8",
+        "--keep-alive", "30", "--timeout", "120", "--limit-request-line", str(LIMIT_REQUEST_LINE),
+        "--access-logformat", ACCESS_LOG_FORMAT, "--bind", bind, *extra, target,
     ]  # fmt: skip
 
 
@@ -60,25 +80,112 @@ def wait_for(host: str, port: int, seconds: float = 20) -> bool:
     return False
 
 
-def _processes(urls: dict[str, str], shared: bool, metrics_dir: str | None) -> list[tuple[list[str], dict[str, str]]]:
+def host_port(url: str) -> str:
+    where = urlsplit(url)
+    return f"{where.hostname}:{where.port or 80}"
+
+
+def behind_proxy(url: str) -> str:
+    """Where an app whose public address is ``url`` listens behind nginx: loopback, port plus the offset."""
+    return f"127.0.0.1:{(urlsplit(url).port or 80) + BEHIND_PROXY_OFFSET}"
+
+
+def app_bind(name: str, url: str, proxy: bool) -> str:
+    """Where the app ``name`` (whose public address is ``url``) listens: behind nginx, or at ``url`` itself."""
+    return behind_proxy(url) if proxy and name in reverse_proxy.PROXIED else host_port(url)
+
+
+def use_proxy(setting: str | None) -> bool:
+    """Whether to run nginx in front: ``PROXY=1`` yes (an error without nginx), ``PROXY=0`` no, and unset
+    when nginx is installed, so ``make run`` runs as deployed where it can and still runs where it cannot."""
+    if setting in ("0", "1"):
+        if setting == "1" and reverse_proxy.find_nginx() is None:
+            raise reverse_proxy.ProxyError("PROXY=1 but nginx is not installed (apt-get install nginx)")
+        return setting == "1"
+    if setting:
+        raise reverse_proxy.ProxyError(f"PROXY={setting}: use 1 (nginx in front), 0 (none), or leave it unset")
+    return reverse_proxy.find_nginx() is not None
+
+
+def _processes(
+    urls: Mapping[str, str], shared: bool, metrics_dir: str | None, proxy: bool, extra: Sequence[str]
+) -> list[tuple[list[str], dict[str, str]]]:
     """The gunicorn command for each process to start, and its environment."""
-    ops = urlsplit(OPERATIONS_URL)
-    ops_bind = f"{ops.hostname}:{ops.port}"
+    ops_bind = host_port(urls["operations"])
+    ops_port = ops_bind.rsplit(":", 1)[1]
     hub_env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": metrics_dir} if metrics_dir else dict(os.environ)
     commands = []
     for name, target in APPS:
-        where = urlsplit(urls[name])
+        bind = app_bind(name, urls[name], proxy)
         workers = 4 if shared and name == "hub" else 1
-        extra = ["--access-logfile", "-"]
+        options = list(extra)
         if name == "hub" and not shared:  # the in-process store: one process answers on both ports
-            target, extra = f"hub.operations.alongside:create_app({ops.port})", [*extra, "--bind", ops_bind]
-        command = gunicorn_command(target, f"{where.hostname}:{where.port}", workers, *extra)
-        commands.append((command, hub_env if name == "hub" else dict(os.environ)))
+            target, options = f"hub.operations.alongside:create_app({ops_port})", [*options, "--bind", ops_bind]
+        commands.append((gunicorn_command(target, bind, workers, *options), hub_env if name == "hub" else {}))
     if shared:
-        commands.append(
-            (gunicorn_command("hub.operations:create_app()", ops_bind, 1, "--access-logfile", "-"), hub_env)
-        )
+        commands.append((gunicorn_command("hub.operations:create_app()", ops_bind, 1, *extra), hub_env))
     return commands
+
+
+@dataclass
+class Served:
+    """The federation's processes, and nginx in front of them when there is one."""
+
+    processes: list[subprocess.Popen[bytes]]
+    proxy: reverse_proxy.Nginx | None
+    metrics_dir: str | None
+
+    def running(self) -> bool:
+        return all(p.poll() is None for p in self.processes) and (self.proxy is None or self.proxy.running())
+
+    def stop(self) -> None:
+        if self.proxy is not None:
+            self.proxy.stop()
+        for process in self.processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self.processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+        if self.metrics_dir:
+            shutil.rmtree(self.metrics_dir, ignore_errors=True)
+
+
+@contextmanager
+def serve(
+    urls: Mapping[str, str],
+    *,
+    shared: bool,
+    proxy: bool,
+    env: Mapping[str, str] | None = None,
+    extra: Sequence[str] = ("--access-logfile", "-"),
+) -> Iterator[Served]:
+    """Run the apps (and nginx in front of the hub and the stubs, with ``proxy``) until the block ends.
+
+    ``urls`` are the public addresses (federation.yaml's, plus ``operations``); ``env`` is added to this
+    process's environment for the apps; ``extra`` goes to every gunicorn. Raises RuntimeError if something
+    does not start, having stopped what did.
+    """
+    # The hub's workers and the operations process must share one metrics folder for /metrics to add them up.
+    own_metrics_dir = shared and not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    metrics_dir = tempfile.mkdtemp(prefix="ida-hub-metrics-") if own_metrics_dir else None
+    served = Served([], None, metrics_dir)
+    try:
+        for command, app_env in _processes(urls, shared, metrics_dir, proxy, extra):
+            served.processes.append(subprocess.Popen(command, env={**os.environ, **app_env, **(env or {})}))
+        for name, url in urls.items():
+            host, port = app_bind(name, url, proxy).rsplit(":", 1)
+            if not wait_for(host, int(port)):
+                raise RuntimeError(f"{name} did not start on {host}:{port}")
+        if proxy:
+            sites = {name: (host_port(urls[name]), behind_proxy(urls[name])) for name in reverse_proxy.PROXIED}
+            served.proxy = reverse_proxy.start(sites)  # returns once nginx has its ports
+        yield served
+    finally:
+        served.stop()
 
 
 def _stop(signum: int, frame: object) -> None:
@@ -90,36 +197,28 @@ def main() -> int:
     generate_keys([])
     federation = load_federation()  # fail here, with the file and field named, before starting anything
     urls = {**federation.file.urls, "operations": OPERATIONS_URL}
-    shared = bool(os.environ.get("REDIS_URL"))
-    # The hub's workers and the operations process must share one metrics folder for /metrics to add them up.
-    own_metrics_dir = shared and not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-    metrics_dir = tempfile.mkdtemp(prefix="ida-hub-metrics-") if own_metrics_dir else None
-    processes = [subprocess.Popen(command, env=env) for command, env in _processes(urls, shared, metrics_dir)]
     try:
-        for name, url in urls.items():
-            where = urlsplit(url)
-            if not wait_for(where.hostname or "127.0.0.1", where.port or 80):
-                print(f"{name} did not start on {url}", file=sys.stderr)
-                return 1
-        print("\nThe federation is running:")
-        for name, url in urls.items():
-            print(f"  {name:<13} {url}")
-        print(f"\nStart here: {urls['stub_service']}/  (test users: see README)")
-        print(f"Dashboard:  {OPERATIONS_URL}/  (and /metrics; an internal port: never expose it)")
-        print("Press Ctrl-C to stop.\n", flush=True)
-        while all(p.poll() is None for p in processes):
-            time.sleep(0.5)
+        proxy = use_proxy(os.environ.get("PROXY"))
+        with serve(urls, shared=bool(os.environ.get("REDIS_URL")), proxy=proxy) as served:
+            print("\nThe federation is running:")
+            for name, url in urls.items():
+                behind = f"  (nginx; the app on {behind_proxy(url)})" if proxy and name in reverse_proxy.PROXIED else ""
+                print(f"  {name:<13} {url}{behind}")
+            if served.proxy is not None:
+                print(f"\nnginx fronts the hub and the stubs; its access log: {served.proxy.access_log}")
+            else:
+                print("\nNo nginx in front (install nginx to run as deployed: docs/reverse-proxy.md).")
+            print(f"\nStart here: {urls['stub_service']}/  (test users: see README)")
+            print(f"Dashboard:  {OPERATIONS_URL}/  (and /metrics; an internal port: never expose it)")
+            print("Press Ctrl-C to stop.\n", flush=True)
+            while served.running():
+                time.sleep(0.5)
+            return 1
+    except (RuntimeError, reverse_proxy.ProxyError) as exc:
+        print(exc, file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 0
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in processes:
-            process.wait(timeout=10)
-        if metrics_dir:
-            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":
