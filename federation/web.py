@@ -30,7 +30,7 @@ from flask import (
 from jinja2 import BaseLoader, ChainableUndefined, ChoiceLoader, Environment, PackageLoader, PrefixLoader
 from lxml import etree
 from markupsafe import Markup
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from federation.bindings import decode_post
 from federation.errors import FederationError, InvalidSamlMessageError
@@ -85,18 +85,18 @@ def _health(runtime: Runtime) -> tuple[bool, dict[str, Any]]:
     metadata_name = runtime.federation.file.metadata_signing_certificate
     metadata_ok = runtime.federation.cert(metadata_name).is_current(moment)
     healthy = store_ok and soonest is not None and soonest >= 0 and metadata_ok
-    return healthy, dict(
-        store=runtime.store.kind,
-        store_ok=store_ok,
-        crypto_backend=runtime.settings.crypto_backend,
-        certificate_days_to_expiry=certificates,
-        soonest_certificate_expiry_days=soonest,
-        metadata={
+    return healthy, {
+        "store": runtime.store.kind,
+        "store_ok": store_ok,
+        "crypto_backend": runtime.settings.crypto_backend,
+        "certificate_days_to_expiry": certificates,
+        "soonest_certificate_expiry_days": soonest,
+        "metadata": {
             "valid": metadata_ok,
             "signing_certificate_days_to_expiry": certificates[metadata_name],
             "valid_for_days": PUBLISHED_VALIDITY.days,
         },
-    )
+    }
 
 
 @blueprint.get("/assets/<path:filename>")
@@ -359,11 +359,25 @@ def init_app(app: Flask, form_targets: Iterable[str] = (), *, status_details: bo
     if app.config.get("MAX_CONTENT_LENGTH") is None:
         app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     app.config["MAX_FORM_MEMORY_SIZE"] = MAX_REQUEST_BYTES
+    app.before_request(_cap_streamed_body)
     app.before_request(_refuse_repeated_saml_parameters)
     app.register_error_handler(FederationError, _handle_federation_error)
     app.register_error_handler(HTTPException, _handle_http_error)
     app.register_error_handler(Exception, _handle_unexpected)
     app.after_request(_security_headers_for(" ".join(sorted({_origin(url) for url in form_targets}))))
+
+
+def _cap_streamed_body() -> None:
+    """A body with no Content-Length (chunked) over the cap gets a 413 too.
+
+    Werkzeug caps such a stream at ``MAX_CONTENT_LENGTH`` but stops there quietly, so the form would be read from
+    the first half megabyte as if it were all. Read it once (at most the cap), keep it for the form parser, and
+    refuse it if it filled the cap.
+    """
+    if request.content_length is None and request.environ.get("wsgi.input_terminated"):
+        limit = current_app.config["MAX_CONTENT_LENGTH"]
+        if len(request.get_data(cache=True)) >= limit:
+            raise RequestEntityTooLarge
 
 
 def _refuse_repeated_saml_parameters() -> None:

@@ -170,7 +170,8 @@ def encrypt_with(assertion: etree._Element, certificate_pem: bytes, content: int
     manager = xmlsec.KeysManager()
     manager.add_key(xmlsec.Key.from_memory(certificate_pem, xmlsec.KeyFormat.CERT_PEM, None))
     context = xmlsec.EncryptionContext(manager)
-    size = 192 if content == xmlsec.Transform.DES3 else (256 if content == xmlsec.Transform.AES256_GCM else 128)
+    sizes = {xmlsec.Transform.DES3: 192, xmlsec.Transform.AES256_GCM: 256, xmlsec.Transform.AES256: 256}
+    size = sizes.get(content, 128)
     kind = xmlsec.KeyData.DES if content == xmlsec.Transform.DES3 else xmlsec.KeyData.AES
     context.key = xmlsec.Key.generate(kind, size, xmlsec.KeyDataType.SESSION)
     context.encrypt_xml(template, wrapper[0])
@@ -180,3 +181,23 @@ def encrypt_with(assertion: etree._Element, certificate_pem: bytes, content: int
 def fresh_id(element: etree._Element) -> etree._Element:
     element.set("ID", new_id())
     return element
+
+
+def encrypt_content(first: etree._Element, second: etree._Element, certificate_pem: bytes) -> etree._Element:
+    """One EncryptedAssertion whose plaintext is two elements (XML Encryption's Type=Content), as no genuine
+    identity provider would send."""
+    wrapper = etree.Element(q("saml", "EncryptedAssertion"), nsmap={"saml": "urn:oasis:names:tc:SAML:2.0:assertion"})
+    wrapper.extend([copy.deepcopy(first), copy.deepcopy(second)])
+    template = xmlsec.template.encrypted_data_create(
+        wrapper, xmlsec.Transform.AES256_GCM, type=xmlsec.EncryptionType.CONTENT, ns="xenc"
+    )
+    xmlsec.template.encrypted_data_ensure_cipher_value(template)
+    key_info = xmlsec.template.encrypted_data_ensure_key_info(template, ns="ds")
+    encrypted_key = xmlsec.template.add_encrypted_key(key_info, xmlsec.Transform.RSA_OAEP)
+    xmlsec.template.encrypted_data_ensure_cipher_value(encrypted_key)
+    manager = xmlsec.KeysManager()
+    manager.add_key(xmlsec.Key.from_memory(certificate_pem, xmlsec.KeyFormat.CERT_PEM, None))
+    context = xmlsec.EncryptionContext(manager)
+    context.key = xmlsec.Key.generate(xmlsec.KeyData.AES, 256, xmlsec.KeyDataType.SESSION)
+    context.encrypt_xml(template, wrapper)
+    return etree.fromstring(to_bytes(wrapper))

@@ -8,6 +8,7 @@ must succeed, so a hub that refused everything would fail here.
 
 from __future__ import annotations
 
+import base64
 import copy
 import datetime as dt
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from tests.security.conftest import Recorder, check_refused, counts
 from tests.security.forge import (
     Captured,
     attacker_key,
+    encrypt_content,
     encrypt_with,
     fresh_id,
     resign,
@@ -554,6 +556,194 @@ def cipher_reference(c: Captured, _: Path) -> etree._Element:
     return resign(response, c.idp_key)
 
 
+# ---- 7. found by the outside review: repeated attributes, bundled plaintext, sizes, time, exact vocabulary --
+
+
+def _statement(assertion: etree._Element) -> etree._Element:
+    return _sub(assertion, "saml:AttributeStatement")
+
+
+def _attribute(assertion: etree._Element, name: str) -> etree._Element:
+    found = [a for a in _statement(assertion).findall(q("saml", "Attribute")) if a.get("Name") == name]
+    assert len(found) == 1, name
+    return found[0]
+
+
+def _victims_copy(name: str, first: bool) -> Callable[[etree._Element], None]:
+    """A second copy of ``name`` holding a victim's value: the IDP-signed identity swap."""
+
+    def edit(a: etree._Element) -> None:
+        genuine = _attribute(a, name)
+        victim = copy.deepcopy(genuine)
+        for value in victim.findall(q("saml", "AttributeValue")):
+            value.text = "1970-01-01" if name == "MDS_dateofbirth" else "Victim"
+        if first:
+            genuine.addprevious(victim)
+        else:
+            genuine.addnext(victim)
+
+    edit.__name__ = f"{name}_repeated_victim_{'first' if first else 'last'}"
+    return edit
+
+
+def mds_attribute_in_authn_assertion(a: etree._Element) -> None:
+    statement = etree.SubElement(a, q("saml", "AttributeStatement"))
+    etree.SubElement(
+        etree.SubElement(statement, q("saml", "Attribute"), Name="MDS_surname"), q("saml", "AttributeValue")
+    ).text = "Victim"
+
+
+def fraud_attribute_in_matching_assertion(a: etree._Element) -> None:
+    attribute = etree.SubElement(_statement(a), q("saml", "Attribute"), Name="FECI_IDPFraudEventID")
+    etree.SubElement(attribute, q("saml", "AttributeValue")).text = "fraud-1"
+
+
+def fraud_event_attribute_repeated(a: etree._Element) -> None:
+    _sub(
+        a, "saml:AuthnStatement/saml:AuthnContext/saml:AuthnContextClassRef"
+    ).text = "urn:uk:gov:cabinet-office:tc:saml:authn-context:levelX"
+    statement = etree.SubElement(a, q("saml", "AttributeStatement"))
+    for name, value in (("FECI_IDPFraudEventID", "e-1"), ("FECI_GPG45Status", "DF01"), ("FECI_IDPFraudEventID", "e-2")):
+        etree.SubElement(
+            etree.SubElement(statement, q("saml", "Attribute"), Name=name), q("saml", "AttributeValue")
+        ).text = value
+
+
+def encrypted_attribute_in_dataset(a: etree._Element) -> None:
+    etree.SubElement(_statement(a), q("saml", "EncryptedAttribute"))
+
+
+def address_line_of_64_kib(a: etree._Element) -> None:
+    line = a.find(f".//{q('ida', 'Line')}")
+    assert line is not None
+    line.text = "A" * 65536
+
+
+def name_id_of_300_characters(a: etree._Element) -> None:
+    _sub(a, "saml:Subject/saml:NameID").text = "n" * 300
+
+
+def assertion_id_of_8_kib(a: etree._Element) -> None:
+    a.set("ID", "_" + "a" * 8192)
+
+
+def assertion_id_not_an_ncname(a: etree._Element) -> None:
+    a.set("ID", "1-starts-with-a-digit")
+
+
+def issuer_of_2000_characters(a: etree._Element) -> None:
+    _sub(a, "saml:Issuer").text = "https://idp.example/" + "i" * 2000
+
+
+def authn_instant_30_days_old(a: etree._Element) -> None:
+    _sub(a, "saml:AuthnStatement").set("AuthnInstant", instant(now() - dt.timedelta(days=30)))
+
+
+def authn_instant_in_the_future(a: etree._Element) -> None:
+    _sub(a, "saml:AuthnStatement").set("AuthnInstant", instant(now() + dt.timedelta(hours=1)))
+
+
+def session_not_on_or_after_in_the_past(a: etree._Element) -> None:
+    _sub(a, "saml:AuthnStatement").set("SessionNotOnOrAfter", instant(now() - dt.timedelta(minutes=10)))
+
+
+def class_ref_with_whitespace(a: etree._Element) -> None:
+    ref = _sub(a, "saml:AuthnStatement/saml:AuthnContext/saml:AuthnContextClassRef")
+    ref.text = f"  {ref.text}\n"
+
+
+def audience_with_whitespace(a: etree._Element) -> None:
+    audience = _sub(a, "saml:Conditions/saml:AudienceRestriction/saml:Audience")
+    audience.text = f" {audience.text} "
+
+
+def issuer_with_whitespace(a: etree._Element) -> None:
+    issuer = _sub(a, "saml:Issuer")
+    issuer.text = f"{issuer.text} "
+
+
+def response_id_of_64_kib(r: etree._Element) -> None:
+    r.set("ID", "_" + "r" * 65536)
+
+
+def response_id_not_an_ncname(r: etree._Element) -> None:
+    r.set("ID", "9-starts-with-a-digit")
+
+
+def _two_in_one(as_type: str) -> Forge:
+    def forge(c: Captured, tmp: Path) -> etree._Element:
+        return two_assertions_in_one_encrypted_assertion(c, tmp, as_type)
+
+    return forge
+
+
+def two_assertions_in_one_encrypted_assertion(c: Captured, _: Path, as_type: str) -> etree._Element:
+    """The matching dataset's EncryptedAssertion decrypts to a victim's copy and the genuine assertion (both
+    signed with the IDP's key): a reader that takes the first and drops the rest is handed the victim.
+
+    ``as_type``: the EncryptedData's Type, Content as made, or Element (not covered by the cipher's integrity)."""
+    response = c.response
+    items = c.assertions(response)
+    authn = next(i for i in items if i.find(q("saml", "AuthnStatement")) is not None)
+    matching = next(i for i in items if i.find(q("saml", "AuthnStatement")) is None)
+    victim = fresh_id(copy.deepcopy(matching))
+    _sub(victim, "saml:AttributeStatement/saml:Attribute/saml:AttributeValue").text = "Victim"
+    resign(victim, c.idp_key)
+    for node in response.findall(q("saml", "EncryptedAssertion")):
+        response.remove(node)
+    hub_cert = c.live.federation.cert("hub-encryption.crt").pem
+    response.append(encrypt_with(authn, hub_cert, xmlsec.Transform.AES256_GCM, xmlsec.Transform.RSA_OAEP))
+    encrypted = encrypt_content(victim, matching, hub_cert)
+    encrypted[0].set("Type", f"http://www.w3.org/2001/04/xmlenc#{as_type}")
+    response.append(encrypted)
+    return resign(response, c.idp_key)
+
+
+REVIEW_FORGERIES: dict[str, Forge] = {
+    "two_assertions_in_one_encrypted_assertion_as_content": _two_in_one("Content"),
+    "two_assertions_in_one_encrypted_assertion_as_element": _two_in_one("Element"),
+    "enc_aes256_cbc_content_by_default": _reencrypt(xmlsec.Transform.AES256, xmlsec.Transform.RSA_OAEP),
+    "enc_aes128_cbc_content_by_default": _reencrypt(xmlsec.Transform.AES128, xmlsec.Transform.RSA_OAEP),
+    **{
+        f"response_{edit.__name__}": _response_edit(edit) for edit in [response_id_of_64_kib, response_id_not_an_ncname]
+    },
+    **{
+        f"matching_{edit.__name__}": _assertion_edit(edit, which="matching")
+        for edit in [
+            _victims_copy("MDS_surname", first=False),
+            _victims_copy("MDS_surname", first=True),
+            _victims_copy("MDS_dateofbirth", first=False),
+            _victims_copy("MDS_firstname", first=True),
+            fraud_attribute_in_matching_assertion,
+            encrypted_attribute_in_dataset,
+            address_line_of_64_kib,
+        ]
+    },
+    **{
+        f"authn_{edit.__name__}": _assertion_edit(edit, which="authn")
+        for edit in [
+            mds_attribute_in_authn_assertion,
+            fraud_event_attribute_repeated,
+            authn_instant_30_days_old,
+            authn_instant_in_the_future,
+            session_not_on_or_after_in_the_past,
+            class_ref_with_whitespace,
+        ]
+    },
+    **{
+        f"assertion_{edit.__name__}": _assertion_edit(edit)
+        for edit in [
+            name_id_of_300_characters,
+            assertion_id_of_8_kib,
+            assertion_id_not_an_ncname,
+            issuer_of_2000_characters,
+            audience_with_whitespace,
+            issuer_with_whitespace,
+        ]
+    },
+}
+
+
 FORGERIES: dict[str, Forge] = {
     f.__name__: f
     for f in [
@@ -652,6 +842,7 @@ FORGERIES["assertion_two_authn_statements"] = _assertion_edit(two_authn_statemen
 FORGERIES["assertion_decl_ref_alongside_class_ref"] = _assertion_edit(decl_ref_alongside_class_ref, which="authn")
 FORGERIES["enc_rsa_1_5_key_transport"] = _reencrypt(xmlsec.Transform.AES128_GCM, xmlsec.Transform.RSA_PKCS1)
 FORGERIES["enc_3des_content"] = _reencrypt(xmlsec.Transform.DES3, xmlsec.Transform.RSA_OAEP)
+FORGERIES.update(REVIEW_FORGERIES)
 
 
 def test_genuine_response_is_accepted(captured: Captured, recorder: Recorder) -> None:
@@ -682,3 +873,19 @@ def test_forged_response_is_refused(captured: Captured, recorder: Recorder, tmp_
     after = captured.journey.citizen.get(captured.live.urls["hub"] + "/response-processing")
     assert after.soup.select_one("#saml-form") is None
     assert after.soup.select_one("h1") is None or after.h1 != "We are checking your details"
+
+
+@pytest.mark.parametrize("order", ["genuine-first", "genuine-last"])
+def test_a_saml_response_sent_twice_is_refused(captured: Captured, recorder: Recorder, order: str) -> None:
+    """Which copy a reader takes is a guess: the review's hub took the first. Both orders are refused."""
+    before = counts(recorder)
+    genuine = base64.b64encode(to_bytes(captured.response)).decode()
+    other = base64.b64encode(
+        to_bytes(FORGERIES["matching_MDS_surname_repeated_victim_last"](captured, Path()))
+    ).decode()
+    fields = [("SAMLResponse", genuine), ("SAMLResponse", other)]
+    http = captured.journey.citizen.http
+    response = http.post(captured.hub_acs, data=fields if order == "genuine-first" else fields[::-1], timeout=30)
+    check_refused(response, recorder, before)
+    # The genuine Response alone still works: the journey was left as it was.
+    assert captured.post(captured.response).status_code == 200
