@@ -207,7 +207,7 @@ def main() -> int:
             if served.proxy is not None:
                 print(f"\nnginx fronts the hub and the stubs; its access log: {served.proxy.access_log}")
             else:
-                print("\nNo nginx in front (install nginx to run as deployed: docs/reverse-proxy.md).")
+                print("\nNo nginx in front (PROXY=0, or nginx not installed): see docs/reverse-proxy.md.")
             print(f"\nStart here: {urls['stub_service']}/  (test users: see README)")
             print(f"Dashboard:  {OPERATIONS_URL}/  (and /metrics; an internal port: never expose it)")
             print("Press Ctrl-C to stop.\n", flush=True)

@@ -2,8 +2,8 @@
 
 docker-compose.yml gives deploy/nginx/nginx.conf.template to the nginx image, which fills in its ``${IDA_…}``
 placeholders from the environment. ``make run``, the tests and the benchmark fill them in here and run nginx
-from a folder of their own (configuration, pid file, temporary files, logs, the error pages), so it needs no
-root-owned path and several can run at once. docs/reverse-proxy.md says why the proxy is there.
+from a temporary folder of its own (configuration, pid file, temporary files, logs, the error pages), so it
+needs no root-owned path and several can run at once. docs/reverse-proxy.md says why the proxy is there.
 """
 
 from __future__ import annotations
@@ -71,7 +71,6 @@ class Nginx:
 
     directory: Path
     process: subprocess.Popen[bytes]
-    own_directory: bool
 
     @property
     def access_log(self) -> Path:
@@ -92,8 +91,7 @@ class Nginx:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=10)
-        if self.own_directory:
-            shutil.rmtree(self.directory, ignore_errors=True)
+        shutil.rmtree(self.directory, ignore_errors=True)
 
     def __enter__(self) -> Nginx:
         return self
@@ -102,24 +100,23 @@ class Nginx:
         self.stop()
 
 
-def start(sites: Mapping[str, tuple[str, str]], directory: Path | None = None, seconds: float = 10) -> Nginx:
-    """Start nginx in front of ``sites`` (see ``placeholders``), in ``directory`` or a temporary folder that
-    ``stop`` removes, and wait until it listens on every port (nginx writes its pid file once it has them)."""
+def start(sites: Mapping[str, tuple[str, str]], seconds: float = 10) -> Nginx:
+    """Start nginx in front of ``sites`` (see ``placeholders``) in a temporary folder that ``stop`` removes,
+    and wait until it listens on every port (nginx writes its pid file once it has them)."""
     binary = find_nginx()
     if binary is None:
         raise ProxyError("nginx is not installed (apt-get install nginx)")
-    own = directory is None
-    folder = Path(tempfile.mkdtemp(prefix="ida-hub-nginx-")) if directory is None else directory
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="ida-hub-nginx-"))
     if os.geteuid() == 0:
-        # Started as root, nginx runs its workers as nobody, who must reach the error pages and temporary files.
+        # Started as root, nginx runs its workers as nobody, who must reach the error pages and temporary files:
+        # hence a folder of its own in the system's temporary folder, which anyone may pass through.
         folder.chmod(0o755)
     shutil.copytree(ERROR_PAGES, folder / "errors", dirs_exist_ok=True)
     config = folder / "nginx.conf"
     config.write_text(render(placeholders(folder, sites)), encoding="utf-8")
     command = [binary, "-p", f"{folder}/", "-c", str(config), "-e", str(folder / "error.log"), "-g", "daemon off;"]
     with (folder / "stderr.log").open("wb") as stderr:
-        nginx = Nginx(folder, subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr), own)
+        nginx = Nginx(folder, subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr))
     deadline = time.monotonic() + seconds
     while nginx.running() and time.monotonic() < deadline:
         pid_file = folder / "nginx.pid"
