@@ -18,6 +18,7 @@ from federation.config import Federation
 from federation.messages import soap_envelope
 from federation.xml import to_bytes
 from tests.factories import service_authn_request
+from tests.security.test_xml_entry_points import XINCLUDE
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -33,6 +34,28 @@ xml_ish = st.one_of(
         ]
     ),
 )
+
+
+# Other encodings and DTD constructs (tests/security/test_xml_entry_points.py has the full matrix): random
+# combinations, inside genuine messages as well as on their own.
+CODECS = ["utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "latin-1", "cp1252"]
+PROLOGS = [
+    "",
+    "<!DOCTYPE r>",
+    '<!DOCTYPE r [<!ENTITY e "x">]>',
+    '<!DOCTYPE r [<!ENTITY % z SYSTEM "file:///dev/zero"> %z;]>',
+    '<!DOCTYPE r SYSTEM "file:///etc/hostname">',
+    '<!DOCTYPE r PUBLIC "-//x//EN" "http://127.0.0.1:9/x.dtd">',
+]
+DECLARATIONS = ["", '<?xml version="1.0"?>', *(f'<?xml version="1.0" encoding="{c}"?>' for c in CODECS)]
+
+
+def _hostile(genuine: bytes) -> st.SearchStrategy[bytes]:
+    """A message (genuine, or random text) behind a random declaration and DTD, in a random encoding."""
+    body = st.one_of(st.just(genuine.decode()), st.text(max_size=200), st.just(f"<r>{XINCLUDE}</r>"))
+    return st.tuples(st.sampled_from(DECLARATIONS), st.sampled_from(PROLOGS), body, st.sampled_from(CODECS)).map(
+        lambda t: (t[0] + t[1] + t[2]).encode(t[3], errors="replace")
+    )
 
 
 def _mutations(genuine: bytes) -> st.SearchStrategy[bytes]:
@@ -73,10 +96,14 @@ def test_post_binding_endpoints_never_fail_with_a_server_error(
 ) -> None:
     client = apps[app_name].test_client()
     genuine = to_bytes(service_authn_request(federation))
+    if path == "/SAML2/SSO/Response/POST":  # the ACS reads a Response only for a journey: give it one
+        assert client.post("/SAML2/SSO", data={"SAMLRequest": base64.b64encode(genuine).decode()}).status_code == 303
 
     @FUZZ
     @given(
-        st.one_of(xml_ish, _mutations(genuine)), st.sampled_from(["b64", "raw", "b64-wrapped"]), st.text(max_size=100)
+        st.one_of(xml_ish, _mutations(genuine), _hostile(genuine)),
+        st.sampled_from(["b64", "raw", "b64-wrapped"]),
+        st.text(max_size=100),
     )
     def check(payload: bytes, encoding: str, relay_state: str) -> None:
         value = base64.b64encode(payload).decode() if encoding != "raw" else payload.decode("latin-1")
@@ -92,7 +119,7 @@ def test_redirect_binding_never_fails_with_a_server_error(apps: dict[str, Flask]
     genuine = to_bytes(service_authn_request(federation, signed=False))
 
     @FUZZ
-    @given(st.one_of(xml_ish, _mutations(genuine)), st.text(max_size=50), st.text(max_size=50))
+    @given(st.one_of(xml_ish, _mutations(genuine), _hostile(genuine)), st.text(max_size=50), st.text(max_size=50))
     def check(payload: bytes, sig_alg: str, signature: str) -> None:
         compressor = zlib.compressobj(wbits=-zlib.MAX_WBITS)
         deflated = compressor.compress(payload) + compressor.flush()
@@ -110,7 +137,7 @@ def test_matching_service_never_fails_with_a_server_error(apps: dict[str, Flask]
     genuine = soap_envelope(service_authn_request(federation))
 
     @FUZZ
-    @given(st.one_of(xml_ish, _mutations(genuine)))
+    @given(st.one_of(xml_ish, _mutations(genuine), _hostile(genuine.split(b"?>", 1)[1])))
     def check(payload: bytes) -> None:
         for path in ("/matching-service/POST", "/matching-service/account-creation/POST"):
             check_no_server_error(client.post(path, data=payload, content_type="text/xml"))

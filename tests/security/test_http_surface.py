@@ -1,0 +1,100 @@
+"""What every app answers at the HTTP level: a repeated SAML parameter is refused, and a wrong method gets a 405
+that says so and names the methods allowed."""
+
+from __future__ import annotations
+
+import base64
+import zlib
+from pathlib import Path
+from urllib.parse import quote_plus
+
+import pytest
+from bs4 import BeautifulSoup
+from flask import Flask
+from werkzeug.datastructures import MultiDict
+
+import hub
+import stub_idp
+import stub_service
+from federation.config import Federation
+from federation.xml import to_bytes
+from tests.conftest import UNREACHABLE
+from tests.factories import service_authn_request
+
+
+@pytest.fixture(scope="module")
+def apps(keys_dir: Path) -> dict[str, Flask]:
+    config = {"keys_dir": keys_dir, "urls": UNREACHABLE, "testing": True}
+    return {
+        "hub": hub.create_app(config),
+        "stub_idp": stub_idp.create_app(config),
+        "stub_service": stub_service.create_app(config),
+    }
+
+
+POST_ENDPOINTS = [
+    ("hub", "/SAML2/SSO", "SAMLRequest"),
+    ("hub", "/SAML2/SSO/Response/POST", "SAMLResponse"),
+    ("stub_idp", "/stub-idp-one/SAML2/SSO", "SAMLRequest"),
+    ("stub_service", "/check-your-paye-tax/SAML2/SSO/Response/POST", "SAMLResponse"),
+]
+
+
+def _refused_as_a_bad_request(response) -> None:  # type: ignore[no-untyped-def]
+    assert response.status_code == 400
+    page = BeautifulSoup(response.get_data(as_text=True), "html.parser")
+    assert page.select_one("h1") is not None and "Traceback" not in page.get_text()
+
+
+@pytest.mark.parametrize(("app_name", "path", "field"), POST_ENDPOINTS)
+@pytest.mark.parametrize("repeated", ["message", "RelayState", "Signature", "SigAlg"])
+def test_a_repeated_saml_parameter_in_a_form_is_refused(
+    apps: dict[str, Flask], federation: Federation, app_name: str, path: str, field: str, repeated: str
+) -> None:
+    message = base64.b64encode(to_bytes(service_authn_request(federation))).decode()
+    name = field if repeated == "message" else repeated
+    form = [(field, message), (name, "one" if repeated != "message" else message), (name, "two")]
+    if repeated == "message":
+        form = [(field, message), (field, message)]
+    _refused_as_a_bad_request(apps[app_name].test_client().post(path, data=MultiDict(form)))
+
+
+@pytest.mark.parametrize(("app_name", "path", "field"), POST_ENDPOINTS)
+def test_a_saml_parameter_in_both_the_query_and_the_form_is_refused(
+    apps: dict[str, Flask], federation: Federation, app_name: str, path: str, field: str
+) -> None:
+    message = base64.b64encode(to_bytes(service_authn_request(federation))).decode()
+    client = apps[app_name].test_client()
+    _refused_as_a_bad_request(client.post(f"{path}?{field}={quote_plus(message)}", data={field: message}))
+
+
+@pytest.mark.parametrize("repeated", ["SAMLRequest", "RelayState", "Signature", "SigAlg"])
+def test_a_repeated_parameter_in_a_redirect_binding_query_is_refused(
+    apps: dict[str, Flask], federation: Federation, repeated: str
+) -> None:
+    compressor = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    deflated = compressor.compress(to_bytes(service_authn_request(federation, signed=False))) + compressor.flush()
+    value = quote_plus(base64.b64encode(deflated).decode())
+    query = f"SAMLRequest={value}&RelayState=r&SigAlg=a&Signature=s&{repeated}={value}"
+    _refused_as_a_bad_request(apps["hub"].test_client().get(f"/SAML2/SSO?{query}"))
+
+
+@pytest.mark.parametrize(
+    ("app_name", "method", "path", "allowed"),
+    [
+        ("hub", "put", "/SAML2/SSO", {"GET", "POST"}),
+        ("hub", "get", "/SAML2/SSO/Response/POST", {"POST"}),
+        ("hub", "delete", "/SAML2/metadata", {"GET"}),
+        ("stub_idp", "get", "/stub-idp-one/SAML2/SSO", {"POST"}),
+        ("stub_service", "get", "/matching-service/POST", {"POST"}),
+    ],
+)
+def test_a_wrong_method_gets_a_405_page_that_says_so_with_an_allow_header(
+    apps: dict[str, Flask], app_name: str, method: str, path: str, allowed: set[str]
+) -> None:
+    response = getattr(apps[app_name].test_client(), method)(path)
+    assert response.status_code == 405
+    assert {m.strip() for m in response.headers["Allow"].split(",")} - {"HEAD", "OPTIONS"} == allowed
+    heading = BeautifulSoup(response.get_data(as_text=True), "html.parser").select_one("h1")
+    assert heading is not None and heading.get_text(strip=True) == "You cannot use this page in that way"
+    assert response.headers["Content-Security-Policy"].startswith("default-src 'self'")
