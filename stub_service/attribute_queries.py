@@ -33,6 +33,7 @@ from federation.messages import (
     soap_envelope,
 )
 from federation.runtime import Runtime
+from federation.store import replay_key
 from federation.xml import MAX_NAME_ID_CHARS, STATUS_SUCCESS, child, q, text_of
 from stub_service.matcher import Cycle3Answer
 
@@ -76,7 +77,7 @@ def read_query(
     hub_certs = runtime.federation.certs(hub.signing_certificates)
     verify(query, hub_certs)
     query_id = query.get("ID", "")
-    if not runtime.store.add_once(f"seen-query:{query_id}", SEEN_QUERY_SECONDS):
+    if not runtime.store.add_once(replay_key("query", query_id), SEEN_QUERY_SECONDS):
         raise ReplayError("AttributeQuery ID seen before")
     subject = child(query, "saml", "Subject")
     name_id = None if subject is None else child(subject, "saml", "NameID")
