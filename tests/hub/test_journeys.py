@@ -1,15 +1,18 @@
-"""The journey record: what the matching thread may write once the citizen or the wait has moved it on."""
+"""The journey record: what the matching thread may write once the citizen or the wait has moved it on, and
+the personal data it keeps, sealed, only while its stage needs it."""
 
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 
 from federation.errors import JourneyNotFoundError, ReplayError
 from federation.loa import LevelOfAssurance
+from federation.sealing import Sealer
 from federation.store import MemoryStore, RedisStore
-from hub.journeys import Journey, JourneyRepository, Stage
+from hub.journeys import NEEDED_AT, Journey, JourneyRepository, Stage
 
 
 def _matching(journeys: JourneyRepository) -> tuple[Journey, str]:
@@ -66,3 +69,73 @@ def test_a_journey_for_a_request_already_seen_is_refused_and_not_kept(store: Mem
     assert journeys.load(first.id).rp_request_id == "_same"
     with pytest.raises(JourneyNotFoundError):
         journeys.load(again.id)
+
+
+SMITH = {
+    "first_names": [{"value": "Alice", "verified": True}],
+    "surnames": [{"value": "Smith", "verified": True}],
+    "dates_of_birth": [{"value": "1980-05-14", "verified": True}],
+}
+
+
+def _with_personal_data(stage: Stage) -> Journey:
+    journey = Journey.start(
+        rp_entity_id="http://service", rp_request_id="_r", acs_url="http://service/acs", relay_state=None,
+        level=LevelOfAssurance.LEVEL_2,
+    )  # fmt: skip
+    journey.stage = stage
+    journey.pairwise_id = "f" * 64
+    journey.dataset = SMITH
+    journey.cycle3_value = "SE123456C"
+    journey.service_assertion = "<saml:Assertion>Smith</saml:Assertion>"
+    journey.account_attributes = {"surname": ["Smith"]}
+    return journey
+
+
+def test_personal_data_is_stored_sealed_and_opens_when_loaded(store: MemoryStore | RedisStore) -> None:
+    journeys = JourneyRepository(store, 60)
+    journey = _with_personal_data(Stage.MATCHING)
+    journeys.save(journey)
+    stored = store.get(f"journey:{journey.id}")
+    assert stored is not None and set(NEEDED_AT).isdisjoint(stored)
+    assert "Smith" not in json.dumps(stored) and "SE123456C" not in json.dumps(stored) and "f" * 64 not in str(stored)
+    loaded = journeys.load(journey.id)
+    assert (loaded.dataset, loaded.pairwise_id, loaded.cycle3_value) == (SMITH, "f" * 64, "SE123456C")
+    assert loaded.matching_dataset is not None and loaded.matching_dataset.surnames[0].value == "Smith"
+
+
+@pytest.mark.parametrize("stage", list(Stage))
+def test_each_stage_keeps_only_the_personal_data_it_needs(stage: Stage) -> None:
+    journeys = JourneyRepository(MemoryStore(), 60)
+    journey = _with_personal_data(stage)
+    journeys.save(journey)
+    loaded = journeys.load(journey.id)
+    kept = {name for name in NEEDED_AT if getattr(loaded, name) is not None}
+    assert kept == {name for name, stages in NEEDED_AT.items() if stage in stages}
+    assert {name for name in NEEDED_AT if getattr(journey, name) is not None} == kept  # and the one in hand
+    if stage not in (Stage.MATCHING, Stage.CREATING_ACCOUNT, Stage.AWAITING_CYCLE3):
+        assert loaded.dataset is None and loaded.cycle3_value is None  # matching has concluded, or not begun
+
+
+def test_sealed_data_moved_to_another_journey_does_not_open(store: MemoryStore | RedisStore) -> None:
+    journeys = JourneyRepository(store, 60)
+    victim, other = _with_personal_data(Stage.MATCHING), _with_personal_data(Stage.MATCHING)
+    journeys.save(victim)
+    journeys.save(other)
+    victim_record, other_record = store.get(f"journey:{victim.id}"), store.get(f"journey:{other.id}")
+    assert victim_record is not None and other_record is not None
+    store.put(f"journey:{other.id}", {**other_record, "sealed": victim_record["sealed"]}, 60)
+    with pytest.raises(JourneyNotFoundError, match="could not be opened"):
+        journeys.load(other.id)
+
+
+def test_a_journey_sealed_with_a_key_the_hub_no_longer_holds_is_lost(store: MemoryStore | RedisStore) -> None:
+    before = JourneyRepository(store, 60, Sealer({"old": b"o" * 32}, "old"))
+    journey = _with_personal_data(Stage.AWAITING_CYCLE3)
+    before.save(journey)
+    assert JourneyRepository(store, 60, Sealer({"old": b"o" * 32, "new": b"n" * 32}, "new")).load(journey.id)
+    with pytest.raises(JourneyNotFoundError, match="does not hold"):
+        JourneyRepository(store, 60, Sealer({"new": b"n" * 32}, "new")).load(journey.id)
+    started = _with_personal_data(Stage.AT_IDP)  # no personal data: nothing sealed, nothing to lose
+    before.save(started)
+    assert JourneyRepository(store, 60, Sealer({"new": b"n" * 32}, "new")).load(started.id).stage is Stage.AT_IDP
