@@ -1,5 +1,6 @@
 # The image docker-compose.yml runs. No Docker engine runs on our build machines; keep this in step with the
-# Makefile (assets from npm, the package installed with pip, keys mounted from keys/generated).
+# Makefile (assets from npm, the package installed with pip, keys mounted from keys/generated). nginx, in front
+# of these apps, runs from the official nginx image with deploy/nginx mounted: nothing of it is built here.
 FROM node:20-slim AS assets
 WORKDIR /build
 COPY package.json package-lock.json ./

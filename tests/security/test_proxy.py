@@ -16,13 +16,15 @@ from pathlib import Path
 
 import pytest
 import requests
+import yaml
 from bs4 import BeautifulSoup
 
 from bench.slow_clients import SlowClients
 from federation import localrun, reverse_proxy
+from federation.config import DEFAULT_FEDERATION_FILE
 from federation.gunicorn_worker import PAGES
 from tests.factories import redirect_query, service_authn_request
-from tests.security.behind_proxy import ProxiedHub, proxied_hub, wait_for_line
+from tests.security.behind_proxy import ROOT, ProxiedHub, proxied_hub, wait_for_line
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -172,3 +174,24 @@ def test_make_run_puts_nginx_in_front_where_it_can(monkeypatch: pytest.MonkeyPat
     assert not localrun.use_proxy(None) and not localrun.use_proxy("0")
     with pytest.raises(reverse_proxy.ProxyError, match="apt-get install nginx"):
         localrun.use_proxy("1")
+
+
+def test_docker_compose_runs_the_apps_as_make_run_does_behind_the_same_proxy() -> None:
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))["services"]
+    ours = localrun.gunicorn_command("app:create_app()", "127.0.0.1:1", 1)
+    for name in ("hub", "stub_idp", "stub_service", "operations"):
+        command = services[name]["command"]
+        for option in ("--worker-class", "--limit-request-line", "--access-logformat", "--keep-alive", "--timeout"):
+            assert command[command.index(option) + 1] == ours[ours.index(option) + 1], (name, option)
+    proxy = services["proxy"]
+    reverse_proxy.render(proxy["environment"])  # a value for every placeholder
+    assert (
+        f"./{reverse_proxy.TEMPLATE.relative_to(ROOT)}:/etc/nginx/templates/nginx.conf.template:ro" in proxy["volumes"]
+    )
+    urls = yaml.safe_load(DEFAULT_FEDERATION_FILE.read_text(encoding="utf-8"))["urls"]
+    for name in reverse_proxy.PROXIED:
+        listen, upstream = (proxy["environment"][f"IDA_{name.upper()}_{end}"] for end in ("LISTEN", "UPSTREAM"))
+        assert listen == localrun.host_port(urls[name]) and upstream == localrun.behind_proxy(urls[name])
+        assert services[name]["command"][services[name]["command"].index("--bind") + 1] == upstream
+    assert "127.0.0.1:8501" in services["operations"]["command"]
+    assert not any(value.endswith(":8501") for value in proxy["environment"].values())  # never proxied
