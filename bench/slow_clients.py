@@ -68,13 +68,18 @@ class SlowClients:
 
     def __enter__(self) -> SlowClients:
         head = _HEAD.format(host=f"{self.host}:{self.port}", length=_BODY_LENGTH).encode()
-        for index in range(self.count):
-            sock = socket.socket()
-            sock.bind((f"127.0.0.{10 + index % self.addresses}", 0))
-            sock.connect((self.host, self.port))
-            sock.sendall(head + b"S")
-            sock.setblocking(False)
-            self._sockets.append(sock)
+        try:
+            for index in range(self.count):
+                sock = socket.socket()
+                self._sockets.append(sock)
+                sock.bind((f"127.0.0.{10 + index % self.addresses}", 0))
+                sock.connect((self.host, self.port))
+                sock.sendall(head + b"S")
+                sock.setblocking(False)
+        except OSError:
+            for sock in self._sockets:
+                sock.close()
+            raise
         self._deadline = time.monotonic() + self.seconds
         self._thread.start()
         return self
@@ -171,7 +176,8 @@ def run(proxy: bool, args: argparse.Namespace, work: Path, redis_url: str) -> di
         "OPERATIONS_TOKEN": "",
     }
     label = "behind nginx" if proxy else "direct to gunicorn"
-    with serve(urls, shared=True, proxy=proxy, env=env, extra=("--log-level", "error")):
+    behind = {name: f"127.0.0.1:{free_port()}" for name in ("hub", "stub_idp", "stub_service")}
+    with serve(urls, shared=True, proxy=proxy, behind=behind, env=env, extra=("--log-level", "error")):
         _journeys(urls, 1, count=2)  # warm each worker's imports and keys
         alone = _journeys(urls, args.citizens, count=args.journeys)
         hub = urls["hub"].removeprefix("http://").split(":")

@@ -149,6 +149,7 @@ class ThreadWorker(GunicornThreadWorker):  # type: ignore[misc]
         )
         if req is not None:  # the request line was read: log the request as any other, by the access log format
             environ = default_environ(req, client, self.cfg)
+            environ["REMOTE_ADDR"], environ["REMOTE_PORT"] = where, str(addr[1] if addr else "")
             answered = Response(req, client, self.cfg)
             answered.status = f"{status} {PAGES[status][0]}"
             answered.response_length = len(page(status))

@@ -90,9 +90,15 @@ def behind_proxy(url: str) -> str:
     return f"127.0.0.1:{(urlsplit(url).port or 80) + BEHIND_PROXY_OFFSET}"
 
 
-def app_bind(name: str, url: str, proxy: bool) -> str:
-    """Where the app ``name`` (whose public address is ``url``) listens: behind nginx, or at ``url`` itself."""
-    return behind_proxy(url) if proxy and name in reverse_proxy.PROXIED else host_port(url)
+def app_binds(urls: Mapping[str, str], proxy: bool, behind: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Where each app listens: behind nginx (at ``behind[name]``, else its public port plus the offset) for
+    those nginx fronts, at its public address otherwise."""
+    return {
+        name: ((behind or {}).get(name) or behind_proxy(url))
+        if proxy and name in reverse_proxy.PROXIED
+        else host_port(url)
+        for name, url in urls.items()
+    }
 
 
 def use_proxy(setting: str | None) -> bool:
@@ -108,15 +114,15 @@ def use_proxy(setting: str | None) -> bool:
 
 
 def _processes(
-    urls: Mapping[str, str], shared: bool, metrics_dir: str | None, proxy: bool, extra: Sequence[str]
+    binds: Mapping[str, str], shared: bool, metrics_dir: str | None, extra: Sequence[str]
 ) -> list[tuple[list[str], dict[str, str]]]:
     """The gunicorn command for each process to start, and its environment."""
-    ops_bind = host_port(urls["operations"])
+    ops_bind = binds["operations"]
     ops_port = ops_bind.rsplit(":", 1)[1]
     hub_env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": metrics_dir} if metrics_dir else dict(os.environ)
     commands = []
     for name, target in APPS:
-        bind = app_bind(name, urls[name], proxy)
+        bind = binds[name]
         workers = 4 if shared and name == "hub" else 1
         options = list(extra)
         if name == "hub" and not shared:  # the in-process store: one process answers on both ports
@@ -160,28 +166,31 @@ def serve(
     *,
     shared: bool,
     proxy: bool,
+    behind: Mapping[str, str] | None = None,
     env: Mapping[str, str] | None = None,
     extra: Sequence[str] = ("--access-logfile", "-"),
 ) -> Iterator[Served]:
     """Run the apps (and nginx in front of the hub and the stubs, with ``proxy``) until the block ends.
 
-    ``urls`` are the public addresses (federation.yaml's, plus ``operations``); ``env`` is added to this
-    process's environment for the apps; ``extra`` goes to every gunicorn. Raises RuntimeError if something
-    does not start, having stopped what did.
+    ``urls`` are the public addresses (federation.yaml's, plus ``operations``); ``behind`` where the proxied
+    apps listen, if not on their public port plus ``BEHIND_PROXY_OFFSET``; ``env`` is added to this process's
+    environment for the apps; ``extra`` goes to every gunicorn. Raises RuntimeError if something does not
+    start, having stopped what did.
     """
     # The hub's workers and the operations process must share one metrics folder for /metrics to add them up.
     own_metrics_dir = shared and not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     metrics_dir = tempfile.mkdtemp(prefix="ida-hub-metrics-") if own_metrics_dir else None
     served = Served([], None, metrics_dir)
     try:
-        for command, app_env in _processes(urls, shared, metrics_dir, proxy, extra):
+        binds = app_binds(urls, proxy, behind)
+        for command, app_env in _processes(binds, shared, metrics_dir, extra):
             served.processes.append(subprocess.Popen(command, env={**os.environ, **app_env, **(env or {})}))
-        for name, url in urls.items():
-            host, port = app_bind(name, url, proxy).rsplit(":", 1)
+        for name, bind in binds.items():
+            host, port = bind.rsplit(":", 1)
             if not wait_for(host, int(port)):
-                raise RuntimeError(f"{name} did not start on {host}:{port}")
+                raise RuntimeError(f"{name} did not start on {bind}")
         if proxy:
-            sites = {name: (host_port(urls[name]), behind_proxy(urls[name])) for name in reverse_proxy.PROXIED}
+            sites = {name: (host_port(urls[name]), binds[name]) for name in reverse_proxy.PROXIED}
             served.proxy = reverse_proxy.start(sites)  # returns once nginx has its ports
         yield served
     finally:

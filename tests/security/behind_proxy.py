@@ -39,13 +39,13 @@ class ProxiedHub:
         return self.output.read_text(errors="replace")[-3000:]
 
 
-def wait_for_line(path: Path, fragment: str, seconds: float = 5) -> str:
-    """The log at ``path`` once a line holds ``fragment``: a log line is written as the response goes out,
-    so it can land a moment after the client has read the response."""
+def wait_for_line(path: Path, fragment: str, seconds: float = 5, count: int = 1) -> str:
+    """The log at ``path`` once ``count`` lines hold ``fragment`` (or ``seconds`` have passed): a log line is
+    written as the response goes out, so it can land a moment after the client has read the response."""
     deadline = time.monotonic() + seconds
     while True:
         text = path.read_text(errors="replace") if path.exists() else ""
-        if fragment in text or time.monotonic() > deadline:
+        if text.count(fragment) >= count or time.monotonic() > deadline:
             return text
         time.sleep(0.05)
 

@@ -8,13 +8,16 @@ a request whose query holds values we can look for goes in, and the logs are rea
 from __future__ import annotations
 
 import re
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, quote_plus
 
 import pytest
 import requests
+from bs4 import BeautifulSoup
 
+from federation.gunicorn_worker import PAGES
 from tests.factories import redirect_query, service_authn_request
 from tests.security.behind_proxy import ProxiedHub, proxied_hub, wait_for_line
 
@@ -81,3 +84,17 @@ def test_nothing_the_hub_or_gunicorn_wrote_holds_the_query(hub: ProxiedHub) -> N
     wait_for_line(hub.access_log, '"GET /SAML2/SSO" 303')
     check_clean(hub.output.read_text(errors="replace"), secrets)
     check_clean(hub.nginx.error_log.read_text(errors="replace") if hub.nginx.error_log.exists() else "", secrets)
+
+
+def test_a_request_line_gunicorn_cannot_read_gets_our_page_and_is_not_quoted(hub: ProxiedHub) -> None:
+    host, port = hub.direct.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(f"GET /SAML2/SSO?RelayState={RELAY_STATE} HTTP/1.1 and-more\r\nHost: hub\r\n\r\n".encode())
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, body = answer.decode().partition("\r\n\r\n")
+    assert head.startswith("HTTP/1.1 400 ") and "X-Frame-Options: DENY" in head.splitlines()
+    assert BeautifulSoup(body, "html.parser").select_one("h1").get_text(strip=True) == PAGES[400][1]  # type: ignore[union-attr]
+    wait_for_line(hub.output, "Refused a request gunicorn could not read")
+    check_clean(hub.output.read_text(errors="replace") + hub.access_log.read_text(errors="replace"), [RELAY_STATE])
