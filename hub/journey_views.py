@@ -245,6 +245,7 @@ def further_information() -> ResponseReturnValue:
         "further_information.html",
         journey,
         400 if error else 200,
+        minutes_to_answer=journeys().dataset_seconds // 60,
         attribute=attribute,
         error=error,
         value=value,

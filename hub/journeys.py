@@ -208,9 +208,13 @@ class JourneyRepository:
         self._ttl = ttl_seconds
         self._sealer = sealer or Sealer.ephemeral()
 
+    @property
+    def dataset_seconds(self) -> int:
+        """How long a record that holds the dataset lives after its last write (the cycle 3 question says so)."""
+        return min(self._ttl, DATASET_SECONDS)
+
     def _ttl_for(self, journey: Journey) -> int:
-        """The journey's time to live, or ``DATASET_SECONDS`` (if shorter) while it holds the dataset."""
-        return min(self._ttl, DATASET_SECONDS) if journey.dataset is not None else self._ttl
+        return self.dataset_seconds if journey.dataset is not None else self._ttl
 
     def save(self, journey: Journey, *, sent_request: str | None = None) -> None:
         """Write the journey; with ``sent_request``, the ID of an AuthnRequest it sent to an identity provider,

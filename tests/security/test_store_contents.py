@@ -182,6 +182,7 @@ def _drive(journey: Journey, branch: Branch) -> Page:
         return journey.return_to_service(journey.idp_outcome(branch.idp_outcome))
     page = journey.sign_in(branch.username, level=branch.level, gpg45_status=branch.gpg45_status)
     if page.soup.select_one("#cycle3") is not None:
+        assert "You have 15 minutes to answer." in page.text("main form")
         if branch.cycle3 is None:
             cancel = next(f for f in page.soup.select("form") if str(f.get("action", "")).endswith("/cancel"))
             cancel["id"] = "cancel-form"
