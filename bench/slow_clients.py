@@ -52,7 +52,7 @@ class SlowClients:
     seconds, until ``seconds`` have passed or the block ends; then each closes.
 
     ``answered`` counts the connections the server answered (or closed) before that: a proxy refusing them
-    (too many from one address) or the body timing out.
+    (too many from one address) or the body timing out; ``kept`` those still sending at the end.
     """
 
     def __init__(
@@ -60,7 +60,7 @@ class SlowClients:
     ) -> None:
         self.host, self.port, self.count, self.addresses = host, port, count, addresses
         self.interval, self.seconds = interval, seconds
-        self.answered = 0
+        self.answered = self.kept = 0
         self._sockets: list[socket.socket] = []
         self._stop = threading.Event()
         self.stopped = threading.Event()  # set once every one has closed
@@ -117,14 +117,15 @@ class SlowClients:
     def _close(self, sock: socket.socket, *, answered: bool) -> None:
         self._sockets.remove(sock)
         self.answered += answered
+        self.kept += not answered
         sock.close()
 
 
 def _journeys(
     urls: dict[str, str], citizens: int, *, count: int = 0, until: threading.Event | None = None
-) -> list[float]:
-    """Seconds each completed journey took: ``count`` journeys, ``citizens`` at a time; or, with ``until``,
-    each citizen starting journeys back to back until it is set. Failed journeys are reported, not timed."""
+) -> tuple[list[float], int]:
+    """Seconds each completed journey took, and how many failed: ``count`` journeys, ``citizens`` at a time;
+    or, with ``until``, each citizen starting journeys back to back until it is set."""
     times: list[float] = []
     failed: list[str] = []
     lock = threading.Lock()
@@ -151,14 +152,15 @@ def _journeys(
         list(pool.map(citizen, [count // citizens + (i < count % citizens) for i in range(citizens)]))
     for reason in failed:
         sys.stderr.write(f"journey failed: {reason}\n")
-    return times
+    return times, len(failed)
 
 
-def _summary(times: list[float]) -> str:
+def _summary(times: list[float], failed: int) -> str:
+    lost = f"; {failed} failed" if failed else ""
     if not times:
-        return "none completed"
+        return f"none completed{lost}"
     ordered = sorted(times)
-    return f"{len(times)} journeys: median {statistics.median(ordered):.2f} s, slowest {ordered[-1]:.2f} s"
+    return f"{len(times)} journeys: median {statistics.median(ordered):.2f} s, slowest {ordered[-1]:.2f} s{lost}"
 
 
 def run(proxy: bool, args: argparse.Namespace, work: Path, redis_url: str) -> dict[str, str]:
@@ -178,7 +180,7 @@ def run(proxy: bool, args: argparse.Namespace, work: Path, redis_url: str) -> di
     label = "behind nginx" if proxy else "direct to gunicorn"
     behind = {name: f"127.0.0.1:{free_port()}" for name in ("hub", "stub_idp", "stub_service")}
     with serve(urls, shared=True, proxy=proxy, behind=behind, env=env, extra=("--log-level", "error")):
-        _journeys(urls, 1, count=2)  # warm each worker's imports and keys
+        _journeys(urls, args.citizens, count=4 * args.citizens)  # warm the workers' imports, keys and pools
         alone = _journeys(urls, args.citizens, count=args.journeys)
         hub = urls["hub"].removeprefix("http://").split(":")
         slow = SlowClients(
@@ -190,15 +192,14 @@ def run(proxy: bool, args: argparse.Namespace, work: Path, redis_url: str) -> di
             seconds=args.slow_seconds,
         )
         with slow:
-            time.sleep(1)  # every slow client has sent its headers and its first byte
-            open_at_start = slow.open()
+            time.sleep(1)  # the server has read every slow client's headers and first byte
             during = _journeys(urls, args.citizens, until=slow.stopped)
     sys.stderr.write(f"{label}: done\n")
     return {
         "run": label,
-        "alone": _summary(alone),
-        "slow": f"{open_at_start} of {args.slow} open ({slow.answered} answered before the end)",
-        "during": _summary(during),
+        "alone": _summary(*alone),
+        "slow": f"{slow.kept} kept sending to the end, {slow.answered} answered and closed by the server",
+        "during": _summary(*during),
     }
 
 

@@ -108,8 +108,9 @@ def start(sites: Mapping[str, tuple[str, str]], seconds: float = 10) -> Nginx:
         raise ProxyError("nginx is not installed (apt-get install nginx)")
     folder = Path(tempfile.mkdtemp(prefix="ida-hub-nginx-"))
     if os.geteuid() == 0:
-        # Started as root, nginx runs its workers as nobody, who must reach the error pages and temporary files:
-        # hence a folder of its own in the system's temporary folder, which anyone may pass through.
+        # Started as root, nginx runs its workers as an unprivileged user (nobody, unless it was built with
+        # another), who must reach the error pages and temporary files: hence a folder of its own in the
+        # system's temporary folder, which anyone may pass through.
         folder.chmod(0o755)
     shutil.copytree(ERROR_PAGES, folder / "errors", dirs_exist_ok=True)
     config = folder / "nginx.conf"
