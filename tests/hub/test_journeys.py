@@ -139,3 +139,17 @@ def test_a_journey_sealed_with_a_key_the_hub_no_longer_holds_is_lost(store: Memo
     started = _with_personal_data(Stage.AT_IDP)  # no personal data: nothing sealed, nothing to lose
     before.save(started)
     assert JourneyRepository(store, 60, Sealer({"new": b"n" * 32}, "new")).load(started.id).stage is Stage.AT_IDP
+
+
+def test_the_waiting_pages_time_out_forgets_the_dataset_with_the_same_write(store: MemoryStore | RedisStore) -> None:
+    journeys = JourneyRepository(store, 60 * 90)
+    journey = _with_personal_data(Stage.MATCHING)
+    attempt = journey.begin_attempt(Stage.MATCHING)
+    journeys.save(journey)
+    assert journeys.dataset_seconds == 15 * 60
+    journey.stage = Stage.MATCHING_ERROR  # as /response-processing writes it when the wait has run out
+    assert journeys.save_if_at(journey, attempt) is True
+    stored = store.get(f"journey:{journey.id}")
+    assert stored is not None and "sealed" not in stored  # nothing personal left to seal
+    loaded = journeys.load(journey.id)
+    assert (loaded.dataset, loaded.cycle3_value, loaded.pairwise_id) == (None, None, None)
