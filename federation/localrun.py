@@ -8,8 +8,8 @@ app keeps state in its single process, so the hub's process also answers on the 
 
 When nginx is installed, it fronts the hub and the stubs as it does in docker-compose.yml: it listens on the
 ports in federation.yaml's urls (the addresses citizens use, from which the apps build every link) and the
-apps listen behind it on loopback, each on its public port plus ``BEHIND_PROXY_OFFSET``. ``PROXY=0`` runs
-without it, ``PROXY=1`` insists on it; docs/reverse-proxy.md says why.
+apps listen behind it on loopback, each on its public port plus ``BEHIND_PROXY_OFFSET``. ``NGINX=0`` runs
+without it, ``NGINX=1`` insists on it; docs/reverse-proxy.md says why.
 """
 
 from __future__ import annotations
@@ -102,14 +102,14 @@ def app_binds(urls: Mapping[str, str], proxy: bool, behind: Mapping[str, str] | 
 
 
 def use_proxy(setting: str | None) -> bool:
-    """Whether to run nginx in front: ``PROXY=1`` yes (an error without nginx), ``PROXY=0`` no, and unset
+    """Whether to run nginx in front: ``NGINX=1`` yes (an error without nginx), ``NGINX=0`` no, and unset
     when nginx is installed, so ``make run`` runs as deployed where it can and still runs where it cannot."""
     if setting in ("0", "1"):
         if setting == "1" and reverse_proxy.find_nginx() is None:
-            raise reverse_proxy.ProxyError("PROXY=1 but nginx is not installed (apt-get install nginx)")
+            raise reverse_proxy.ProxyError("NGINX=1 but nginx is not installed (apt-get install nginx)")
         return setting == "1"
     if setting:
-        raise reverse_proxy.ProxyError(f"PROXY={setting}: use 1 (nginx in front), 0 (none), or leave it unset")
+        raise reverse_proxy.ProxyError(f"NGINX={setting}: use 1 (nginx in front), 0 (none), or leave it unset")
     return reverse_proxy.find_nginx() is not None
 
 
@@ -207,7 +207,7 @@ def main() -> int:
     federation = load_federation()  # fail here, with the file and field named, before starting anything
     urls = {**federation.file.urls, "operations": OPERATIONS_URL}
     try:
-        proxy = use_proxy(os.environ.get("PROXY"))
+        proxy = use_proxy(os.environ.get("NGINX"))
         with serve(urls, shared=bool(os.environ.get("REDIS_URL")), proxy=proxy) as served:
             print("\nThe federation is running:")
             for name, url in urls.items():
@@ -216,7 +216,7 @@ def main() -> int:
             if served.proxy is not None:
                 print(f"\nnginx fronts the hub and the stubs; its access log: {served.proxy.access_log}")
             else:
-                print("\nNo nginx in front (PROXY=0, or nginx not installed): see docs/reverse-proxy.md.")
+                print("\nNo nginx in front (NGINX=0, or nginx not installed): see docs/reverse-proxy.md.")
             print(f"\nStart here: {urls['stub_service']}/  (test users: see README)")
             print(f"Dashboard:  {OPERATIONS_URL}/  (and /metrics; an internal port: never expose it)")
             print("Press Ctrl-C to stop.\n", flush=True)
