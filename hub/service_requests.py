@@ -30,9 +30,9 @@ from federation.config import RelyingServiceEntry
 from federation.crypto import verify
 from federation.errors import ProtocolError, UnknownEntityError
 from federation.loa import LevelOfAssurance
-from federation.messages import check_message
+from federation.messages import check_message, exact_uri
 from federation.runtime import Runtime
-from federation.xml import BINDING_HTTP_POST, NAMEID_PERSISTENT, exact_text, now, q
+from federation.xml import BINDING_HTTP_POST, NAMEID_PERSISTENT, now, q
 
 MAX_RELAY_STATE = 80  # SAML bindings §3.5.3: RelayState MUST NOT exceed 80 bytes
 NAMEID_UNSPECIFIED = "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified"
@@ -152,7 +152,9 @@ def requested_level(element: etree._Element, configured: LevelOfAssurance) -> Le
     known = [
         level
         for ref in contexts[0].findall(q("saml", "AuthnContextClassRef"))
-        if (level := LevelOfAssurance.from_uri(exact_text(ref) or "")) is not None  # exactly: README, "Security"
+        # Exactly as sent (README, "Security"): a padded level is refused, neither trimmed nor ignored, since
+        # ignoring it could give the service a lower level than it asked for.
+        if (level := LevelOfAssurance.from_uri(exact_uri(ref, "RequestedAuthnContext class reference"))) is not None
     ]
     if not known:
         return configured
