@@ -27,7 +27,7 @@ from federation.loa import LevelOfAssurance
 from federation.mds import MatchingDataset
 from federation.sealing import Sealer, UnsealError
 from federation.stats import steps_reached_by
-from federation.store import Store
+from federation.store import Store, replay_key
 
 
 class Stage(StrEnum):
@@ -229,7 +229,7 @@ class JourneyRepository:
     def start(self, journey: Journey) -> None:
         """Save a new journey and mark the AuthnRequest it answers as used, in one round trip. ReplayError, and
         the journey deleted again, if any worker has seen that request before."""
-        key, request = _key(journey.id), f"seen:authn-request:{journey.rp_entity_id}|{journey.rp_request_id}"
+        key, request = _key(journey.id), replay_key("authn-request", journey.rp_entity_id, journey.rp_request_id)
         record = _record(journey, self._sealer)
         if not self._store.put_and_add_once(key, record, self._ttl_for(journey), request, REQUEST_MEMORY_SECONDS):
             self._store.delete(key)
@@ -275,11 +275,11 @@ class JourneyRepository:
         """``claim_request`` for the request an answer is to, and marking the answer's own ID as seen, in one
         round trip: (claimed, first use). The answer's ID is marked as seen whether or not the claim succeeds."""
         record, first = self._store.take_and_add_once(
-            f"outstanding:{request_id}", f"seen:{kind}:{message_id}", ttl_seconds
+            f"outstanding:{request_id}", replay_key(kind, message_id), ttl_seconds
         )
         return record is not None and record.get("journey") == journey.id, first
 
     def first_use_all(self, kind: str, messages: Sequence[tuple[str, int]]) -> bool:
         """The replay cache: mark each (message ID, ttl) as seen by any worker, in one round trip; True if none
         of them had been seen before."""
-        return all(self._store.add_once_many([(f"seen:{kind}:{message_id}", ttl) for message_id, ttl in messages]))
+        return all(self._store.add_once_many([(replay_key(kind, message_id), ttl) for message_id, ttl in messages]))

@@ -4,7 +4,7 @@ import pytest
 import redis
 
 from federation.errors import StoreUnavailableError
-from federation.store import MemoryStore, RedisStore, _client, make_store
+from federation.store import MemoryStore, RedisStore, _client, make_store, replay_key
 from tests.conftest import RedisServer, free_port
 
 
@@ -87,3 +87,11 @@ def test_put_and_add_once_writes_the_value_and_says_whether_the_mark_was_new(sto
     assert store.put_and_add_once("journey-1", {"x": 1}, 60, "seen", 60) is True
     assert store.put_and_add_once("journey-2", {"x": 2}, 60, "seen", 60) is False
     assert store.get("journey-1") == {"x": 1} and store.get("journey-2") == {"x": 2}
+
+
+def test_replay_keys_are_fixed_length_hashes_whatever_the_ids() -> None:
+    """A 64 KiB assertion ID once became a 65 KB Redis key; now every marker is ``seen:<kind>:<SHA-256>``."""
+    short, huge = replay_key("assertion", "idp", "_a"), replay_key("assertion", "idp", "_" + "a" * 65536)
+    assert len(short) == len(huge) == len("seen:assertion:") + 64
+    assert short != huge and "idp" not in short
+    assert replay_key("x", "a|b", "c") != replay_key("x", "a", "b|c")  # the parts cannot run into each other
