@@ -10,8 +10,12 @@ from typing import Any
 import pytest
 import requests
 from bs4 import BeautifulSoup
+from flask import Flask
 
-from tests.conftest import LiveFederation, start_federation
+import hub
+import stub_idp
+import stub_service
+from tests.conftest import UNREACHABLE, LiveFederation, start_federation
 from tests.journeys.drive import Journey
 from tests.security.forge import IDP_ONE, Captured
 
@@ -42,16 +46,32 @@ def attack_live(keys_dir: Path) -> Iterator[tuple[LiveFederation, Recorder]]:
         server.shutdown()
 
 
-@pytest.fixture()
-def captured(attack_live: tuple[LiveFederation, Recorder]) -> Captured:
-    """A fresh journey at the hub's ACS with alice's genuine, unposted Response from Stub IDP One."""
-    live, _ = attack_live
-    journey = Journey(live, idp=IDP_ONE)
+def capture(live: LiveFederation, idp: str = IDP_ONE) -> Captured:
+    """A fresh journey at the hub's ACS with alice's genuine, unposted Response from ``idp``."""
+    journey = Journey(live, idp=idp)
     login = journey.to_idp()
     consent = journey.citizen.submit(login, {"username": "alice", "password": "password"}, selector="#sign-in-form")
     form = journey.citizen.submit(consent, {"decision": "agree"}, selector="#consent-form")
     journey.idp_answer = form
     return Captured(live, journey, form)
+
+
+@pytest.fixture()
+def captured(attack_live: tuple[LiveFederation, Recorder]) -> Captured:
+    """A fresh journey at the hub's ACS with alice's genuine, unposted Response from Stub IDP One."""
+    return capture(attack_live[0])
+
+
+@pytest.fixture(scope="module")
+def apps(keys_dir: Path) -> dict[str, Flask]:
+    """The three apps in this process, pointed at addresses that cannot resolve: for requests that never leave
+    the app they are sent to."""
+    config = {"keys_dir": keys_dir, "urls": UNREACHABLE, "testing": True}
+    return {
+        "hub": hub.create_app(config),
+        "stub_idp": stub_idp.create_app(config),
+        "stub_service": stub_service.create_app(config),
+    }
 
 
 @pytest.fixture()

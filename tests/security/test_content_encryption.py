@@ -17,8 +17,7 @@ import yaml
 from federation.config import DEFAULT_FEDERATION_FILE
 from federation.xml import q
 from tests.conftest import LiveFederation, start_federation
-from tests.journeys.drive import Journey
-from tests.security.conftest import Recorder, check_refused, counts
+from tests.security.conftest import Recorder, capture, check_refused, counts
 from tests.security.forge import IDP_ONE, Captured, encrypt_with, resign
 
 
@@ -40,15 +39,6 @@ def cbc_for_idp_one(
         server.shutdown()
 
 
-def _captured(live: LiveFederation, idp: str) -> Captured:
-    journey = Journey(live, idp=idp)
-    login = journey.to_idp()
-    consent = journey.citizen.submit(login, {"username": "alice", "password": "password"}, selector="#sign-in-form")
-    form = journey.citizen.submit(consent, {"decision": "agree"}, selector="#consent-form")
-    journey.idp_answer = form
-    return Captured(live, journey, form)
-
-
 def _in_cbc(captured: Captured, signer_cert: str) -> bytes:
     """The genuine Response with its assertions re-encrypted with AES-256-CBC and signed again by its IDP."""
     from federation.xml import to_bytes
@@ -67,7 +57,7 @@ def test_aes_cbc_is_accepted_from_the_identity_provider_allowed_to_use_it(
     cbc_for_idp_one: tuple[LiveFederation, Recorder],
 ) -> None:
     live, recorder = cbc_for_idp_one
-    captured = _captured(live, IDP_ONE)
+    captured = capture(live)
     before = counts(recorder)
     response = captured.post(_in_cbc(captured, f"{IDP_ONE}-signing.crt"))
     assert response.status_code == 200 and response.url.endswith("/response-processing")
@@ -78,6 +68,6 @@ def test_aes_cbc_is_still_refused_from_every_other_identity_provider(
     cbc_for_idp_one: tuple[LiveFederation, Recorder],
 ) -> None:
     live, recorder = cbc_for_idp_one
-    captured = _captured(live, "stub-idp-two")
+    captured = capture(live, "stub-idp-two")
     before = counts(recorder)
     check_refused(captured.post(_in_cbc(captured, "stub-idp-two-signing.crt")), recorder, before)

@@ -11,9 +11,6 @@ from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import hub
-import stub_idp
-import stub_service
 from federation.config import Federation
 from federation.messages import soap_envelope
 from federation.xml import to_bytes
@@ -63,18 +60,6 @@ def _mutations(genuine: bytes) -> st.SearchStrategy[bytes]:
     return st.tuples(st.integers(0, len(genuine) - 1), st.binary(min_size=1, max_size=8), st.booleans()).map(
         lambda t: genuine[: t[0]] + t[1] + (b"" if t[2] else genuine[t[0] + len(t[1]) :])
     )
-
-
-@pytest.fixture(scope="module")
-def apps(keys_dir: object) -> dict[str, Flask]:
-    from tests.conftest import UNREACHABLE
-
-    config = {"keys_dir": keys_dir, "urls": UNREACHABLE, "testing": True}
-    return {
-        "hub": hub.create_app(config),
-        "stub_idp": stub_idp.create_app(config),
-        "stub_service": stub_service.create_app(config),
-    }
 
 
 def check_no_server_error(response) -> None:  # type: ignore[no-untyped-def]

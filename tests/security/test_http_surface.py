@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import zlib
-from pathlib import Path
 from urllib.parse import quote_plus
 
 import pytest
@@ -13,24 +12,9 @@ from bs4 import BeautifulSoup
 from flask import Flask
 from werkzeug.datastructures import MultiDict
 
-import hub
-import stub_idp
-import stub_service
 from federation.config import Federation
 from federation.xml import to_bytes
-from tests.conftest import UNREACHABLE
 from tests.factories import service_authn_request
-
-
-@pytest.fixture(scope="module")
-def apps(keys_dir: Path) -> dict[str, Flask]:
-    config = {"keys_dir": keys_dir, "urls": UNREACHABLE, "testing": True}
-    return {
-        "hub": hub.create_app(config),
-        "stub_idp": stub_idp.create_app(config),
-        "stub_service": stub_service.create_app(config),
-    }
-
 
 POST_ENDPOINTS = [
     ("hub", "/SAML2/SSO", "SAMLRequest"),

@@ -28,9 +28,6 @@ from lxml import etree
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Response
 
-import hub
-import stub_idp
-import stub_service
 from federation.config import Federation
 from federation.errors import MatchingServiceError
 from federation.full_profile import RelyingServiceRequest
@@ -97,16 +94,6 @@ PARSER_REFUSALS = (
 
 
 # ---- the entry points ------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def apps(keys_dir: Path) -> dict[str, Flask]:
-    config = {"keys_dir": keys_dir, "urls": UNREACHABLE, "testing": True}
-    return {
-        "hub": hub.create_app(config),
-        "stub_idp": stub_idp.create_app(config),
-        "stub_service": stub_service.create_app(config),
-    }
 
 
 class HostileAnswers:
