@@ -113,13 +113,23 @@ def use_proxy(setting: str | None) -> bool:
     return reverse_proxy.find_nginx() is not None
 
 
+def own_redis_url(name: str) -> dict[str, str]:
+    """``REDIS_URL`` for one app from ``HUB_REDIS_URL``, ``STUB_IDP_REDIS_URL`` or ``STUB_SERVICE_REDIS_URL`` when
+    set, so that each app can sign in to Redis as its own ACL user (docs/redis.md); else nothing (``REDIS_URL``)."""
+    own = os.environ.get(f"{name.upper()}_REDIS_URL")
+    return {"REDIS_URL": own} if own else {}
+
+
 def _processes(
     binds: Mapping[str, str], shared: bool, metrics_dir: str | None, extra: Sequence[str]
 ) -> list[tuple[list[str], dict[str, str]]]:
-    """The gunicorn command for each process to start, and its environment."""
+    """The gunicorn command for each process to start, and its environment (the operations app reads the hub's
+    keys, so it signs in to Redis as the hub)."""
     ops_bind = binds["operations"]
     ops_port = ops_bind.rsplit(":", 1)[1]
-    hub_env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": metrics_dir} if metrics_dir else dict(os.environ)
+    hub_env = {**os.environ, **own_redis_url("hub")}
+    if metrics_dir:
+        hub_env["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     commands = []
     for name, target in APPS:
         bind = binds[name]
@@ -127,7 +137,9 @@ def _processes(
         options = list(extra)
         if name == "hub" and not shared:  # the in-process store: one process answers on both ports
             target, options = f"hub.operations.alongside:create_app({ops_port})", [*options, "--bind", ops_bind]
-        commands.append((gunicorn_command(target, bind, workers, *options), hub_env if name == "hub" else {}))
+        commands.append(
+            (gunicorn_command(target, bind, workers, *options), hub_env if name == "hub" else own_redis_url(name))
+        )
     if shared:
         commands.append((gunicorn_command("hub.operations:create_app()", ops_bind, 1, *extra), hub_env))
     return commands
@@ -208,7 +220,8 @@ def main() -> int:
     urls = {**federation.file.urls, "operations": OPERATIONS_URL}
     try:
         proxy = use_proxy(os.environ.get("NGINX"))
-        with serve(urls, shared=bool(os.environ.get("REDIS_URL")), proxy=proxy) as served:
+        shared = bool(os.environ.get("REDIS_URL") or os.environ.get("HUB_REDIS_URL"))
+        with serve(urls, shared=shared, proxy=proxy) as served:
             print("\nThe federation is running:")
             for name, url in urls.items():
                 behind = f"  (nginx; the app on {behind_proxy(url)})" if proxy and name in reverse_proxy.PROXIED else ""

@@ -147,3 +147,23 @@ def test_docs_quote_the_acl_the_tests_run() -> None:
         assert redis_cli_command(user) in text
         assert acl_file_line(user) in text
     assert "REDIS_URL=redis://ida-hub:" in text
+
+
+def test_make_run_gives_each_app_its_own_redis_url_when_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``HUB_REDIS_URL`` and the stubs' own URLs reach the right processes; the operations app signs in as the
+    hub, whose keys it reads."""
+    from federation import localrun
+
+    urls = {name: f"redis://ida-{name}:pw@127.0.0.1:6379/0" for name in ("hub", "stub_idp", "stub_service")}
+    for name, url in urls.items():
+        monkeypatch.setenv(f"{name.upper()}_REDIS_URL", url)
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/0")
+    binds = {name: f"127.0.0.1:{port}" for name, port in (("hub", 1), ("stub_idp", 2), ("stub_service", 3))}
+    processes = localrun._processes({**binds, "operations": "127.0.0.1:4"}, True, None, ())
+    targets = {command[-1]: env.get("REDIS_URL") for command, env in processes}
+    assert targets == {
+        "hub:create_app()": urls["hub"],
+        "stub_idp:create_app()": urls["stub_idp"],
+        "stub_service:create_app()": urls["stub_service"],
+        "hub.operations:create_app()": urls["hub"],
+    }
