@@ -47,7 +47,7 @@ import federation.audit
 import federation.crypto
 import federation.messages
 import federation.xml
-import hub.journeys
+import hub.journey.repository
 import hub.matching
 import hub.matching_runner
 from keys.pki import generate
@@ -238,7 +238,7 @@ def _break_down(meter: Meter) -> None:
         ],
         "templates (Jinja)": [(flask.templating, "_render")],
         "journeys: (de)serialising": [
-            (hub.journeys.JourneyRepository, name)
+            (hub.journey.repository.JourneyRepository, name)
             for name in (
                 "start",
                 "save",

@@ -13,8 +13,10 @@ from federation.errors import JourneyNotFoundError
 from federation.runtime import Runtime, load_runtime, make_auditor
 from federation.sealing import Sealer
 from federation.settings import AppSettings
-from hub.journeys import JourneyRepository
+from hub.journey import JourneyRepository, JourneyStageError
 from hub.matching import back_channel
+from hub.pages import to_the_page_for_the_stage
+from hub.services import HubServices
 
 logger = logging.getLogger(__name__)
 SERVICE_NAME = "GOV.UK Sign in"
@@ -52,13 +54,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     # The data keys that seal personal data in the store and the hub_service cookie (keys.pki.DataKeyError
     # names the file when they cannot be used: the hub does not start without them).
     sealer = Sealer.from_keys_dir(settings.keys_dir)
-    app.extensions["runtime"] = runtime
-    app.extensions["sealer"] = sealer
-    app.extensions["journeys"] = JourneyRepository(
-        runtime.store, ttl_seconds=runtime.federation.hub.journey_minutes * 60, sealer=sealer
-    )
-    app.extensions["http"] = back_channel()
-    app.extensions["audit"] = make_auditor(runtime, "hub")
+    HubServices(
+        runtime=runtime,
+        sealer=sealer,
+        journeys=JourneyRepository(
+            runtime.store, ttl_seconds=runtime.federation.hub.journey_minutes * 60, sealer=sealer
+        ),
+        http=back_channel(),
+        audit=make_auditor(runtime, "hub"),
+    ).init_app(app)
     app.jinja_env.globals.update(
         service_name=SERVICE_NAME,
         footer_links=[{"href": "/cookies", "text": "Cookies"}, {"href": "/privacy", "text": "Privacy"}],
@@ -66,6 +70,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     web.init_app(app, form_targets=_form_targets(runtime))
     metrics.init_app(app, "hub")
     app.register_error_handler(JourneyNotFoundError, _start_again)
+    app.register_error_handler(JourneyStageError, to_the_page_for_the_stage)
     from hub import journey_views, saml_views
 
     app.register_blueprint(journey_views.blueprint)

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import json
 import time
-from typing import cast
 
-from flask import current_app, g, request
+from flask import g, request
 from werkzeug.wrappers import Response
 
 from federation.audit import Auditor
@@ -15,7 +14,8 @@ from federation.config import RelyingServiceEntry
 from federation.errors import JourneyNotFoundError
 from federation.runtime import Runtime
 from federation.sealing import Sealer, UnsealError
-from hub.journeys import Journey, JourneyRepository
+from hub.journey import Journey, JourneyRepository
+from hub.services import services
 
 JOURNEY_COOKIE = "hub_journey"
 # Which service the citizen came from, sealed (``service_token``): lets "You need to start again" send them back
@@ -26,19 +26,19 @@ _SERVICE_TOKEN_CONTEXT = "cookie:hub_service"
 
 
 def runtime() -> Runtime:
-    return cast(Runtime, current_app.extensions["runtime"])
+    return services().runtime
 
 
 def auditor() -> Auditor:
-    return cast(Auditor, current_app.extensions["audit"])
+    return services().audit
 
 
 def journeys() -> JourneyRepository:
-    return cast(JourneyRepository, current_app.extensions["journeys"])
+    return services().journeys
 
 
 def sealer() -> Sealer:
-    return cast(Sealer, current_app.extensions["sealer"])
+    return services().sealer
 
 
 def current_journey() -> Journey:

@@ -17,17 +17,14 @@ from federation.runtime import Runtime
 from federation.xml import (
     ATTR_FRAUD_EVENT_ID,
     ATTR_GPG45_STATUS,
-    DETAIL_LOA_PENDING,
     GPG45_FRAUD_STATUSES,
-    STATUS_AUTHN_FAILED,
-    STATUS_REQUESTER,
-    STATUS_RESPONDER,
     STATUS_SUCCESS,
     now,
     q,
     text_of,
 )
-from hub.journeys import Journey, JourneyRepository, Stage
+from hub.journey import Journey, JourneyRepository, Stage
+from hub.journey.stages import stage_after_idp_failure
 
 
 @dataclass(frozen=True)
@@ -38,17 +35,6 @@ class IdpOutcome:
     level: LevelOfAssurance | None = None
     persistent_id: str | None = None
     dataset: MatchingDataset | None = None
-
-
-def _stage_for_failure(code: str, sub_code: str | None, detail: str | None) -> Stage:
-    if code == STATUS_REQUESTER:
-        return Stage.REQUESTER_ERROR
-    if code == STATUS_RESPONDER and sub_code == STATUS_AUTHN_FAILED:
-        return Stage.AUTHN_FAILED
-    if detail == DETAIL_LOA_PENDING:
-        return Stage.PENDING
-    # authn-cancel, or NoAuthnContext with no detail: the citizen did not finish (Verify treated both as cancel)
-    return Stage.CANCELLED
 
 
 def check_idp_response(
@@ -83,7 +69,7 @@ def check_idp_response(
     if status.code != STATUS_SUCCESS:
         if encrypted:
             raise ProtocolError("a non-success response must not carry assertions")
-        return IdpOutcome(stage=_stage_for_failure(status.code, status.sub_code, status.detail))
+        return IdpOutcome(stage=stage_after_idp_failure(status.code, status.sub_code, status.detail))
     if len(encrypted) != 2:
         raise ProtocolError(f"a success response must carry 2 assertions, not {len(encrypted)}")
     hub_key = runtime.key_pair(federation.hub.encryption_certificate)

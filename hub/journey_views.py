@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import hmac
 import logging
-from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, g, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from federation.config import Evidence, IdentityProviderEntry
@@ -20,61 +19,19 @@ from federation.metrics import JOURNEYS
 from federation.web import encode_message, post_form
 from hub import matching_runner
 from hub.context import auditor, clear_service_cookie, current_journey, journeys, runtime, service_for
-from hub.journeys import IN_FLIGHT, Journey, Stage
-from hub.outbound import final_response, request_to_idp, status_for_stage
+from hub.journey import EXIT_PAGES, FINAL_MATCHING, IN_FLIGHT, STAGE_PAGES, STATUS_FOR_STAGE, Journey, Move, Stage
+from hub.outbound import final_response, request_to_idp
+from hub.pages import page_for, started_matching
+from hub.services import services
 
 logger = logging.getLogger(__name__)
 blueprint = Blueprint("journey", __name__)
 
-# Where a citizen may (re)choose a company: before any answer, or after an answer that lets them try again.
-CAN_CHOOSE = frozenset({Stage.STARTED, Stage.AT_IDP, Stage.AUTHN_FAILED, Stage.CANCELLED, Stage.LEVEL_REFUSED})
-FINAL_MATCHING = frozenset({Stage.MATCHED, Stage.NO_MATCH, Stage.ACCOUNT_CREATED})
 EVIDENCE_LABELS = {
     Evidence.PHOTO_ID.value: "A UK passport or photocard driving licence",
     Evidence.MOBILE_PHONE.value: "A smartphone that can download an app",
     Evidence.UK_ADDRESS.value: "A UK address where you have lived for more than a year",
 }
-
-
-@dataclass(frozen=True)
-class ExitPage:
-    path: str
-    title: str
-    try_another: bool = False
-
-
-EXIT_PAGES: dict[Stage, ExitPage] = {
-    Stage.AUTHN_FAILED: ExitPage("/sign-in-failed", "{company} could not confirm your identity", try_another=True),
-    Stage.CANCELLED: ExitPage("/sign-in-cancelled", "You did not finish proving your identity", try_another=True),
-    Stage.LEVEL_REFUSED: ExitPage(
-        "/identity-not-proved-to-the-level-needed",
-        "{company} could not prove your identity well enough",
-        try_another=True,
-    ),
-    Stage.PENDING: ExitPage("/registration-paused", "You have saved your progress with {company}"),
-    Stage.FRAUD: ExitPage("/we-could-not-confirm-your-identity", "We could not confirm your identity"),
-    Stage.ACCOUNT_CREATION_FAILED: ExitPage("/account-not-created", "{service} could not create an account for you"),
-    Stage.REQUESTER_ERROR: ExitPage("/something-went-wrong", "Sorry, there is a problem with the service"),
-    Stage.MATCHING_ERROR: ExitPage("/could-not-check-your-details", "Sorry, there is a problem with the service"),
-    Stage.CYCLE3_CANCELLED: ExitPage("/details-not-given", "You have not been signed in"),
-}
-
-
-def _endpoint(stage: Stage) -> str:
-    return "exit_" + stage.value.replace("-", "_")
-
-
-def page_for(journey: Journey) -> str:
-    """The URL of the page for where ``journey`` is now."""
-    if journey.stage in EXIT_PAGES:
-        return url_for(f"journey.{_endpoint(journey.stage)}")
-    if journey.stage is Stage.STARTED:
-        return url_for("journey.start")
-    if journey.stage is Stage.AT_IDP:
-        return url_for("journey.choose_a_certified_company")
-    if journey.stage is Stage.AWAITING_CYCLE3:
-        return url_for("journey.further_information")
-    return url_for("journey.response_processing")
 
 
 def _checked_form(journey: Journey) -> None:
@@ -96,7 +53,7 @@ def _render(template: str, journey: Journey, status: int = 200, **context: Any) 
 @blueprint.get("/start")
 def start() -> ResponseReturnValue:
     journey = current_journey()
-    if journey.stage not in CAN_CHOOSE:
+    if not journey.allows(Move.COMPANY_CHOSEN):
         return redirect(page_for(journey))
     return _render("start.html", journey)
 
@@ -104,7 +61,7 @@ def start() -> ResponseReturnValue:
 @blueprint.route("/which-of-these-do-you-have", methods=["GET", "POST"])
 def which_of_these_do_you_have() -> ResponseReturnValue:
     journey = current_journey()
-    if journey.stage not in CAN_CHOOSE:
+    if not journey.allows(Move.EVIDENCE_GIVEN):
         return redirect(page_for(journey))
     error = None
     chosen = journey.evidence or []
@@ -115,7 +72,7 @@ def which_of_these_do_you_have() -> ResponseReturnValue:
         if not chosen or any(c not in allowed for c in chosen) or ("none" in chosen and len(chosen) > 1):
             error = "Select which of these you have, or select ‘None of these’"
         else:
-            journey.evidence = [c for c in chosen if c != "none"]
+            journey.give_evidence([c for c in chosen if c != "none"])
             journeys().save(journey)
             return redirect(url_for("journey.choose_a_certified_company"), code=303)
     return _render(
@@ -146,7 +103,7 @@ def _companies(journey: Journey) -> list[tuple[IdentityProviderEntry, bool]]:
 @blueprint.route("/choose-a-certified-company", methods=["GET", "POST"])
 def choose_a_certified_company() -> ResponseReturnValue:
     journey = current_journey()
-    if journey.stage not in CAN_CHOOSE:
+    if not journey.allows(Move.COMPANY_CHOSEN):
         return redirect(page_for(journey))
     companies = _companies(journey)
     error = None
@@ -171,9 +128,7 @@ def _send_to_idp(journey: Journey, idp: IdentityProviderEntry) -> str:
     saml_request = request_to_idp(runtime(), idp, journey.level)
     if journey.idp_request_id:
         journeys().claim_request(journey.idp_request_id, journey)  # a new choice cancels the old request
-    journey.stage = Stage.AT_IDP
-    journey.idp_entity_id = idp.entity_id
-    journey.idp_request_id = saml_request.get("ID")
+    journey.choose_company(idp.entity_id, saml_request.get("ID", ""))
     reached = journey.reach("company_chosen")
     journeys().save(journey, sent_request=saml_request.get("ID", ""))
     logger.info("Company chosen", extra={"idp": idp.entity_id})
@@ -197,7 +152,7 @@ def response_processing() -> ResponseReturnValue:
     journey = current_journey()
     if journey.stage in IN_FLIGHT and matching_runner.timed_out(journey, runtime()):
         attempt = journey.attempt or ""
-        journey.stage = Stage.MATCHING_ERROR
+        journey.time_out()
         if journeys().save_if_at(journey, attempt):  # unless the answer was written since it was loaded
             logger.warning("Matching took longer than allowed")
         else:
@@ -212,21 +167,11 @@ def response_processing() -> ResponseReturnValue:
     return redirect(page_for(journey))
 
 
-def started_matching(recorded: Journey | None) -> ResponseReturnValue:
-    """The answer to the form post that started matching (``matching_runner.start``): always a redirect, so
-    that a refresh or the back button asks again with a GET and never posts the form twice.
-
-    To the waiting page, which answers the service (at once, if matching has already answered for good); or,
-    when matching answered within the wait with a question (cycle 3) or an exit page, straight there.
-    """
-    return redirect(url_for("journey.response_processing") if recorded is None else page_for(recorded), code=303)
-
-
 @blueprint.route("/further-information", methods=["GET", "POST"])
 def further_information() -> ResponseReturnValue:
     """Cycle 3: ask for the one extra fact the service names, then match again."""
     journey = current_journey()
-    if journey.stage is not Stage.AWAITING_CYCLE3:
+    if not journey.allows(Move.CYCLE3_ANSWERED):
         return redirect(page_for(journey))
     service = service_for(journey)
     if service.cycle3_attribute is None:
@@ -238,9 +183,8 @@ def further_information() -> ResponseReturnValue:
         value = request.form.get("cycle3", "")[:100]
         normalised, error = attribute.validate(value)
         if normalised is not None:
-            journey.cycle3_value, journey.cycle3_tried = normalised, True
-            app = current_app._get_current_object()  # type: ignore[attr-defined]
-            return started_matching(matching_runner.start(app, journey, Stage.MATCHING))
+            journey.answer_cycle3(normalised)
+            return started_matching(matching_runner.start(services(), journey))
     return _render(
         "further_information.html",
         journey,
@@ -257,8 +201,8 @@ def further_information() -> ResponseReturnValue:
 def further_information_cancel() -> ResponseReturnValue:
     journey = current_journey()
     _checked_form(journey)
-    if journey.stage is Stage.AWAITING_CYCLE3:
-        journey.stage = Stage.CYCLE3_CANCELLED
+    if journey.allows(Move.CYCLE3_DECLINED):
+        journey.decline_cycle3()
         journeys().save(journey)
     return redirect(page_for(journey), code=303)
 
@@ -275,12 +219,12 @@ def _exit_page(stage: Stage) -> Any:
         )
         return _render(f"exit/{stage.value}.html", journey, title=title, try_another=page.try_another)
 
-    view.__name__ = _endpoint(stage)
+    view.__name__ = STAGE_PAGES[stage].removeprefix("journey.")
     return view
 
 
 for _stage, _page in EXIT_PAGES.items():
-    blueprint.add_url_rule(_page.path, _endpoint(_stage), _exit_page(_stage))
+    blueprint.add_url_rule(_page.path, STAGE_PAGES[_stage].removeprefix("journey."), _exit_page(_stage))
 
 
 @blueprint.post("/return-to-service")
@@ -297,12 +241,13 @@ def _answer_service(journey: Journey) -> Response:
     """Post the signed Response to the service's ACS and forget the journey: nothing about the citizen stays,
     and the ``hub_service`` cookie is cleared."""
     service = service_for(journey)
+    journey.end()
     fields = {"SAMLResponse": encode_message(final_response(runtime(), journey, service))}
     if journey.relay_state is not None:
         fields["RelayState"] = journey.relay_state
     journeys().end(journey)
     logger.info("Response sent to the service", extra={"outcome": journey.stage.value})
-    status, sub_status = status_for_stage(journey.stage)
+    status, sub_status = STATUS_FOR_STAGE[journey.stage]
     JOURNEYS.labels(journey.rp_entity_id, journey.idp_entity_id or "", journey.stage.value).inc()
     auditor().event(
         "response_sent", **journey.audit_fields(), outcome=journey.stage.value, status=status, sub_status=sub_status

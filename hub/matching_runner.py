@@ -14,27 +14,18 @@ import copy
 import logging
 import threading
 import time
-from typing import cast
 
-import urllib3
-from flask import Flask
-
-from federation.audit import Auditor
-from federation.config import Profile, RelyingServiceEntry
+from federation.config import Profile
 from federation.errors import FederationError, MatchingServiceError
 from federation.metrics import MATCHING_SECONDS
 from federation.runtime import Runtime
-from hub.journeys import IN_FLIGHT, Journey, JourneyRepository, Stage
-from hub.matching import MatchResult, MatchSubject, build_query, send_query
+from hub.journey import IN_FLIGHT, Journey, Stage
+from hub.journey.stages import stage_after_matching
+from hub.matching import MatchSubject, build_query, send_query
 from hub.outbound import account_attributes
+from hub.services import HubServices
 
 logger = logging.getLogger(__name__)
-
-_AFTER = {
-    MatchResult.MATCH: Stage.MATCHED,
-    MatchResult.CREATED: Stage.ACCOUNT_CREATED,
-    MatchResult.CREATE_FAILURE: Stage.ACCOUNT_CREATION_FAILED,
-}
 
 
 # How long the request that starts matching waits for the answer before showing the waiting page. Most
@@ -42,20 +33,24 @@ _AFTER = {
 INLINE_WAIT_SECONDS = 1.5
 
 
-def start(app: Flask, journey: Journey, stage: Stage) -> Journey | None:
-    """Begin a matching (``Stage.MATCHING``) or account creation (``Stage.CREATING_ACCOUNT``) attempt.
+def start(services: HubServices, journey: Journey) -> Journey | None:
+    """Save ``journey``, just moved into matching (``Journey.idp_answered`` or ``answer_cycle3`` began its
+    attempt), and run the attempt in a thread.
 
-    The attempt runs in a thread; this waits up to ``INLINE_WAIT_SECONDS`` for it, without polling. Returns the
-    journey as the attempt recorded it when it finished within the wait (the caller can then show the outcome
-    at once, with no store round trip), else None: it goes on in the background.
+    This waits up to ``INLINE_WAIT_SECONDS`` for it, without polling. Returns the journey as the attempt recorded
+    it when it finished within the wait (the caller can then show the outcome at once, with no store round trip),
+    else None: it goes on in the background.
     """
-    journeys = cast(JourneyRepository, app.extensions["journeys"])
-    attempt = journey.begin_attempt(stage)
-    journeys.save(journey)
+    if journey.stage not in IN_FLIGHT or journey.attempt is None:
+        raise ValueError("start matching only for a journey whose move began an attempt")
+    services.journeys.save(journey)
     recorded: list[Journey] = []
     # A copy of the journey as saved, so the thread need not load it again and the request's own is left alone.
     worker = threading.Thread(
-        target=_run, args=(app, copy.copy(journey), attempt, recorded), name=f"matching-{journey.log_id}", daemon=True
+        target=_run,
+        args=(services, copy.copy(journey), journey.attempt, recorded),
+        name=f"matching-{journey.log_id}",
+        daemon=True,
     )
     worker.start()
     worker.join(INLINE_WAIT_SECONDS)
@@ -69,20 +64,12 @@ def timed_out(journey: Journey, runtime: Runtime) -> bool:
     return time.time() - journey.attempt_started > runtime.federation.hub.matching_timeout_seconds + 2
 
 
-def _next_stage_after_no_match(journey: Journey, service: RelyingServiceEntry) -> Stage:
-    if service.cycle3_attribute is not None and not journey.cycle3_tried:
-        return Stage.AWAITING_CYCLE3
-    if service.account_creation_attributes and journey.stage is not Stage.CREATING_ACCOUNT:
-        return Stage.CREATING_ACCOUNT
-    return Stage.NO_MATCH
-
-
-def _run(app: Flask, journey: Journey, attempt: str, recorded: list[Journey]) -> None:
+def _run(services: HubServices, journey: Journey, attempt: str, recorded: list[Journey]) -> None:
     """One attempt, then account creation in the same thread when a no-match leads there; the journey as
     the last attempt saved it goes into ``recorded`` (nothing when its answer was dropped)."""
     step: tuple[Journey, str | None] | None = (journey, attempt)
     while step is not None and step[1] is not None:
-        step = _attempt(app, step[0], step[1])
+        step = _attempt(services, step[0], step[1])
     if step is not None:
         recorded.append(step[0])
 
@@ -94,15 +81,14 @@ def _cycle(journey: Journey) -> str:
     return "account-creation" if journey.stage is Stage.CREATING_ACCOUNT else "0-1"
 
 
-def _attempt(app: Flask, journey: Journey, attempt: str) -> tuple[Journey, str | None] | None:
+def _attempt(services: HubServices, journey: Journey, attempt: str) -> tuple[Journey, str | None] | None:
     """Ask the matching service once about ``journey`` (as saved when ``attempt`` began) and record the answer.
 
     Returns the journey as saved with the ID of the next attempt, if there is one (else None in its place), or
     None if the answer was not recorded."""
     service_assertion: str | None = None
-    runtime = cast(Runtime, app.extensions["runtime"])
-    journeys = cast(JourneyRepository, app.extensions["journeys"])
-    http = cast(urllib3.PoolManager, app.extensions["http"])
+    new_account_attributes: dict[str, list[str]] | None = None
+    runtime, journeys, http = services.runtime, services.journeys, services.http
     try:
         service = runtime.federation.relying_service(journey.rp_entity_id)
         dataset = journey.matching_dataset
@@ -123,7 +109,7 @@ def _attempt(app: Flask, journey: Journey, attempt: str) -> tuple[Journey, str |
         MATCHING_SECONDS.labels(service.entity_id, result.value).observe(seconds)
         logger.info("Matching result: %s", result.value, extra={"journey_id": journey.log_id})
         reached = journey.reach("matching_outcome", result=result.value)
-        cast(Auditor, app.extensions["audit"]).event(
+        services.audit.event(
             "matching_outcome",
             **journey.audit_fields(),
             reached=reached,
@@ -131,16 +117,19 @@ def _attempt(app: Flask, journey: Journey, attempt: str) -> tuple[Journey, str |
             cycle=_cycle(journey),
             matching_ms=round(seconds * 1000, 1),
         )
-        next_stage = _AFTER.get(result) or _next_stage_after_no_match(journey, service)
+        next_stage = stage_after_matching(
+            result.value,
+            creating_account=journey.stage is Stage.CREATING_ACCOUNT,
+            cycle3_open=service.cycle3_attribute is not None and not journey.cycle3_tried,
+            account_creation_allowed=bool(service.account_creation_attributes),
+        )
         service_assertion = answer.service_assertion.decode() if answer.service_assertion else None
         if next_stage is Stage.ACCOUNT_CREATED and service.profile is not Profile.FULL:
             # Taken now, so that the dataset is forgotten with this write rather than kept until the answer.
-            journey.account_attributes = account_attributes(service, dataset, journey.cycle3_value)
+            new_account_attributes = account_attributes(service, dataset, journey.cycle3_value)
     except MatchingServiceError as exc:
         logger.warning("Matching failed: %s", exc.detail)
-        cast(Auditor, app.extensions["audit"]).event(
-            "matching_outcome", journey=journey.log_id, result="error", error=type(exc).__name__
-        )
+        services.audit.event("matching_outcome", journey=journey.log_id, result="error", error=type(exc).__name__)
         next_stage = Stage.MATCHING_ERROR
     except FederationError as exc:  # the query could not be made: the citizen is told, as for a failed answer
         logger.warning("Matching not attempted: %s", type(exc).__name__)
@@ -150,14 +139,10 @@ def _attempt(app: Flask, journey: Journey, attempt: str) -> tuple[Journey, str |
         next_stage = Stage.MATCHING_ERROR
     # The journey is left alone while an attempt is in flight, so the copy this thread holds is the one stored,
     # unless the citizen moved on or the wait ran out: the answer is written only if it is still at this attempt.
-    # Written at a stage that concludes matching, the record no longer holds the dataset (hub.journeys.NEEDED_AT).
-    next_attempt = None
-    if next_stage is Stage.CREATING_ACCOUNT:
-        next_attempt = journey.begin_attempt(Stage.CREATING_ACCOUNT)
-    else:
-        journey.stage = next_stage
-        if next_stage in (Stage.MATCHED, Stage.ACCOUNT_CREATED):
-            journey.service_assertion = service_assertion
+    # Written at a stage that concludes matching, the record no longer holds the dataset (hub.journey.NEEDED_AT).
+    next_attempt = journey.matching_answered(
+        next_stage, service_assertion=service_assertion, account_attributes=new_account_attributes
+    )
     try:
         if not journeys.save_if_at(journey, attempt):
             logger.info("Late matching answer dropped")

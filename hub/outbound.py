@@ -20,17 +20,12 @@ from federation.mds import MatchingDataset, text_attribute
 from federation.messages import authn_request, response
 from federation.runtime import Runtime
 from federation.xml import (
-    STATUS_AUTHN_FAILED,
-    STATUS_NO_AUTHN_CONTEXT,
-    STATUS_NO_MATCH,
-    STATUS_REQUESTER,
-    STATUS_RESPONDER,
     STATUS_SUCCESS,
     now,
     q,
     text_of,
 )
-from hub.journeys import Journey, Stage
+from hub.journey import STATUS_FOR_STAGE, Journey, Stage
 
 OUTCOMES = {Stage.MATCHED: OUTCOME_MATCH, Stage.ACCOUNT_CREATED: OUTCOME_ACCOUNT_CREATED}
 
@@ -92,25 +87,6 @@ def response_to_service(
     return message
 
 
-# What the relying service is told at the end of each journey (docs/protocol.md, README).
-_STATUS_FOR_STAGE: dict[Stage, tuple[str, str | None]] = {
-    Stage.MATCHED: (STATUS_SUCCESS, None),
-    Stage.ACCOUNT_CREATED: (STATUS_SUCCESS, None),
-    Stage.NO_MATCH: (STATUS_RESPONDER, STATUS_NO_MATCH),
-    Stage.AUTHN_FAILED: (STATUS_RESPONDER, STATUS_AUTHN_FAILED),
-    Stage.REQUESTER_ERROR: (STATUS_RESPONDER, STATUS_REQUESTER),
-}
-
-
-def status_for_stage(stage: Stage) -> tuple[str, str | None]:
-    """Success for a match or a new account; otherwise the Responder status the stage maps to.
-
-    Cancelled, paused, fraud, a refused level, a matching error or time-out, a failed account creation and a
-    cancelled cycle 3 all tell the service only that there was no authentication (NoAuthnContext).
-    """
-    return _STATUS_FOR_STAGE.get(stage, (STATUS_RESPONDER, STATUS_NO_AUTHN_CONTEXT))
-
-
 def account_attributes(
     service: RelyingServiceEntry, dataset: MatchingDataset, cycle3_value: str | None
 ) -> dict[str, list[str]]:
@@ -125,7 +101,7 @@ def account_attributes(
 
 def final_response(runtime: Runtime, journey: Journey, service: RelyingServiceEntry) -> etree._Element:
     """The signed Response that ends ``journey``, built from where it stands."""
-    status, sub_status = status_for_stage(journey.stage)
+    status, sub_status = STATUS_FOR_STAGE[journey.stage]
     if status != STATUS_SUCCESS:
         return response_to_service(runtime, journey, service, status=status, sub_status=sub_status)
     if service.profile is Profile.FULL:

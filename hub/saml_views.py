@@ -17,9 +17,10 @@ from federation.xml import now
 from hub import matching_runner
 from hub.context import auditor, current_journey, journeys, runtime, service_for, set_journey_cookies
 from hub.idp_responses import check_idp_response
-from hub.journey_views import page_for, started_matching
-from hub.journeys import Journey, Stage
+from hub.journey import Journey, Stage
+from hub.pages import page_for, started_matching
 from hub.service_requests import check_service_request
+from hub.services import services
 
 logger = logging.getLogger(__name__)
 blueprint = Blueprint("saml", __name__)
@@ -69,16 +70,14 @@ def idp_response() -> ResponseReturnValue:
         reached=journey.reach("idp_outcome", outcome=outcome.stage.value),  # saved below, in either branch
     )
     if outcome.stage is not Stage.MATCHING or outcome.persistent_id is None or outcome.dataset is None:
-        journey.stage = outcome.stage
+        journey.idp_answered(outcome.stage)
         journeys().save(journey)
         return redirect(page_for(journey), code=303)
-    journey.pairwise_id = pairwise_identifier(
+    pairwise_id = pairwise_identifier(
         journey.idp_entity_id or "", service.matching_service.entity_id, outcome.persistent_id
     )
-    journey.asserted_level = outcome.level
-    journey.dataset = outcome.dataset.model_dump(mode="json", by_alias=True)
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    return started_matching(matching_runner.start(app, journey, Stage.MATCHING))
+    journey.idp_answered(Stage.MATCHING, pairwise_id=pairwise_id, level=outcome.level, dataset=outcome.dataset)
+    return started_matching(matching_runner.start(services(), journey))
 
 
 _metadata_lock = threading.Lock()

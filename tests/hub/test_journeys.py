@@ -10,17 +10,30 @@ import pytest
 
 from federation.errors import JourneyNotFoundError, ReplayError
 from federation.loa import LevelOfAssurance
+from federation.mds import MatchingDataset
 from federation.sealing import Sealer
 from federation.store import MemoryStore, RedisStore
-from hub.journeys import NEEDED_AT, Journey, JourneyRepository, Stage
+from hub.journey import NEEDED_AT, Journey, JourneyRepository, Stage
+
+SMITH = {
+    "first_names": [{"value": "Alice", "verified": True}],
+    "surnames": [{"value": "Smith", "verified": True}],
+    "dates_of_birth": [{"value": "1980-05-14", "verified": True}],
+}
 
 
 def _matching(journeys: JourneyRepository) -> tuple[Journey, str]:
+    """A journey whose identity provider has answered: matching attempt begun, and saved."""
     journey = Journey.start(
         rp_entity_id="http://service", rp_request_id="_r", acs_url="http://service/acs", relay_state=None,
         level=LevelOfAssurance.LEVEL_2,
     )  # fmt: skip
-    attempt = journey.begin_attempt(Stage.MATCHING)
+    journey.choose_company("http://idp", "_idp_request")
+    dataset = MatchingDataset.model_validate(SMITH)
+    attempt = journey.idp_answered(
+        Stage.MATCHING, pairwise_id="f" * 64, level=LevelOfAssurance.LEVEL_2, dataset=dataset
+    )
+    assert attempt is not None
     journeys.save(journey)
     return journey, attempt
 
@@ -29,7 +42,7 @@ def test_an_answer_is_recorded_while_the_journey_waits_for_it(store: MemoryStore
     journeys = JourneyRepository(store, 60)
     journey, attempt = _matching(journeys)
     answered = copy.copy(journey)
-    answered.stage = Stage.MATCHED
+    answered.matching_answered(Stage.MATCHED)
     assert journeys.save_if_at(answered, attempt) is True
     assert journeys.load(journey.id).stage is Stage.MATCHED
 
@@ -38,17 +51,20 @@ def test_a_late_answer_does_not_overwrite_a_journey_that_moved_on(store: MemoryS
     journeys = JourneyRepository(store, 60)
     journey, attempt = _matching(journeys)
     answered = copy.copy(journey)  # what the matching thread holds
-    journey.stage = Stage.MATCHING_ERROR  # meanwhile the waiting page gave up on the matching service
+    journey.time_out()  # meanwhile the waiting page gave up on the matching service
     journeys.save(journey)
-    answered.stage = Stage.MATCHED
+    answered.matching_answered(Stage.MATCHED)
     assert journeys.save_if_at(answered, attempt) is False
     assert journeys.load(journey.id).stage is Stage.MATCHING_ERROR
-    # And an answer to an earlier attempt, once a new one has begun (account creation, or cycle 3).
-    again = journeys.load(journey.id)
-    again.begin_attempt(Stage.MATCHING)
+    # And an answer to an earlier attempt, once a new one has begun (cycle 3, or account creation).
+    again, first_attempt = _matching(journeys)
+    late = copy.copy(again)
+    again.matching_answered(Stage.AWAITING_CYCLE3)
+    again.answer_cycle3("SE123456C")
     journeys.save(again)
-    assert journeys.save_if_at(answered, attempt) is False
-    assert journeys.load(journey.id).stage is Stage.MATCHING
+    late.matching_answered(Stage.MATCHED)
+    assert journeys.save_if_at(late, first_attempt) is False
+    assert journeys.load(again.id).stage is Stage.MATCHING
 
 
 def test_a_journey_for_a_request_already_seen_is_refused_and_not_kept(store: MemoryStore | RedisStore) -> None:
@@ -69,13 +85,6 @@ def test_a_journey_for_a_request_already_seen_is_refused_and_not_kept(store: Mem
     assert journeys.load(first.id).rp_request_id == "_same"
     with pytest.raises(JourneyNotFoundError):
         journeys.load(again.id)
-
-
-SMITH = {
-    "first_names": [{"value": "Alice", "verified": True}],
-    "surnames": [{"value": "Smith", "verified": True}],
-    "dates_of_birth": [{"value": "1980-05-14", "verified": True}],
-}
 
 
 def _with_personal_data(stage: Stage) -> Journey:
@@ -144,10 +153,10 @@ def test_a_journey_sealed_with_a_key_the_hub_no_longer_holds_is_lost(store: Memo
 def test_the_waiting_pages_time_out_forgets_the_dataset_with_the_same_write(store: MemoryStore | RedisStore) -> None:
     journeys = JourneyRepository(store, 60 * 90)
     journey = _with_personal_data(Stage.MATCHING)
-    attempt = journey.begin_attempt(Stage.MATCHING)
+    journey.attempt = attempt = "attempt-1"
     journeys.save(journey)
     assert journeys.dataset_seconds == 15 * 60
-    journey.stage = Stage.MATCHING_ERROR  # as /response-processing writes it when the wait has run out
+    journey.time_out()  # as /response-processing does when the wait has run out
     assert journeys.save_if_at(journey, attempt) is True
     stored = store.get(f"journey:{journey.id}")
     assert stored is not None and "sealed" not in stored  # nothing personal left to seal

@@ -16,6 +16,7 @@ import pytest
 import requests
 
 from federation.sealing import Sealer
+from hub.services import services
 from tests.conftest import LiveFederation, start_federation
 from tests.journeys.drive import PAYE, PENSION, REFUND, SELF_ASSESSMENT, Journey
 from tests.support import Page
@@ -147,7 +148,7 @@ def test_start_again_still_sends_the_citizen_back_to_their_own_service(live: Liv
 def test_start_again_offers_no_way_back_for_a_service_cookie_that_is_altered_expired_or_sealed_elsewhere(
     live: LiveFederation,
 ) -> None:
-    sealer: Sealer = live.apps["hub"].extensions["sealer"]
+    sealer: Sealer = services(live.apps["hub"]).sealer
     entity_id = f"{live.urls['stub_service']}/{REFUND}/SAML2/metadata"
     expired = sealer.seal(f'{{"service":"{entity_id}","until":{int(time.time()) - 1}}}'.encode(), "cookie:hub_service")
     elsewhere = sealer.seal(f'{{"service":"{entity_id}","until":{int(time.time()) + 60}}}'.encode(), "journey:x")

@@ -10,7 +10,7 @@ import pytest
 from federation.loa import LevelOfAssurance
 from federation.stats import DAY, HOUR, MINUTE, StatsSink, Step, read_buckets, steps_reached_by, tally
 from federation.store import MemoryStore, RedisStore
-from hub.journeys import Journey, JourneyRepository
+from hub.journey import Journey, JourneyRepository
 from tests.conftest import RedisServer, free_port
 
 AT = 1_794_999_960.0  # 2026-11-18 11:06:00 UTC, the start of a minute

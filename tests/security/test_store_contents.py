@@ -32,13 +32,14 @@ import requests
 from federation.pairwise import pairwise_identifier
 from federation.sealing import Sealer
 from federation.store import MemoryStore
+from hub.services import services
 from keys.pki import read_data_keys
 from stub_idp.users import load_users
 from tests.conftest import LiveFederation, RedisServer, federation_file_with, start_federation
 from tests.journeys.drive import PAYE, PENSION, REFUND, SELF_ASSESSMENT, Journey, idp_entity
 from tests.support import Page
 
-# What the test expects of each stage, written out here rather than read from hub.journeys.
+# What the test expects of each stage, written out here rather than read from hub.journey.
 MATCHING_OPEN = {"matching", "creating-account", "awaiting-cycle3"}
 SUCCESS = {"matched", "account-created"}
 ALLOWED_AT = {
@@ -91,7 +92,7 @@ class Hub:
 
     @property
     def sealer(self) -> Sealer:
-        sealer: Sealer = self.live.apps["hub"].extensions["sealer"]
+        sealer: Sealer = services(self.live.apps["hub"]).sealer
         return sealer
 
 
