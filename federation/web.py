@@ -54,6 +54,14 @@ SAML_PARAMETERS = ("SAMLRequest", "SAMLResponse", "RelayState", "Signature", "Si
 _FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 
 
+def app_runtime() -> Runtime:
+    """The current app's federation runtime (every app registers one as ``extensions["runtime"]``)."""
+    runtime = current_app.extensions.get("runtime")
+    if not isinstance(runtime, Runtime):
+        raise RuntimeError("this app has no federation runtime")
+    return runtime
+
+
 @blueprint.get("/_status")
 def status() -> tuple[Response, int]:
     """Liveness for load balancers: 200 ``ok`` or 503 ``unavailable``, and nothing more on a public port.

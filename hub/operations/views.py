@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import cast
+from flask import Blueprint, Response, g, render_template, request
 
-from flask import Blueprint, Response, current_app, g, render_template, request
-
-from federation import metrics
-from federation.runtime import Runtime
+from federation import metrics, web
 from hub.operations import dashboard as dashboards
 
 blueprint = Blueprint("operations", __name__)
@@ -16,7 +13,7 @@ blueprint = Blueprint("operations", __name__)
 @blueprint.get("/")
 def dashboard() -> str:
     """The dashboard for the period chosen with ``?period=`` (hour, day, week or month)."""
-    runtime = cast(Runtime, current_app.extensions["runtime"])
+    runtime = web.app_runtime()
     period = dashboards.PERIODS.get(request.args.get("period", ""), dashboards.PERIODS[dashboards.DEFAULT_PERIOD])
     g.no_store = True
     return render_template(
