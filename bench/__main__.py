@@ -15,6 +15,7 @@ import json
 import multiprocessing
 import platform
 import sys
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -263,7 +264,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--backends", default="inprocess,xmlsec1", help="comma-separated (default both)")
     parser.add_argument("--json", type=Path, default=Path("bench/results.json"), help="where to write figures")
-    parser.add_argument("--work", type=Path, default=Path("/tmp/ida-hub-bench"), help="scratch folder")
+    parser.add_argument(
+        "--work", type=Path, default=Path(tempfile.gettempdir()) / "ida-hub-bench", help="scratch folder"
+    )
     args = parser.parse_args(argv)
     floor = crypto_floor_ms()
     results = {backend: run_backend(backend, args, args.work) for backend in args.backends.split(",")}

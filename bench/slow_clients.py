@@ -24,6 +24,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -213,7 +214,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--slow-seconds", type=float, default=20, help="how long they keep at it (default 20)")
     parser.add_argument("--journeys", type=int, default=20, help="journeys without slow clients (default 20)")
     parser.add_argument("--citizens", type=int, default=4, help="journeys at a time (default 4)")
-    parser.add_argument("--work", type=Path, default=Path("/tmp/ida-hub-slow-clients"), help="scratch folder")
+    parser.add_argument(
+        "--work", type=Path, default=Path(tempfile.gettempdir()) / "ida-hub-slow-clients", help="scratch folder"
+    )
     args = parser.parse_args(argv)
     binary = shutil.which("redis-server")
     if binary is None:

@@ -77,7 +77,7 @@ class IdentityProviderEntry(_Entry):
     levels_of_assurance: list[LevelOfAssurance] = Field(min_length=1)
     evidence_required: list[Evidence] = Field(default_factory=list)
     # AES-CBC for this company's encrypted assertions, as well as AES-GCM. Off unless set: CBC has no integrity,
-    # the basis of the known attacks on XML Encryption (README, "Security"). Only for a company that cannot yet
+    # the basis of the known attacks on XML Encryption (docs/security.md). Only for a company that cannot yet
     # send AES-GCM, for as short a time as it takes.
     allow_aes_cbc: bool = False
 

@@ -152,7 +152,7 @@ def requested_level(element: etree._Element, configured: LevelOfAssurance) -> Le
     known = [
         level
         for ref in contexts[0].findall(q("saml", "AuthnContextClassRef"))
-        # Exactly as sent (README, "Security"): a padded level is refused, neither trimmed nor ignored, since
+        # Exactly as sent (docs/security.md): a padded level is refused, neither trimmed nor ignored, since
         # ignoring it could give the service a lower level than it asked for.
         if (level := LevelOfAssurance.from_uri(exact_uri(ref, "RequestedAuthnContext class reference"))) is not None
     ]

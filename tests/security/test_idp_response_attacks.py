@@ -1,4 +1,4 @@
-"""Forged identity provider Responses (../shared/reference/saml-attacks.md), each posted into a live journey.
+"""Forged identity provider Responses (the team's SAML attack catalogue), each posted into a live journey.
 
 Every case captures alice's genuine Response from a real journey, forges it, posts it to the hub's ACS with
 the citizen's cookies and asserts the reject oracle: a 4xx page in plain words, no AttributeQuery sent to the
