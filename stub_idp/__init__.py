@@ -19,6 +19,7 @@ from federation.runtime import load_runtime
 from federation.settings import AppSettings
 from stub_idp.idps import stub_idps
 from stub_idp.pending import PendingRequests
+from stub_idp.services import StubIdpServices
 from stub_idp.users import UserDirectory, load_users
 from stub_idp.views import blueprint
 
@@ -33,12 +34,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     base_url = runtime.federation.file.urls.get("stub_idp", "").rstrip("/")
     app = Flask(__name__)
     app.config.update(TESTING=settings.testing)
-    app.extensions["runtime"] = runtime
-    app.extensions["stub_idps"] = stub_idps(runtime, base_url)
-    app.extensions["users"] = UserDirectory(load_users(), runtime.store)
-    app.extensions["pending_requests"] = PendingRequests(runtime.store)
+    idps = stub_idps(runtime, base_url)
+    StubIdpServices(
+        runtime=runtime,
+        idps=idps,
+        users=UserDirectory(load_users(), runtime.store),
+        pending=PendingRequests(runtime.store),
+    ).init_app(app)
     # The pages post the IDP's Response to the hub: the CSP's form-action must allow the hub's origin.
     web.init_app(app, form_targets=[runtime.federation.hub.acs_url])
     app.register_blueprint(blueprint)
-    logger.info("Stub IDPs ready at %s: %s", base_url, ", ".join(app.extensions["stub_idps"]))
+    logger.info("Stub IDPs ready at %s: %s", base_url, ", ".join(idps))
     return app

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Any, cast
+from typing import Any
 
-from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 from lxml import etree
 from werkzeug.wrappers import Response
 
@@ -29,6 +29,7 @@ from stub_idp.pending import PendingRequest, PendingRequests
 from stub_idp.presentation import dataset_rows
 from stub_idp.registration import GENDERS, REGISTRATION_LEVELS, Registration, read_registration, taken_error
 from stub_idp.responses import Outcome, outcome_response, success_response
+from stub_idp.services import services
 from stub_idp.users import UserDirectory, check_password
 
 logger = logging.getLogger(__name__)
@@ -36,19 +37,19 @@ blueprint = Blueprint("stub_idp", __name__, template_folder="templates")
 
 
 def _runtime() -> Runtime:
-    return cast(Runtime, current_app.extensions["runtime"])
+    return services().runtime
 
 
 def _idps() -> dict[str, StubIdp]:
-    return cast(dict[str, StubIdp], current_app.extensions["stub_idps"])
+    return services().idps
 
 
 def _directory() -> UserDirectory:
-    return cast(UserDirectory, current_app.extensions["users"])
+    return services().users
 
 
 def _requests() -> PendingRequests:
-    return cast(PendingRequests, current_app.extensions["pending_requests"])
+    return services().pending
 
 
 def _idp(slug: str) -> StubIdp:

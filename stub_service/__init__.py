@@ -19,6 +19,7 @@ from federation.settings import AppSettings
 from stub_service import department_records, matching_service, views
 from stub_service.matcher import Matcher
 from stub_service.records import RecordBook, load_records
+from stub_service.services import StubServiceServices
 from stub_service.variants import department_matching_service, find_variants
 
 logger = logging.getLogger(__name__)
@@ -36,11 +37,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     book = RecordBook(load_records(), runtime.store)
     app = Flask(__name__)
     app.config.update(TESTING=settings.testing, SERVICE_NAME=APP_NAME)
-    app.extensions["runtime"] = runtime
-    app.extensions["variants"] = {variant.slug: variant for variant in variants}
-    app.extensions["matching_service"] = department_matching_service(variants, base_url)
-    app.extensions["records"] = book
-    app.extensions["matcher"] = Matcher(book, runtime.store)
+    StubServiceServices(
+        runtime=runtime,
+        variants={variant.slug: variant for variant in variants},
+        matching_service=department_matching_service(variants, base_url),
+        records=book,
+        matcher=Matcher(book, runtime.store),
+    ).init_app(app)
     app.jinja_env.globals["service_name"] = APP_NAME
     web.init_app(app, form_targets=[runtime.federation.hub.sso_url])
     app.register_blueprint(views.blueprint)

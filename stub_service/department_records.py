@@ -7,19 +7,19 @@ post could do nothing an ordinary one cannot.
 from __future__ import annotations
 
 import datetime as dt
-from typing import cast
 
-from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from stub_service.record_form import RecordForm, read_record_form
 from stub_service.records import RecordBook
+from stub_service.services import services
 
 blueprint = Blueprint("department_records", __name__, template_folder="templates")
 
 
 def _book() -> RecordBook:
-    return cast(RecordBook, current_app.extensions["records"])
+    return services().records
 
 
 @blueprint.get("/records")

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import cast
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 
 from federation.config import MatchingServiceEntry
 from federation.cycle3 import Cycle3AttributeName
 from federation.errors import FederationError
-from federation.runtime import Runtime
 from federation.xml import (
     STATUS_CREATE_FAILURE,
     STATUS_CREATED,
@@ -28,28 +26,28 @@ from federation.xml import (
 )
 from stub_service.attribute_queries import CheckedQuery, answer, read_query
 from stub_service.matcher import Matcher
-from stub_service.variants import Variant
+from stub_service.services import services
 
 logger = logging.getLogger(__name__)
 blueprint = Blueprint("matching_service", __name__)
 
 
 def _entry() -> MatchingServiceEntry:
-    return cast(MatchingServiceEntry, current_app.extensions["matching_service"])
+    return services().matching_service
 
 
 def _matcher() -> Matcher:
-    return cast(Matcher, current_app.extensions["matcher"])
+    return services().matcher
 
 
 def _read(url: str, *, account_creation: bool) -> CheckedQuery:
-    variants = cast(dict[str, Variant], current_app.extensions["variants"]).values()
+    variants = services().variants.values()
     cycle3_names: set[Cycle3AttributeName] = {
         v.entry.cycle3_attribute for v in variants if v.entry.cycle3_attribute is not None
     }
     return read_query(
         request.get_data(),
-        runtime=cast(Runtime, current_app.extensions["runtime"]),
+        runtime=services().runtime,
         entry=_entry(),
         url=url,
         cycle3_names=cycle3_names,
@@ -60,7 +58,7 @@ def _read(url: str, *, account_creation: bool) -> CheckedQuery:
 
 
 def _answer(query: CheckedQuery, status: str, sub_status: str) -> Response:
-    runtime, entry = cast(Runtime, current_app.extensions["runtime"]), _entry()
+    runtime, entry = services().runtime, _entry()
     body = answer(
         query=query,
         runtime=runtime,
@@ -87,7 +85,7 @@ def _maybe_slow(query: CheckedQuery) -> None:
     """GOV.UK Verify's test service answered slowly for anyone born in 1968, so testers can see the hub's
     waiting page and its time limit; so does this one."""
     if any(d.verified and d.value.year == SLOW_BIRTH_YEAR for d in query.dataset.dates_of_birth):
-        runtime = cast(Runtime, current_app.extensions["runtime"])
+        runtime = services().runtime
         time.sleep(runtime.settings.slow_matching_seconds)
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import secrets
-from typing import Any, cast
+from typing import Any
 
-from flask import Blueprint, abort, current_app, render_template, request, url_for
+from flask import Blueprint, abort, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from federation.crypto import sign
@@ -16,8 +16,8 @@ from federation.messages import authn_request
 from federation.runtime import Runtime
 from federation.web import encode_message, post_form, read_posted_message
 from federation.xml import now
-from stub_service.matcher import Matcher
 from stub_service.outcomes import OutcomeKind, check_hub_response, read_outcome
+from stub_service.services import services
 from stub_service.variants import ACS_PATH, Variant
 
 logger = logging.getLogger(__name__)
@@ -26,11 +26,11 @@ PENDING_SECONDS = 2 * 60 * 60
 
 
 def _runtime() -> Runtime:
-    return cast(Runtime, current_app.extensions["runtime"])
+    return services().runtime
 
 
 def _variants() -> dict[str, Variant]:
-    return cast(dict[str, Variant], current_app.extensions["variants"])
+    return services().variants
 
 
 def _variant(slug: str) -> Variant:
@@ -119,7 +119,7 @@ def assertion_consumer(slug: str) -> Response:
     )
     record = None
     if outcome.pairwise_id is not None:
-        record = cast(Matcher, current_app.extensions["matcher"]).linked_record(outcome.pairwise_id)
+        record = services().matcher.linked_record(outcome.pairwise_id)
     logger.info("Hub response: %s", outcome.kind.value, extra={"relying_service": variant.entry.entity_id})
     page = render_template(
         "assertion_consumer.html",

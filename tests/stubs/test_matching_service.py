@@ -37,6 +37,7 @@ from federation.xml import (
 )
 from stub_service.matcher import Matcher
 from stub_service.records import RecordBook
+from stub_service.services import services as stub_service_services
 from tests.factories import key_pair
 
 HUB_KEY = "hub-signing.crt"
@@ -172,7 +173,7 @@ def read_answer(federation: Federation, msa: MatchingServiceEntry, reply: Any, q
 
 
 def _matcher(app: Flask) -> Matcher:
-    matcher: Matcher = app.extensions["matcher"]
+    matcher: Matcher = stub_service_services(app).matcher
     return matcher
 
 
@@ -253,7 +254,7 @@ def test_account_creation_makes_a_linked_record_from_the_verified_dataset(
         "BS1 4DJ",
     )
     assert (record.tax_code, record.employer, record.nino) == ("1257L", "Not yet known", None)
-    book: RecordBook = service_app.extensions["records"]
+    book: RecordBook = stub_service_services(service_app).records
     assert record in book.all()
 
 
@@ -298,7 +299,7 @@ def test_account_creation_without_a_verified_current_address_fails(
     reply = post(service_app, body, account_creation=True)
     assert read_answer(federation, msa, reply, query_id) == (STATUS_RESPONDER, STATUS_CREATE_FAILURE)
     assert _matcher(service_app).linked_record(PAIRWISE) is None
-    book: RecordBook = service_app.extensions["records"]
+    book: RecordBook = stub_service_services(service_app).records
     assert not [r for r in book.all() if r.reference.startswith("PAYE-9")]
 
 

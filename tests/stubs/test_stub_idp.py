@@ -42,6 +42,7 @@ from federation.xml import (
     q,
     text_of,
 )
+from stub_idp.services import services as stub_idp_services
 from stub_idp.users import load_users
 from tests.conftest import RedisServer
 from tests.factories import b64, key_pair
@@ -629,6 +630,6 @@ def test_persistent_ids_survive_a_signing_key_rollover(
     path = tmp_path / "federation.yaml"
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     rolled = stub_idp.create_app({**app_config, "federation_file": path})
-    before, after = idp_app.extensions["stub_idps"], rolled.extensions["stub_idps"]
+    before, after = stub_idp_services(idp_app).idps, stub_idp_services(rolled).idps
     assert before[IDP_ONE].secret == after[IDP_ONE].secret
     assert before[IDP_ONE].secret != before["stub-idp-two"].secret

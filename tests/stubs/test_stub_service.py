@@ -32,6 +32,7 @@ from federation.xml import (
     q,
 )
 from stub_service.matcher import Matcher
+from stub_service.services import services as stub_service_services
 from tests.conftest import RedisServer
 from tests.factories import b64, key_pair
 
@@ -262,7 +263,7 @@ def test_no_authn_context_says_the_citizen_did_not_finish(client: FlaskClient, f
 def test_matched_outcome_shows_record_identifier_and_level(
     service_app: Flask, client: FlaskClient, federation: Federation
 ) -> None:
-    matcher: Matcher = service_app.extensions["matcher"]
+    matcher: Matcher = stub_service_services(service_app).matcher
     assert matcher.match(PAIRWISE, ALICE) is not None  # as the matching service would have, moments before
     request_id = start(client, "check-your-paye-tax")
     soup = check_page(
@@ -298,7 +299,7 @@ def test_account_created_outcome_shows_attributes_and_new_record(
 ) -> None:
     slug = "register-for-self-assessment"
     entry = variant(federation, slug)
-    matcher: Matcher = service_app.extensions["matcher"]
+    matcher: Matcher = stub_service_services(service_app).matcher
     created = matcher.create(PAIRWISE, BOB)  # as the matching service's account creation would have
     assert created is not None
     request_id = start(client, slug)
@@ -487,7 +488,7 @@ def test_added_records_are_shared_by_every_worker_through_redis(
     soup = check_page(two.test_client().get("/records"))
     names = [cell.get_text(strip=True) for cell in soup.select("#records tbody tr td:first-of-type")]
     assert names[-2:] == ["Zara Quinn", "Yusuf Quinn"]
-    matcher: Matcher = two.extensions["matcher"]
+    matcher: Matcher = stub_service_services(two).matcher
     zara = MatchingDataset.model_validate(
         {
             "first_names": [{"value": "Zara"}],
@@ -504,7 +505,7 @@ def test_nothing_personal_is_logged(
     service_app: Flask, client: FlaskClient, federation: Federation, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    matcher: Matcher = service_app.extensions["matcher"]
+    matcher: Matcher = stub_service_services(service_app).matcher
     matcher.match(PAIRWISE, ALICE)
     request_id = start(client, "check-your-paye-tax")
     soup = check_page(
