@@ -27,7 +27,7 @@ keys: install  ## regenerate the federation's keys and certificates
 	$(BIN)/python -m keys --force
 
 run: install assets  ## run the whole federation on 127.0.0.1 (behind nginx when installed) and print the start URL
-	$(BIN)/python -m federation.localrun
+	$(BIN)/python -m launcher.localrun
 
 test: install assets  ## lint, type-check and run the whole test suite (needs redis-server, chromium, xmlsec1 and nginx)
 	$(BIN)/ruff check .

@@ -26,7 +26,7 @@ _parsers = threading.local()
 
 def _page(content: bytes) -> html.HtmlElement:
     """A page parsed with this thread's own parser: lxml.html's module parser, shared by the client threads,
-    would have them share one libxml2 dictionary (see federation.xml._parser)."""
+    would have them share one libxml2 dictionary (see federation.saml.xml._parser)."""
     parser: html.HTMLParser | None = getattr(_parsers, "parser", None)
     if parser is None:
         parser = _parsers.parser = html.HTMLParser()

@@ -1,4 +1,4 @@
-"""Show the lxml pitfall behind federation.xml._parser: threads that share a parser can share a dictionary.
+"""Show the lxml pitfall behind federation.saml.xml._parser: threads that share a parser can share a dictionary.
 
 Each round, one thread builds an element (so it gets a new libxml2 string dictionary of its own) and then parses
 through a parser shared with a second thread, whose first XML call is a parse through that parser: the second

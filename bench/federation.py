@@ -20,8 +20,8 @@ import yaml
 from bs4 import BeautifulSoup
 
 from federation.config import DEFAULT_FEDERATION_FILE, DEFAULT_KEYS_DIR, load_federation
-from federation.localrun import gunicorn_command, redis_command, wait_for
 from keys.__main__ import main as generate_keys
+from launcher.localrun import gunicorn_command, redis_command, wait_for
 from tests.conftest import LiveFederation, free_port
 from tests.journeys.drive import Journey
 

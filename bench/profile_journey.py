@@ -43,10 +43,10 @@ import flask.templating
 import redis
 import redis.connection
 
-import federation.audit
-import federation.crypto
-import federation.messages
-import federation.xml
+import federation.saml.checks
+import federation.saml.crypto
+import federation.saml.xml
+import hub.audit
 import hub.journey.repository
 import hub.matching
 import hub.matching_runner
@@ -221,7 +221,7 @@ def _replace_everywhere(function: Any, replacement: Any) -> None:
 def _break_down(meter: Meter) -> None:
     """Wrap the parts of the hub's work that ``--breakdown`` reports. Shared code (crypto, XML, templates) is
     charged only while a hub thread is being measured, so the stubs' use of it does not count."""
-    crypto, xml, messages = federation.crypto, federation.xml, federation.messages
+    crypto, xml, messages = federation.saml.crypto, federation.saml.xml, federation.saml.checks
     functions: dict[str, list[tuple[Any, str]]] = {
         "libxmlsec1 (sign, verify, encrypt, decrypt)": [
             (crypto.InProcessBackend, name) for name in ("sign", "verify", "encrypt", "decrypt")
@@ -251,7 +251,7 @@ def _break_down(meter: Meter) -> None:
             )  # fmt: skip
         ],
         "back channel HTTP (urllib3)": [(hub.matching, "_post")],
-        "audit events": [(federation.audit.Auditor, "event")],
+        "audit events": [(hub.audit.Auditor, "event")],
         "Flask before_request hooks": [(flask.Flask, "preprocess_request")],
         "Flask after_request hooks and response": [(flask.Flask, "finalize_request")],
         "views, rest": [(flask.Flask, "dispatch_request")],
@@ -367,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cprofile", type=Path, help="write a pstats file of the hub threads here")
     parser.add_argument("--top", type=int, default=40, help="functions to print with --cprofile (default 40)")
     args = parser.parse_args(argv)
-    federation.crypto.use_backend(args.backend)
+    federation.saml.crypto.use_backend(args.backend)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the loopback servers' access log
     meter = Meter()
     _patch_globally(meter)

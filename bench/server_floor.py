@@ -2,7 +2,7 @@
 
 The benchmark's hub CPU per journey is the hub's own work (``bench.profile_journey`` measures it in one
 process) plus what serving its requests costs. This measures the second part alone: it runs gunicorn exactly
-as the hub runs (``federation.localrun.gunicorn_command``: threaded workers, keep-alive) serving an app that
+as the hub runs (``launcher.localrun.gunicorn_command``: threaded workers, keep-alive) serving an app that
 does nothing but return a page the size of a hub page, first a bare WSGI function, then a bare Flask app, and
 drives it with concurrent keep-alive clients. It reports the server processes' own CPU per request, from the
 operating system's accounting as the benchmark reads the hub's, and that times the hub requests a journey makes.
@@ -24,7 +24,7 @@ import psutil
 import requests
 from flask import Flask
 
-from federation.localrun import gunicorn_command, wait_for
+from launcher.localrun import gunicorn_command, wait_for
 from tests.conftest import free_port
 
 # A journey's requests to the hub (tests/bench/test_client.py lists them): /SAML2/SSO, /start, the two

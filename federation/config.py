@@ -20,8 +20,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from federation.cycle3 import Cycle3AttributeName
-from federation.loa import LevelOfAssurance
+from federation.verify.cycle3 import Cycle3AttributeName
+from federation.verify.loa import LevelOfAssurance
 from keys.pki import CertificateError, Role, Usage, check_chain
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from federation.xml import STATUS_REQUESTER, STATUS_RESPONDER
+from federation.saml.xml import STATUS_REQUESTER, STATUS_RESPONDER
 
 
 class FederationError(Exception):

@@ -8,7 +8,7 @@ error, and leaves every other error to gunicorn. Behind nginx (deploy/nginx) the
 nginx refuses them first with the same words (deploy/nginx/errors); run directly (``make run`` without nginx,
 a test) they do.
 
-``federation.localrun.gunicorn_command`` selects it with ``--worker-class``; so does docker-compose.yml.
+``launcher.localrun.gunicorn_command`` selects it with ``--worker-class``; so does docker-compose.yml.
 """
 
 from __future__ import annotations

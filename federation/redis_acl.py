@@ -26,10 +26,10 @@ STORE_COMMANDS = (
 )
 # The hub's too, which the stubs do not keep: the dashboard's counters and the audit stream.
 HUB_COMMANDS = (
-    "+hincrby",  # the dashboard's counters (federation/stats.py), each with a time to live
+    "+hincrby",  # the dashboard's counters (hub/stats.py), each with a time to live
     "+expire",
     "+hgetall",  # the operations dashboard reads the counters
-    "+xadd",  # the audit stream, with AUDIT_SINK=redis (federation/audit.py), capped with MAXLEN
+    "+xadd",  # the audit stream, with AUDIT_SINK=redis (hub/audit.py), capped with MAXLEN
 )
 
 # Redis 7.2 and later: redis-py names itself on every new connection (CLIENT SETINFO) and ignores a refusal,

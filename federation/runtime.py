@@ -6,12 +6,11 @@ import datetime as dt
 import logging
 from dataclasses import dataclass, field
 
-from federation.audit import Auditor, AuditSink, LogSink, RedisStreamSink, Sinks
 from federation.config import Federation, load_federation
-from federation.crypto import KeyPair, use_backend
+from federation.saml.crypto import use_backend
+from federation.saml.keys import KeyPair
 from federation.settings import AppSettings
-from federation.stats import StatsSink
-from federation.store import RedisStore, Store, make_store
+from federation.store import Store, make_store
 
 logger = logging.getLogger(__name__)
 
@@ -34,17 +33,6 @@ class Runtime:
     @property
     def skew(self) -> dt.timedelta:
         return dt.timedelta(seconds=self.federation.hub.clock_skew_seconds)
-
-
-def make_auditor(runtime: Runtime, component: str) -> Auditor:
-    """Audit events to the configured trail, and to the dashboard's counters in the app's store."""
-    store = runtime.store
-    trail: AuditSink = LogSink()
-    if runtime.settings.audit_sink == "redis":
-        if not isinstance(store, RedisStore):
-            raise ValueError("AUDIT_SINK=redis needs REDIS_URL")
-        trail = RedisStreamSink(store)
-    return Auditor(Sinks(trail, StatsSink(store, runtime.settings.stats_flush_seconds)), component)
 
 
 def load_runtime(settings: AppSettings, store_prefix: str) -> Runtime:

@@ -25,12 +25,12 @@ class AppSettings(BaseModel):
     # Where audit events go: the ida.audit log stream, or a Redis stream (REDIS_URL's server, key <app>:audit).
     audit_sink: Literal["log", "redis"] = "log"
     # How XML signatures and encryption are computed: in process (python-xmlsec), or by forking xmlsec1 the way
-    # pysaml2 does by default (kept to compare against; see federation/crypto_xmlsec1.py).
+    # pysaml2 does by default (kept to compare against; see federation/saml/crypto_xmlsec1.py).
     crypto_backend: Literal["inprocess", "xmlsec1"] = "inprocess"
     testing: bool = False
     # The stub matching service answers this late for anyone born in 1968 (see stub_service.matching_service).
     slow_matching_seconds: float = Field(default=15.0, ge=0, le=120)
-    # How often each process writes the dashboard's counters to the store (0: at every event; federation/stats.py).
+    # How often each process writes the dashboard's counters to the store (0: at every event; hub/stats.py).
     stats_flush_seconds: float = Field(default=1.0, ge=0, le=60)
 
     @classmethod

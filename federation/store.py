@@ -53,7 +53,7 @@ class Store(Protocol):
         self, key: str, value: dict[str, Any], ttl_seconds: int, once_key: str, once_ttl: int
     ) -> bool: ...
     def ping(self) -> bool: ...
-    # Counters for the operations dashboard (federation.stats).
+    # Counters for the operations dashboard (hub.stats).
     def increment_counters(self, counters: Sequence[tuple[str, Mapping[str, int], int]]) -> None: ...
     def read_counters(self, keys: Sequence[str]) -> list[dict[str, int]]: ...
 
@@ -200,7 +200,7 @@ class RedisStore:
         except redis.RedisError:
             return False
 
-    # Counters for the operations dashboard (federation.stats).
+    # Counters for the operations dashboard (hub.stats).
 
     def increment_counters(self, counters: Sequence[tuple[str, Mapping[str, int], int]]) -> None:
         """Add to hash fields, all in one round trip (a pipeline).
@@ -310,7 +310,7 @@ class MemoryStore:
         with self._lock:
             return [k for k in list(self._data) if self._live(k) is not None]
 
-    # Counters for the operations dashboard (federation.stats), kept in ``_data`` beside the other values.
+    # Counters for the operations dashboard (hub.stats), kept in ``_data`` beside the other values.
 
     def _counted(self, key: str, ttl: int) -> dict[str, Any]:
         """The live hash at ``key``, created if missing; its expiry moved to ``ttl`` from now."""

@@ -10,6 +10,7 @@ import datetime as dt
 import logging
 import os
 import secrets
+import time
 from collections import ChainMap
 from collections.abc import Callable, Hashable, Iterable, KeysView, MutableMapping
 from pathlib import Path
@@ -34,8 +35,10 @@ from jinja2 import BaseLoader, ChainableUndefined, ChoiceLoader, Environment, Pa
 from jinja2.bccache import Bucket, BytecodeCache
 from lxml import etree
 from markupsafe import Markup
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from federation import metrics
 from federation.errors import FederationError, InvalidSamlMessageError
 from federation.metrics import ERRORS
 from federation.runtime import Runtime
@@ -503,3 +506,38 @@ def post_form(
 
 def encode_message(element: etree._Element) -> str:
     return base64.b64encode(to_bytes(element)).decode("ascii")
+
+
+# ---- metrics: each request timed; /metrics served by the operations app ------------------------------------
+
+
+def _start_metrics_timer() -> None:
+    g.metrics_started = time.perf_counter()
+
+
+def _metrics_observer(app_name: str) -> Callable[[Response], Response]:
+    def observe(response: Response) -> Response:
+        started = g.get("metrics_started")
+        if started is not None:
+            endpoint = request.url_rule.endpoint if request.url_rule is not None else "unmatched"
+            metrics.REQUEST_SECONDS.labels(app_name, endpoint, str(response.status_code)).observe(
+                time.perf_counter() - started
+            )
+        return response
+
+    return observe
+
+
+def metrics_exposition() -> Response:
+    """Every metric in Prometheus's text format: all processes' when ``PROMETHEUS_MULTIPROC_DIR`` is set."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
+
+
+def init_metrics(app: Flask, app_name: str) -> None:
+    """Time every request. /metrics is not served here: ``hub.operations`` serves it, on an internal port."""
+    app.before_request(_start_metrics_timer)
+    app.after_request(_metrics_observer(app_name))

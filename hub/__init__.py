@@ -8,11 +8,12 @@ from typing import Any
 
 from flask import Flask
 
-from federation import metrics, web
+from federation import web
 from federation.errors import JourneyNotFoundError
-from federation.runtime import Runtime, load_runtime, make_auditor
+from federation.runtime import Runtime, load_runtime
 from federation.sealing import Sealer
 from federation.settings import AppSettings
+from hub.audit import make_auditor
 from hub.journey import JourneyRepository, JourneyStageError
 from hub.matching import back_channel
 from hub.pages import to_the_page_for_the_stage
@@ -68,7 +69,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         footer_links=[{"href": "/cookies", "text": "Cookies"}, {"href": "/privacy", "text": "Privacy"}],
     )
     web.init_app(app, form_targets=_form_targets(runtime))
-    metrics.init_app(app, "hub")
+    web.init_metrics(app, "hub")
     app.register_error_handler(JourneyNotFoundError, _start_again)
     app.register_error_handler(JourneyStageError, to_the_page_for_the_stage)
     from hub import journey_views, saml_views

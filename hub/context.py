@@ -9,11 +9,11 @@ import time
 from flask import g, request
 from werkzeug.wrappers import Response
 
-from federation.audit import Auditor
 from federation.config import RelyingServiceEntry
 from federation.errors import JourneyNotFoundError
 from federation.runtime import Runtime
 from federation.sealing import Sealer, UnsealError
+from hub.audit import Auditor
 from hub.journey import Journey, JourneyRepository
 from hub.services import services
 

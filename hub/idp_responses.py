@@ -7,14 +7,12 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from federation.attributes import attributes_by_name
-from federation.crypto import decrypt_assertion, verify
 from federation.errors import ProtocolError, ReplayError, UnknownEntityError
-from federation.loa import FRAUD_LEVEL_URI, LevelOfAssurance
-from federation.mds import MatchingDataset, from_attribute_statement
-from federation.messages import CheckedAssertion, check_assertion, check_message, read_status
 from federation.runtime import Runtime
-from federation.xml import (
+from federation.saml.attributes import attributes_by_name
+from federation.saml.checks import CheckedAssertion, check_assertion, check_message, read_status
+from federation.saml.crypto import decrypt_assertion, verify
+from federation.saml.xml import (
     ATTR_FRAUD_EVENT_ID,
     ATTR_GPG45_STATUS,
     GPG45_FRAUD_STATUSES,
@@ -23,6 +21,8 @@ from federation.xml import (
     q,
     text_of,
 )
+from federation.verify.loa import FRAUD_LEVEL_URI, LevelOfAssurance
+from federation.verify.mds import MatchingDataset, from_attribute_statement
 from hub.journey import Journey, JourneyRepository, Stage
 from hub.journey.stages import stage_after_idp_failure
 

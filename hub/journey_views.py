@@ -14,8 +14,8 @@ from flask import Blueprint, Response, abort, g, redirect, render_template, requ
 from flask.typing import ResponseReturnValue
 
 from federation.config import Evidence, IdentityProviderEntry
-from federation.cycle3 import CYCLE3_ATTRIBUTES
 from federation.metrics import JOURNEYS
+from federation.verify.cycle3 import CYCLE3_ATTRIBUTES
 from federation.web import encode_message, post_form
 from hub import matching_runner
 from hub.context import auditor, clear_service_cookie, current_journey, journeys, runtime, service_for

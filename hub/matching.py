@@ -22,24 +22,12 @@ from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnection
 from urllib3.util.retry import Retry
 
 from federation.config import Profile, RelyingServiceEntry
-from federation.crypto import decrypt_assertion, encrypt_assertion, sign, verify
 from federation.errors import FederationError, MatchingServiceError
-from federation.full_profile import RelyingServiceRequest, add_request_extension
-from federation.loa import LevelOfAssurance
-from federation.mds import MatchingDataset, attribute_element, to_attributes
-from federation.messages import (
-    Subject,
-    assertion,
-    attribute_query,
-    check_assertion,
-    check_message,
-    confirmation_data,
-    read_status,
-    soap_body,
-    soap_envelope,
-)
 from federation.runtime import Runtime
-from federation.xml import (
+from federation.saml.build import Subject, assertion, attribute_query, confirmation_data, soap_envelope
+from federation.saml.checks import check_assertion, check_message, read_status, soap_body
+from federation.saml.crypto import decrypt_assertion, encrypt_assertion, sign, verify
+from federation.saml.xml import (
     MAX_MESSAGE_BYTES,
     STATUS_CREATE_FAILURE,
     STATUS_CREATED,
@@ -50,6 +38,9 @@ from federation.xml import (
     q,
     to_bytes,
 )
+from federation.verify.full_profile import RelyingServiceRequest, add_request_extension
+from federation.verify.loa import LevelOfAssurance
+from federation.verify.mds import MatchingDataset, attribute_element, to_attributes
 
 if TYPE_CHECKING:  # urllib3 defines it for type checkers only
     from urllib3._base_connection import BaseHTTPConnection
@@ -106,7 +97,7 @@ def build_query(
     """A signed AttributeQuery for matching (cycle 1 or 3) or, with ``account_creation``, for a new account.
 
     For a full-profile service the query also names the service's request, so that the matching service can
-    address its own assertion to the service (federation/full_profile.py).
+    address its own assertion to the service (federation/verify/full_profile.py).
     """
     hub = runtime.federation.hub
     matcher = service.matching_service

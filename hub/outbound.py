@@ -4,27 +4,27 @@ from __future__ import annotations
 
 from lxml import etree
 
-from federation import full_profile
-from federation.account_attributes import (
+from federation.config import IdentityProviderEntry, Profile, RelyingServiceEntry
+from federation.errors import ProtocolError
+from federation.runtime import Runtime
+from federation.saml.build import authn_request, response
+from federation.saml.crypto import encrypt_assertion, sign
+from federation.saml.xml import (
+    STATUS_SUCCESS,
+    now,
+    q,
+    text_of,
+)
+from federation.verify import full_profile
+from federation.verify.account_attributes import (
     LEVEL_ATTRIBUTE,
     OUTCOME_ACCOUNT_CREATED,
     OUTCOME_ATTRIBUTE,
     OUTCOME_MATCH,
     to_plain_attributes,
 )
-from federation.config import IdentityProviderEntry, Profile, RelyingServiceEntry
-from federation.crypto import encrypt_assertion, sign
-from federation.errors import ProtocolError
-from federation.loa import LevelOfAssurance
-from federation.mds import MatchingDataset, text_attribute
-from federation.messages import authn_request, response
-from federation.runtime import Runtime
-from federation.xml import (
-    STATUS_SUCCESS,
-    now,
-    q,
-    text_of,
-)
+from federation.verify.loa import LevelOfAssurance
+from federation.verify.mds import MatchingDataset, text_attribute
 from hub.journey import STATUS_FOR_STAGE, Journey, Stage
 
 OUTCOMES = {Stage.MATCHED: OUTCOME_MATCH, Stage.ACCOUNT_CREATED: OUTCOME_ACCOUNT_CREATED}

@@ -9,11 +9,11 @@ import threading
 from flask import Blueprint, Response, current_app, g, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
-from federation.bindings import decode_redirect
-from federation.metadata import METADATA_REFRESH, PUBLISHED_VALIDITY, federation_metadata, hub_metadata
-from federation.pairwise import pairwise_identifier
+from federation.saml.bindings import decode_redirect
+from federation.saml.metadata import METADATA_REFRESH, PUBLISHED_VALIDITY, federation_metadata, hub_metadata
+from federation.saml.xml import now
+from federation.verify.pairwise import pairwise_identifier
 from federation.web import read_posted_message
-from federation.xml import now
 from hub import matching_runner
 from hub.context import auditor, current_journey, journeys, runtime, service_for, set_journey_cookies
 from hub.idp_responses import check_idp_response

@@ -25,14 +25,14 @@ from typing import ClassVar
 
 from lxml import etree
 
-from federation.bindings import RedirectMessage, verify_redirect
 from federation.config import RelyingServiceEntry
-from federation.crypto import verify
 from federation.errors import ProtocolError, UnknownEntityError
-from federation.loa import LevelOfAssurance
-from federation.messages import check_message, exact_uri
 from federation.runtime import Runtime
-from federation.xml import BINDING_HTTP_POST, NAMEID_PERSISTENT, now, q
+from federation.saml.bindings import RedirectMessage, verify_redirect
+from federation.saml.checks import check_message, exact_uri
+from federation.saml.crypto import verify
+from federation.saml.xml import BINDING_HTTP_POST, NAMEID_PERSISTENT, now, q
+from federation.verify.loa import LevelOfAssurance
 
 MAX_RELAY_STATE = 80  # SAML bindings §3.5.3: RelayState MUST NOT exceed 80 bytes
 NAMEID_UNSPECIFIED = "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified"

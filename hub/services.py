@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import urllib3
 from flask import Flask, current_app
 
-from federation.audit import Auditor
 from federation.runtime import Runtime
 from federation.sealing import Sealer
+from hub.audit import Auditor
 from hub.journey import JourneyRepository
 
 EXTENSION = "ida_hub"

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from federation.loa import LevelOfAssurance
-from federation.xml import GPG45_FRAUD_STATUSES
+from federation.saml.xml import GPG45_FRAUD_STATUSES
+from federation.verify.loa import LevelOfAssurance
 from stub_idp.responses import Fraud
 
 LEVEL_X = "LEVEL_X"

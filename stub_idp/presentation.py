@@ -7,8 +7,8 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
-from federation.loa import LevelOfAssurance
-from federation.mds import Address, DateValue, Gender, MatchingDataset, Name
+from federation.verify.loa import LevelOfAssurance
+from federation.verify.mds import Address, DateValue, Gender, MatchingDataset, Name
 
 _GENDER_WORDS = {"FEMALE": "Female", "MALE": "Male", "NOT_SPECIFIED": "Not specified"}
 

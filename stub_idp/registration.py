@@ -11,8 +11,8 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from federation.loa import LevelOfAssurance
-from federation.mds import Address, DateValue, Gender, MatchingDataset, Name
+from federation.verify.loa import LevelOfAssurance
+from federation.verify.mds import Address, DateValue, Gender, MatchingDataset, Name
 from stub_idp.forms import Errors, FieldError
 from stub_idp.users import USERNAME_PATTERN, TestUser, new_registered_user
 

@@ -14,12 +14,10 @@ from typing import Any
 
 from lxml import etree
 
-from federation.crypto import encrypt_assertion, sign
-from federation.loa import FRAUD_LEVEL_URI, LevelOfAssurance
-from federation.mds import attribute_element, to_attributes
-from federation.messages import Subject, assertion, response
 from federation.runtime import Runtime
-from federation.xml import (
+from federation.saml.build import Subject, assertion, response
+from federation.saml.crypto import encrypt_assertion, sign
+from federation.saml.xml import (
     ATTR_FRAUD_EVENT_ID,
     ATTR_GPG45_STATUS,
     DETAIL_AUTHN_CANCEL,
@@ -33,6 +31,8 @@ from federation.xml import (
     now,
     q,
 )
+from federation.verify.loa import FRAUD_LEVEL_URI, LevelOfAssurance
+from federation.verify.mds import attribute_element, to_attributes
 from stub_idp.idps import StubIdp
 from stub_idp.users import TestUser, persistent_id
 

@@ -16,9 +16,9 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, model_validator
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from federation.loa import LevelOfAssurance
-from federation.mds import MatchingDataset
 from federation.store import Store
+from federation.verify.loa import LevelOfAssurance
+from federation.verify.mds import MatchingDataset
 
 USERS_FILE = Path(__file__).resolve().parent / "data" / "users.json"
 REGISTERED_USER_SECONDS = 30 * 24 * 60 * 60

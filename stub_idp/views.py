@@ -15,13 +15,13 @@ from lxml import etree
 from werkzeug.wrappers import Response
 
 from federation import web
-from federation.crypto import verify
 from federation.errors import ProtocolError, UnknownEntityError
-from federation.loa import LevelOfAssurance
-from federation.messages import check_message, describe
 from federation.runtime import Runtime
+from federation.saml.checks import check_message, describe
+from federation.saml.crypto import verify
+from federation.saml.xml import exact_text, now, q
+from federation.verify.loa import LevelOfAssurance
 from federation.web import encode_message, post_form, read_posted_message
-from federation.xml import exact_text, now, q
 from stub_idp.errors import NotSignedInError, StubIdpError, UnknownChoiceError
 from stub_idp.forms import GPG45_LABELS, RETURN_LEVELS, ConsentForm, SignInForm, error_summary, inline_error
 from stub_idp.idps import StubIdp

@@ -13,28 +13,20 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
-from federation.account_attributes import to_attributes as account_attributes
-from federation.attributes import attributes_by_name
 from federation.config import AccountCreationAttribute, MatchingServiceEntry
-from federation.crypto import decrypt_assertion, encrypt_assertion, sign, verify
-from federation.cycle3 import Cycle3AttributeName
 from federation.errors import InvalidSamlMessageError, ProtocolError, ReplayError, UnknownEntityError
-from federation.full_profile import RelyingServiceRequest, read_request_extension, service_assertion
-from federation.loa import LevelOfAssurance
-from federation.mds import MatchingDataset, from_attribute_statement
-from federation.messages import (
-    CheckedAssertion,
-    check_assertion,
-    check_message,
-    confirmation_data,
-    exact_uri,
-    response,
-    soap_body,
-    soap_envelope,
-)
 from federation.runtime import Runtime
+from federation.saml.attributes import attributes_by_name
+from federation.saml.build import confirmation_data, response, soap_envelope
+from federation.saml.checks import CheckedAssertion, check_assertion, check_message, exact_uri, soap_body
+from federation.saml.crypto import decrypt_assertion, encrypt_assertion, sign, verify
+from federation.saml.xml import MAX_NAME_ID_CHARS, STATUS_SUCCESS, child, q, text_of
 from federation.store import replay_key
-from federation.xml import MAX_NAME_ID_CHARS, STATUS_SUCCESS, child, q, text_of
+from federation.verify.account_attributes import to_attributes as account_attributes
+from federation.verify.cycle3 import Cycle3AttributeName
+from federation.verify.full_profile import RelyingServiceRequest, read_request_extension, service_assertion
+from federation.verify.loa import LevelOfAssurance
+from federation.verify.mds import MatchingDataset, from_attribute_statement
 from stub_service.matcher import Cycle3Answer
 
 SEEN_QUERY_SECONDS = 15 * 60

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from federation.cycle3 import CYCLE3_ATTRIBUTES, Cycle3AttributeName
-from federation.mds import Address, MatchingDataset, Name
 from federation.store import Store
+from federation.verify.cycle3 import CYCLE3_ATTRIBUTES, Cycle3AttributeName
+from federation.verify.mds import Address, MatchingDataset, Name
 from stub_service.records import NewRecord, Record, RecordBook
 
 LINK_SECONDS = 30 * 24 * 60 * 60

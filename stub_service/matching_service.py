@@ -13,9 +13,8 @@ import time
 from flask import Blueprint, Response, request
 
 from federation.config import MatchingServiceEntry
-from federation.cycle3 import Cycle3AttributeName
 from federation.errors import FederationError
-from federation.xml import (
+from federation.saml.xml import (
     STATUS_CREATE_FAILURE,
     STATUS_CREATED,
     STATUS_MATCH,
@@ -24,6 +23,7 @@ from federation.xml import (
     STATUS_SUCCESS,
     now,
 )
+from federation.verify.cycle3 import Cycle3AttributeName
 from stub_service.attribute_queries import CheckedQuery, answer, read_query
 from stub_service.matcher import Matcher
 from stub_service.services import services

@@ -11,20 +11,12 @@ from enum import StrEnum
 
 from lxml import etree
 
-from federation.account_attributes import (
-    LEVEL_ATTRIBUTE,
-    OUTCOME_ACCOUNT_CREATED,
-    OUTCOME_ATTRIBUTE,
-    OUTCOME_MATCH,
-    read_attributes,
-)
 from federation.config import Profile
-from federation.crypto import decrypt_assertion, verify
 from federation.errors import InvalidSamlMessageError, ProtocolError, UnknownEntityError
-from federation.loa import LevelOfAssurance
-from federation.messages import Status, check_assertion, check_message, read_status
 from federation.runtime import Runtime
-from federation.xml import (
+from federation.saml.checks import Status, check_assertion, check_message, read_status
+from federation.saml.crypto import decrypt_assertion, verify
+from federation.saml.xml import (
     STATUS_AUTHN_FAILED,
     STATUS_NO_AUTHN_CONTEXT,
     STATUS_NO_MATCH,
@@ -32,6 +24,14 @@ from federation.xml import (
     STATUS_RESPONDER,
     q,
 )
+from federation.verify.account_attributes import (
+    LEVEL_ATTRIBUTE,
+    OUTCOME_ACCOUNT_CREATED,
+    OUTCOME_ATTRIBUTE,
+    OUTCOME_MATCH,
+    read_attributes,
+)
+from federation.verify.loa import LevelOfAssurance
 from stub_service.variants import Variant
 
 

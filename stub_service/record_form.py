@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from federation.cycle3 import CYCLE3_ATTRIBUTES, Cycle3AttributeName
+from federation.verify.cycle3 import CYCLE3_ATTRIBUTES, Cycle3AttributeName
 from stub_service.records import NewRecord
 
 NAME_MAX = 100

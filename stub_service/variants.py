@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from federation.config import MatchingServiceEntry, RelyingServiceEntry
-from federation.cycle3 import CYCLE3_ATTRIBUTES, Cycle3Attribute
+from federation.verify.cycle3 import CYCLE3_ATTRIBUTES, Cycle3Attribute
 
 ACS_PATH = "SAML2/SSO/Response/POST"
 _SLUG = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")

@@ -10,12 +10,12 @@ from typing import Any
 from flask import Blueprint, abort, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from federation.crypto import sign
 from federation.errors import ProtocolError
-from federation.messages import authn_request
 from federation.runtime import Runtime
+from federation.saml.build import authn_request
+from federation.saml.crypto import sign
+from federation.saml.xml import now
 from federation.web import encode_message, post_form, read_posted_message
-from federation.xml import now
 from stub_service.outcomes import OutcomeKind, check_hub_response, read_outcome
 from stub_service.services import services
 from stub_service.variants import ACS_PATH, Variant

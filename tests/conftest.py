@@ -22,10 +22,10 @@ import hub
 import stub_idp
 import stub_service
 from federation.config import DEFAULT_FEDERATION_FILE, Federation, load_federation
-from federation.crypto import use_backend
-from federation.localrun import redis_command
+from federation.saml.crypto import use_backend
 from federation.store import MemoryStore, RedisStore
 from keys.pki import generate
+from launcher.localrun import redis_command
 
 
 def free_port() -> int:

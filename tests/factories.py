@@ -12,9 +12,10 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from lxml import etree
 
 from federation.config import Federation
-from federation.crypto import KeyPair, sign
-from federation.messages import authn_request
-from federation.xml import now, to_bytes
+from federation.saml.build import authn_request
+from federation.saml.crypto import sign
+from federation.saml.keys import KeyPair
+from federation.saml.xml import now, to_bytes
 
 
 def key_pair(federation: Federation, certificate: str) -> KeyPair:

@@ -17,10 +17,10 @@ import lxml.html
 import requests
 from lxml import etree
 
-from federation.bindings import decode_post, decode_redirect
 from federation.errors import FederationError
-from federation.messages import read_status
-from federation.xml import q, to_bytes
+from federation.saml.bindings import decode_post, decode_redirect
+from federation.saml.checks import read_status
+from federation.saml.xml import q, to_bytes
 
 MAX_STEPS = 40
 

@@ -7,9 +7,9 @@ import datetime as dt
 import sys
 from pathlib import Path
 
-from federation.crypto import KeyPair
-from federation.metadata import PUBLISHED_VALIDITY, MetadataError, federation_metadata, hub_metadata, read_metadata
-from federation.xml import NS, now, parse_instant, q
+from federation.saml.keys import KeyPair
+from federation.saml.metadata import PUBLISHED_VALIDITY, MetadataError, federation_metadata, hub_metadata, read_metadata
+from federation.saml.xml import NS, now, parse_instant, q
 from hub.cli.common import OK, PROBLEMS, CliError, add_settings_options, load_checked
 
 

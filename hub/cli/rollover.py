@@ -31,8 +31,8 @@ from typing import Any
 from ruamel.yaml import YAML
 
 from federation.config import FederationConfigError, load_federation
-from federation.metadata import METADATA_REFRESH, PUBLISHED_VALIDITY
-from federation.xml import now
+from federation.saml.metadata import METADATA_REFRESH, PUBLISHED_VALIDITY
+from federation.saml.xml import now
 from hub.cli.common import CliError
 from keys.pki import CertificateError, Role, Usage, issue_leaf, load_certificate
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from federation.xml import now
+from federation.saml.xml import now
 from hub.cli.common import CliError
 from hub.cli.federation_file import read_raw
 from hub.cli.findings import Finding

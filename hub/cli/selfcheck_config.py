@@ -10,8 +10,8 @@ from cryptography import x509
 from pydantic import ValidationError
 
 from federation.config import AccountCreationAttribute, Profile, RelyingServiceEntry
-from federation.cycle3 import Cycle3AttributeName
-from federation.loa import LevelOfAssurance
+from federation.verify.cycle3 import Cycle3AttributeName
+from federation.verify.loa import LevelOfAssurance
 from hub.cli.findings import Finding, certificate_findings, url_problem
 from keys.pki import CertificateError, load_certificate
 

@@ -12,7 +12,7 @@ from typing import Any
 from cryptography import x509
 from lxml import etree
 
-from federation.xml import BINDING_HTTP_POST, NAMEID_PERSISTENT, NS, XmlError, parse, parse_instant, q
+from federation.saml.xml import BINDING_HTTP_POST, NAMEID_PERSISTENT, NS, XmlError, parse, parse_instant, q
 from hub.cli.findings import Finding, certificate_findings, url_problem
 from hub.cli.selfcheck_config import entity_id_problem
 from keys.pki import CertificateError, load_certificate

@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from federation.errors import FederationError
-from federation.full_profile import RelyingServiceRequest
-from federation.loa import LevelOfAssurance
-from federation.mds import MatchingDataset
-from federation.stats import steps_reached_by
+from federation.verify.full_profile import RelyingServiceRequest
+from federation.verify.loa import LevelOfAssurance
+from federation.verify.mds import MatchingDataset
 from hub.journey.stages import IN_FLIGHT, TRANSITIONS, Move, Stage
+from hub.stats import steps_reached_by
 
 _MATCHING_OPEN = IN_FLIGHT | {Stage.AWAITING_CYCLE3}
 _SUCCESS = frozenset({Stage.MATCHED, Stage.ACCOUNT_CREATED})

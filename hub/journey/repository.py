@@ -8,9 +8,9 @@ from dataclasses import fields
 from typing import Any
 
 from federation.errors import JourneyNotFoundError, ReplayError
-from federation.loa import LevelOfAssurance
 from federation.sealing import Sealer, UnsealError
 from federation.store import Store, replay_key
+from federation.verify.loa import LevelOfAssurance
 from hub.journey.record import NEEDED_AT, Journey
 from hub.journey.stages import IN_FLIGHT, Stage
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from federation.xml import (
+from federation.saml.xml import (
     DETAIL_LOA_PENDING,
     STATUS_AUTHN_FAILED,
     STATUS_NO_AUTHN_CONTEXT,

@@ -1,6 +1,6 @@
 """The operations app: the federation operators' dashboard, /metrics and /_status, on an INTERNAL port only.
 
-It reads what every hub process writes to the shared store (``federation.stats``) and to
+It reads what every hub process writes to the shared store (``hub.stats``) and to
 ``PROMETHEUS_MULTIPROC_DIR``, so one operations process shows the whole federation. Never route it from the
 internet: bind it to loopback or a management network (``make run`` uses 127.0.0.1:8501). Setting
 ``OPERATIONS_TOKEN`` also asks for that token (``hub.operations.access``).
@@ -15,7 +15,7 @@ from typing import Any
 
 from flask import Flask
 
-from federation import metrics, web
+from federation import web
 from federation.runtime import Runtime, load_runtime
 from federation.settings import AppSettings
 from hub.operations.access import require_token
@@ -42,7 +42,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, runtime: Runtime | No
     app.extensions["runtime"] = runtime
     app.jinja_env.globals.update(service_name=SERVICE_NAME, service_home="/")
     web.init_app(app, status_details=True)
-    metrics.init_app(app, "operations")
+    web.init_metrics(app, "operations")
     if token:
         app.before_request(require_token(token))
     from hub.operations import views

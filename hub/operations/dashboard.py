@@ -1,4 +1,4 @@
-"""What the dashboard shows for a period, worked out from the counters in ``federation.stats``.
+"""What the dashboard shows for a period, worked out from the counters in ``hub.stats``.
 
 Framework-free: the view renders what ``build`` returns. Counts are of events in the period (a journey that
 started before it and ended in it counts as completed but not as started), with two exceptions that make the
@@ -14,7 +14,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from federation.config import Federation
-from federation.stats import (
+from federation.store import Store
+from hub.operations import charts
+from hub.stats import (
     DAY,
     DURATION_BOUNDS,
     HOUR,
@@ -27,8 +29,6 @@ from federation.stats import (
     Step,
     read_buckets,
 )
-from federation.store import Store
-from hub.operations import charts
 
 
 @dataclass(frozen=True)

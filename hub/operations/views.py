@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, g, render_template, request
 
-from federation import metrics, web
+from federation import web
 from hub.operations import dashboard as dashboards
 
 blueprint = Blueprint("operations", __name__)
@@ -28,4 +28,4 @@ def dashboard() -> str:
 @blueprint.get("/metrics")
 def prometheus_metrics() -> Response:
     """Prometheus's scrape target: every hub worker's metrics when they share ``PROMETHEUS_MULTIPROC_DIR``."""
-    return metrics.exposition()
+    return web.metrics_exposition()

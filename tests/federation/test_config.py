@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from federation.config import DEFAULT_FEDERATION_FILE, FederationConfigError, load_federation
-from federation.loa import LevelOfAssurance
+from federation.verify.loa import LevelOfAssurance
 
 
 def _edited(tmp_path: Path, edit: object) -> Path:

@@ -6,11 +6,12 @@ import pytest
 import xmlsec
 from lxml import etree
 
-from federation import crypto
 from federation.config import Federation
-from federation.crypto import KeyPair, decrypt_assertion, encrypt_assertion, sign, verify
 from federation.errors import DisallowedAlgorithmError, InvalidSamlMessageError, SignatureError
-from federation.xml import NS, XmlError, new_id, parse, q, to_bytes
+from federation.saml import crypto
+from federation.saml.crypto import decrypt_assertion, encrypt_assertion, sign, verify
+from federation.saml.keys import KeyPair
+from federation.saml.xml import NS, XmlError, new_id, parse, q, to_bytes
 
 
 def _key(federation: Federation, name: str) -> KeyPair:

@@ -5,8 +5,8 @@ import datetime as dt
 import pytest
 
 from federation.config import Federation
-from federation.metadata import MetadataError, federation_metadata, hub_metadata, read_metadata
-from federation.xml import NS, now, q
+from federation.saml.metadata import MetadataError, federation_metadata, hub_metadata, read_metadata
+from federation.saml.xml import NS, now, q
 from tests.factories import key_pair
 
 WEEK = dt.timedelta(days=7)

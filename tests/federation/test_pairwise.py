@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from federation.pairwise import pairwise_identifier
+from federation.verify.pairwise import pairwise_identifier
 
 IDP = "http://127.0.0.1:8510/stub-idp-one/SAML2/metadata"
 MSA = "http://127.0.0.1:8520/matching-service/SAML2/metadata"

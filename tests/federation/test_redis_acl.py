@@ -152,7 +152,7 @@ def test_docs_quote_the_acl_the_tests_run() -> None:
 def test_make_run_gives_each_app_its_own_redis_url_when_set(monkeypatch: pytest.MonkeyPatch) -> None:
     """``HUB_REDIS_URL`` and the stubs' own URLs reach the right processes; the operations app signs in as the
     hub, whose keys it reads."""
-    from federation import localrun
+    from launcher import localrun
 
     urls = {name: f"redis://ida-{name}:pw@127.0.0.1:6379/0" for name in ("hub", "stub_idp", "stub_service")}
     for name, url in urls.items():

@@ -1,4 +1,4 @@
-"""``federation.xml.parse`` gives every thread documents in that thread's own libxml2 string dictionary.
+"""``federation.saml.xml.parse`` gives every thread documents in that thread's own libxml2 string dictionary.
 
 libxml2 does not allow two threads to write one dictionary, and lxml keeps one per thread for that reason; but a
 parser shared between threads hands a thread whose first XML call is a parse the dictionary of the thread that
@@ -20,7 +20,7 @@ from collections.abc import Callable
 from lxml import etree
 
 from bench.client import _page
-from federation.xml import parse
+from federation.saml.xml import parse
 
 KNOWN_LAYOUT = {"lxml": (6, 1), "libxml2": (2, 14), "pointer bytes": 8}
 _POINTER = 8

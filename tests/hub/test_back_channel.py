@@ -23,15 +23,16 @@ import pytest
 import urllib3
 
 from federation.config import Profile, RelyingServiceEntry
-from federation.crypto import sign
 from federation.errors import MatchingServiceError
-from federation.full_profile import RelyingServiceRequest
-from federation.loa import LevelOfAssurance
-from federation.mds import MatchingDataset
-from federation.messages import response, soap_body, soap_envelope
 from federation.runtime import Runtime, load_runtime
+from federation.saml.build import response, soap_envelope
+from federation.saml.checks import soap_body
+from federation.saml.crypto import sign
+from federation.saml.xml import STATUS_MATCH, STATUS_SUCCESS, now
 from federation.settings import AppSettings
-from federation.xml import STATUS_MATCH, STATUS_SUCCESS, now
+from federation.verify.full_profile import RelyingServiceRequest
+from federation.verify.loa import LevelOfAssurance
+from federation.verify.mds import MatchingDataset
 from hub.matching import IDLE_SECONDS, MatchResult, MatchSubject, back_channel, build_query, send_query
 from tests.conftest import UNREACHABLE, federation_file_with, free_port
 from tests.factories import key_pair

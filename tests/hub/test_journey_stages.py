@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from federation.loa import LevelOfAssurance
-from federation.mds import MatchingDataset
-from federation.xml import DETAIL_LOA_PENDING, STATUS_AUTHN_FAILED, STATUS_REQUESTER, STATUS_RESPONDER
+from federation.saml.xml import DETAIL_LOA_PENDING, STATUS_AUTHN_FAILED, STATUS_REQUESTER, STATUS_RESPONDER
+from federation.verify.loa import LevelOfAssurance
+from federation.verify.mds import MatchingDataset
 from hub.journey import (
     ANSWERABLE,
     EXIT_PAGES,

@@ -9,10 +9,10 @@ import json
 import pytest
 
 from federation.errors import JourneyNotFoundError, ReplayError
-from federation.loa import LevelOfAssurance
-from federation.mds import MatchingDataset
 from federation.sealing import Sealer
 from federation.store import MemoryStore, RedisStore
+from federation.verify.loa import LevelOfAssurance
+from federation.verify.mds import MatchingDataset
 from hub.journey import NEEDED_AT, Journey, JourneyRepository, Stage
 
 SMITH = {

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from flask.testing import FlaskClient
 
 from federation.config import Federation
-from federation.xml import q, to_bytes
+from federation.saml.xml import q, to_bytes
 from tests.factories import redirect_query, service_authn_request
 
 

@@ -12,11 +12,11 @@ from flask.testing import FlaskClient
 from lxml import etree
 
 from federation.config import Federation
-from federation.crypto import sign
 from federation.errors import ProtocolError
-from federation.loa import LevelOfAssurance
-from federation.messages import authn_request
-from federation.xml import now, q, to_bytes
+from federation.saml.build import authn_request
+from federation.saml.crypto import sign
+from federation.saml.xml import now, q, to_bytes
+from federation.verify.loa import LevelOfAssurance
 from hub.service_requests import assertion_consumer_url, requested_level
 from tests.factories import b64, key_pair, service_authn_request
 
@@ -185,8 +185,8 @@ def test_unknown_page_and_wrong_method_are_plain_pages(client: FlaskClient) -> N
 
 
 def test_metadata_is_signed_and_has_a_validity_limit(client: FlaskClient, federation: Federation) -> None:
-    from federation.crypto import verify
-    from federation.xml import parse
+    from federation.saml.crypto import verify
+    from federation.saml.xml import parse
 
     for path in ("/SAML2/metadata", "/SAML2/metadata/federation"):
         response = client.get(path)

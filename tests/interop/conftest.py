@@ -22,7 +22,7 @@ import yaml
 from flask import Flask
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from federation.xml import parse
+from federation.saml.xml import parse
 from keys.pki import Role, Usage, issue_leaf
 from tests.conftest import LiveFederation, RedisServer, federation_file_with, free_port, start_federation
 from tests.interop import pysaml2_sp, python3_saml_sp

@@ -16,7 +16,7 @@ from saml2 import BINDING_HTTP_POST
 from saml2.saml import NAMEID_FORMAT_PERSISTENT
 from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 
-from federation.loa import LevelOfAssurance
+from federation.verify.loa import LevelOfAssurance
 
 LEVEL_2 = LevelOfAssurance.LEVEL_2.uri
 ENTITY_DESCRIPTOR = "urn:oasis:names:tc:SAML:2.0:metadata:EntityDescriptor"

@@ -9,8 +9,9 @@ import pytest
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
 from saml2.saml import NAMEID_FORMAT_TRANSIENT
 
-from federation.crypto import KeyPair, sign
-from federation.xml import NAMEID_PERSISTENT, parse, q, to_bytes
+from federation.saml.crypto import sign
+from federation.saml.keys import KeyPair
+from federation.saml.xml import NAMEID_PERSISTENT, parse, q, to_bytes
 from tests.interop import pysaml2_sp
 from tests.interop.conftest import Interop, ToolkitJourney, ToolkitService
 from tests.interop.settings import LEVEL_2, pysaml2_default_config

@@ -7,7 +7,7 @@ import copy
 
 import pytest
 
-from federation.xml import NAMEID_PERSISTENT, q
+from federation.saml.xml import NAMEID_PERSISTENT, q
 from tests.interop import python3_saml_sp
 from tests.interop.conftest import ACCOUNT_CREATION_ENTITY_PATH, Interop, ToolkitJourney, ToolkitService
 from tests.interop.settings import LEVEL_2, python3_saml_default_settings

@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
-from federation.crypto import KeyPair, decrypt_assertion
-from federation.xml import parse, q, text_of
+from federation.saml.crypto import decrypt_assertion
+from federation.saml.keys import KeyPair
+from federation.saml.xml import parse, q, text_of
 from tests.conftest import LiveFederation
 from tests.support import Citizen, Page
 

@@ -11,10 +11,10 @@ import re
 
 import pytest
 
-from federation.account_attributes import read_attributes
-from federation.crypto import verify
 from federation.errors import SignatureError
-from federation.xml import STATUS_NO_MATCH, STATUS_RESPONDER, q, text_of
+from federation.saml.crypto import verify
+from federation.saml.xml import STATUS_NO_MATCH, STATUS_RESPONDER, q, text_of
+from federation.verify.account_attributes import read_attributes
 from tests.conftest import LiveFederation
 from tests.journeys.drive import PAYE, PENSION, REFUND, SELF_ASSESSMENT, Journey, idp_entity
 

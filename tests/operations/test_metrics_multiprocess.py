@@ -14,8 +14,8 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from federation.localrun import gunicorn_command, wait_for
 from hub import operations
+from launcher.localrun import gunicorn_command, wait_for
 from tests.conftest import free_port
 
 ENDPOINT = (("app", "hub"), ("endpoint", "federation.status"), ("status", "200"))

@@ -7,8 +7,8 @@ import time
 import pytest
 from flask import Flask
 
-from federation.stats import StatsSink
 from hub import operations
+from hub.stats import StatsSink
 from tests.conftest import RedisServer
 from tests.operations.conftest import read_dashboard
 

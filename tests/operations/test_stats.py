@@ -7,10 +7,10 @@ import time
 
 import pytest
 
-from federation.loa import LevelOfAssurance
-from federation.stats import DAY, HOUR, MINUTE, StatsSink, Step, read_buckets, steps_reached_by, tally
 from federation.store import MemoryStore, RedisStore
+from federation.verify.loa import LevelOfAssurance
 from hub.journey import Journey, JourneyRepository
+from hub.stats import DAY, HOUR, MINUTE, StatsSink, Step, read_buckets, steps_reached_by, tally
 from tests.conftest import RedisServer, free_port
 
 AT = 1_794_999_960.0  # 2026-11-18 11:06:00 UTC, the start of a minute
@@ -133,7 +133,7 @@ def test_one_event_is_one_round_trip(redis_server: RedisServer, monkeypatch: pyt
 
 def test_a_store_that_is_down_loses_the_count_not_the_journey(caplog: pytest.LogCaptureFixture) -> None:
     sink = StatsSink(RedisStore(f"redis://127.0.0.1:{free_port()}/0", "hub"), flush_seconds=0)
-    with caplog.at_level(logging.WARNING, logger="federation.stats"):
+    with caplog.at_level(logging.WARNING, logger="hub.stats"):
         sink.write({"event": "journey_started", "at": AT, "journey": "a", "relying_service": "rp"})
     assert "Dashboard counters not written" in caplog.text
 

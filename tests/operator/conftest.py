@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from federation.config import DEFAULT_FEDERATION_FILE, Certificate
-from federation.crypto import KeyPair
+from federation.saml.keys import KeyPair
 from hub.cli import main
 from keys.pki import load_certificate
 from tests.conftest import LiveFederation, start_federation

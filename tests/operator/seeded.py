@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 from lxml import etree
 
-from federation.xml import BINDING_HTTP_POST, NAMEID_PERSISTENT, NS, q
+from federation.saml.xml import BINDING_HTTP_POST, NAMEID_PERSISTENT, NS, q
 from keys.pki import Role, Usage, issue_leaf, load_certificate, load_private_key
 
 _SHA256_WITH_RSA = bytes.fromhex("06092a864886f70d01010b")

@@ -12,10 +12,11 @@ from collections.abc import Callable
 import requests
 from lxml import etree
 
-from federation.crypto import KeyPair, sign, verify
 from federation.errors import SignatureError
-from federation.metadata import read_metadata
-from federation.xml import NS, STATUS_SUCCESS, now, parse, q, text_of
+from federation.saml.crypto import sign, verify
+from federation.saml.keys import KeyPair
+from federation.saml.metadata import read_metadata
+from federation.saml.xml import NS, STATUS_SUCCESS, now, parse, q, text_of
 from hub.cli.journey import SCENARIOS, JourneyDriver, JourneyResult, SamlPost
 from tests.conftest import LiveFederation
 from tests.operator.conftest import Workspace, running

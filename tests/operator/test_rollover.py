@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from federation.config import Federation, FederationConfigError, load_federation
-from federation.xml import now
+from federation.saml.xml import now
 from keys.pki import load_certificate
 from tests.operator.conftest import Workspace
 

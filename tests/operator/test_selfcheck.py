@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from federation.xml import BINDING_HTTP_POST
+from federation.saml.xml import BINDING_HTTP_POST
 from hub.cli.findings import Finding
 from hub.cli.selfcheck import self_check
 from keys.pki import Leaf, Role, Usage, generate, issue_leaf

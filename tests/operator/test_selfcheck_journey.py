@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from federation.xml import STATUS_SUCCESS
+from federation.saml.xml import STATUS_SUCCESS
 from hub.cli import main
 from hub.cli.journey import SCENARIOS, JourneyDriver
 from tests.conftest import LiveFederation, start_federation

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from federation import reverse_proxy
 from federation.config import DEFAULT_FEDERATION_FILE, Federation, load_federation
-from federation.localrun import gunicorn_command, wait_for
+from launcher import reverse_proxy
+from launcher.localrun import gunicorn_command, wait_for
 from tests.conftest import UNREACHABLE, free_port
 
 ROOT = Path(__file__).resolve().parents[2]

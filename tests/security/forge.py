@@ -15,8 +15,9 @@ import requests
 import xmlsec
 from lxml import etree
 
-from federation.crypto import KeyPair, decrypt_assertion, sign
-from federation.xml import new_id, q, to_bytes
+from federation.saml.crypto import decrypt_assertion, sign
+from federation.saml.keys import KeyPair
+from federation.saml.xml import new_id, q, to_bytes
 from tests.conftest import LiveFederation
 from tests.journeys.drive import Journey
 from tests.support import Page

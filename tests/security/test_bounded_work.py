@@ -24,7 +24,7 @@ import hub
 import stub_idp
 import stub_service
 from federation.config import DEFAULT_FEDERATION_FILE, load_federation
-from federation.localrun import gunicorn_command, wait_for
+from launcher.localrun import gunicorn_command, wait_for
 from tests.conftest import UNREACHABLE, free_port
 from tests.factories import b64, service_authn_request
 

@@ -15,7 +15,7 @@ import xmlsec
 import yaml
 
 from federation.config import DEFAULT_FEDERATION_FILE
-from federation.xml import q
+from federation.saml.xml import q
 from tests.conftest import LiveFederation, start_federation
 from tests.security.conftest import Recorder, capture, check_refused, counts
 from tests.security.forge import IDP_ONE, Captured, encrypt_with, resign
@@ -41,7 +41,7 @@ def cbc_for_idp_one(
 
 def _in_cbc(captured: Captured, signer_cert: str) -> bytes:
     """The genuine Response with its assertions re-encrypted with AES-256-CBC and signed again by its IDP."""
-    from federation.xml import to_bytes
+    from federation.saml.xml import to_bytes
 
     response = captured.response
     items = captured.assertions(response)

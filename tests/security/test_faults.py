@@ -10,9 +10,9 @@ import yaml
 
 import hub
 from federation.config import DEFAULT_FEDERATION_FILE, FederationConfigError
-from federation.crypto import verify
-from federation.messages import read_status
-from federation.xml import STATUS_NO_AUTHN_CONTEXT, STATUS_RESPONDER, parse
+from federation.saml.checks import read_status
+from federation.saml.crypto import verify
+from federation.saml.xml import STATUS_NO_AUTHN_CONTEXT, STATUS_RESPONDER, parse
 from tests.conftest import RedisServer, federation_file_with, start_federation
 from tests.journeys.drive import Journey
 from tests.support import Page

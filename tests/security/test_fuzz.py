@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from federation.config import Federation
-from federation.messages import soap_envelope
-from federation.xml import to_bytes
+from federation.saml.build import soap_envelope
+from federation.saml.xml import to_bytes
 from tests.factories import service_authn_request
 from tests.security.test_xml_entry_points import XINCLUDE
 

@@ -13,7 +13,7 @@ from flask import Flask
 from werkzeug.datastructures import MultiDict
 
 from federation.config import Federation
-from federation.xml import to_bytes
+from federation.saml.xml import to_bytes
 from tests.factories import service_authn_request
 
 POST_ENDPOINTS = [

@@ -18,7 +18,7 @@ import pytest
 import xmlsec
 from lxml import etree
 
-from federation.xml import NS, instant, new_id, now, q, to_bytes
+from federation.saml.xml import NS, instant, new_id, now, q, to_bytes
 from tests.security.conftest import Recorder, check_refused, counts
 from tests.security.forge import (
     Captured,

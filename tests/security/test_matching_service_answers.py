@@ -20,13 +20,22 @@ from werkzeug.wrappers import Request, Response
 
 from federation.config import Profile
 from federation.errors import MatchingServiceError
-from federation.full_profile import RelyingServiceRequest, read_request_extension
-from federation.loa import LevelOfAssurance
-from federation.mds import MatchingDataset
-from federation.messages import Subject, assertion, response, soap_body, soap_envelope
 from federation.runtime import Runtime, load_runtime
+from federation.saml.build import Subject, assertion, response, soap_envelope
+from federation.saml.checks import soap_body
+from federation.saml.xml import (
+    MAX_MESSAGE_BYTES,
+    STATUS_MATCH,
+    STATUS_NO_MATCH,
+    STATUS_RESPONDER,
+    STATUS_SUCCESS,
+    now,
+    q,
+)
 from federation.settings import AppSettings
-from federation.xml import MAX_MESSAGE_BYTES, STATUS_MATCH, STATUS_NO_MATCH, STATUS_RESPONDER, STATUS_SUCCESS, now, q
+from federation.verify.full_profile import RelyingServiceRequest, read_request_extension
+from federation.verify.loa import LevelOfAssurance
+from federation.verify.mds import MatchingDataset
 from hub.matching import MatchAnswer, MatchResult, MatchSubject, back_channel, build_query, send_query
 from tests.conftest import UNREACHABLE, federation_file_with, free_port
 from tests.factories import key_pair
@@ -94,7 +103,7 @@ def _signed_answer(
     sign: bool = True,
 ) -> Answer:
     def answer(query: etree._Element, runtime: Runtime) -> bytes:
-        from federation.crypto import sign as sign_element
+        from federation.saml.crypto import sign as sign_element
 
         service = runtime.federation.file.relying_services[0]
         message = response(
@@ -174,7 +183,7 @@ def test_slow_matching_service_is_abandoned_at_the_configured_time(matcher: Host
 
 
 # The full profile: the matching service's own assertion goes to the service, so the hub checks it as the
-# service will (federation/full_profile.py) before passing it on.
+# service will (federation/verify/full_profile.py) before passing it on.
 def _full_answer(
     *,
     count: int = 1,
@@ -185,8 +194,8 @@ def _full_answer(
     """A signed match answer with ``count`` assertions for the service; ``change`` alters the assertion."""
 
     def answer(query: etree._Element, runtime: Runtime) -> bytes:
-        from federation.crypto import encrypt_assertion
-        from federation.crypto import sign as sign_element
+        from federation.saml.crypto import encrypt_assertion
+        from federation.saml.crypto import sign as sign_element
 
         request = read_request_extension(query)
         assert request is not None, "a full-profile query names the service request"

@@ -97,7 +97,7 @@ def test_every_branch_leaves_no_personal_data_in_logs_or_hub_store(
     stored = json.dumps(
         {
             key: {k.decode(): v.decode() for k, v in client.hgetall(key).items()}
-            if client.type(key) == b"hash"  # the dashboard's counters (federation.stats)
+            if client.type(key) == b"hash"  # the dashboard's counters (hub.stats)
             else (client.get(key) or b"").decode("latin-1")  # replay-cache markers
             for key in hub_keys
         }

@@ -20,9 +20,9 @@ import yaml
 from bs4 import BeautifulSoup
 
 from bench.slow_clients import SlowClients
-from federation import localrun, reverse_proxy
 from federation.config import DEFAULT_FEDERATION_FILE
 from federation.gunicorn_worker import PAGES
+from launcher import localrun, reverse_proxy
 from tests.factories import redirect_query, service_authn_request
 from tests.security.behind_proxy import ROOT, ProxiedHub, proxied_hub, wait_for_line
 

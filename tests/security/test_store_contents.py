@@ -29,9 +29,9 @@ import pytest
 import redis
 import requests
 
-from federation.pairwise import pairwise_identifier
 from federation.sealing import Sealer
 from federation.store import MemoryStore
+from federation.verify.pairwise import pairwise_identifier
 from hub.services import services
 from keys.pki import read_data_keys
 from stub_idp.users import load_users

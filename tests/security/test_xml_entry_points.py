@@ -30,12 +30,12 @@ from werkzeug.wrappers import Response
 
 from federation.config import Federation
 from federation.errors import MatchingServiceError
-from federation.full_profile import RelyingServiceRequest
-from federation.loa import LevelOfAssurance
-from federation.metadata import MetadataError, read_metadata
 from federation.runtime import Runtime, load_runtime
+from federation.saml.metadata import MetadataError, read_metadata
+from federation.saml.xml import XmlError, _parser, now, parse, to_bytes
 from federation.settings import AppSettings
-from federation.xml import XmlError, _parser, now, parse, to_bytes
+from federation.verify.full_profile import RelyingServiceRequest
+from federation.verify.loa import LevelOfAssurance
 from hub.cli.selfcheck_metadata import metadata_findings
 from hub.matching import MatchSubject, back_channel, build_query, send_query
 from keys.pki import Role, ca_file, load_certificate
@@ -83,7 +83,7 @@ def hostile(encoding: str, construct: str) -> bytes:
     return _encoded(prolog + ROOT.format(inner=inner), declared, codec, bom)
 
 
-# What federation.xml.parse says when it refuses one of these: the refusal must come from the parser's checks.
+# What federation.saml.xml.parse says when it refuses one of these: the refusal must come from the parser's checks.
 PARSER_REFUSALS = (
     "document is not UTF-8",
     "characters XML does not allow",

@@ -9,8 +9,8 @@ from flask import Flask
 import stub_idp
 import stub_service
 from federation.config import Federation
-from federation.messages import soap_envelope
-from federation.xml import parse
+from federation.saml.build import soap_envelope
+from federation.saml.xml import parse
 from tests.factories import b64, service_authn_request
 
 GARBAGE = [{}, {"SAMLRequest": "%%%"}, {"SAMLResponse": "%%%"}, {"SAMLRequest": b64(b"<a>")}]

@@ -13,19 +13,10 @@ from lxml import etree
 
 import stub_service
 from federation.config import Federation, MatchingServiceEntry
-from federation.crypto import encrypt_assertion, sign, verify
-from federation.loa import LevelOfAssurance
-from federation.mds import MatchingDataset, attribute_element, to_attributes
-from federation.messages import (
-    Subject,
-    assertion,
-    attribute_query,
-    confirmation_data,
-    read_status,
-    soap_body,
-    soap_envelope,
-)
-from federation.xml import (
+from federation.saml.build import Subject, assertion, attribute_query, confirmation_data, soap_envelope
+from federation.saml.checks import read_status, soap_body
+from federation.saml.crypto import encrypt_assertion, sign, verify
+from federation.saml.xml import (
     STATUS_CREATE_FAILURE,
     STATUS_CREATED,
     STATUS_MATCH,
@@ -35,6 +26,8 @@ from federation.xml import (
     now,
     q,
 )
+from federation.verify.loa import LevelOfAssurance
+from federation.verify.mds import MatchingDataset, attribute_element, to_attributes
 from stub_service.matcher import Matcher
 from stub_service.records import RecordBook
 from stub_service.services import services as stub_service_services

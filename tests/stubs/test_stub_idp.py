@@ -22,11 +22,10 @@ from werkzeug.test import TestResponse
 
 import stub_idp
 from federation.config import DEFAULT_FEDERATION_FILE, Federation, IdentityProviderEntry
-from federation.crypto import decrypt_assertion, sign, verify
-from federation.loa import FRAUD_LEVEL_URI, LevelOfAssurance
-from federation.mds import from_attribute_statement
-from federation.messages import authn_request, read_status
-from federation.xml import (
+from federation.saml.build import authn_request
+from federation.saml.checks import read_status
+from federation.saml.crypto import decrypt_assertion, sign, verify
+from federation.saml.xml import (
     ATTR_FRAUD_EVENT_ID,
     ATTR_GPG45_STATUS,
     DETAIL_AUTHN_CANCEL,
@@ -42,6 +41,8 @@ from federation.xml import (
     q,
     text_of,
 )
+from federation.verify.loa import FRAUD_LEVEL_URI, LevelOfAssurance
+from federation.verify.mds import from_attribute_statement
 from stub_idp.services import services as stub_idp_services
 from stub_idp.users import load_users
 from tests.conftest import RedisServer

@@ -14,13 +14,10 @@ from flask.testing import FlaskClient
 from lxml import etree
 
 import stub_service
-from federation.account_attributes import to_attributes as account_attributes
 from federation.config import AccountCreationAttribute, Federation, Profile, RelyingServiceEntry
-from federation.crypto import encrypt_assertion, sign, verify
-from federation.loa import LevelOfAssurance
-from federation.mds import MatchingDataset, text_attribute
-from federation.messages import Subject, assertion, response
-from federation.xml import (
+from federation.saml.build import Subject, assertion, response
+from federation.saml.crypto import encrypt_assertion, sign, verify
+from federation.saml.xml import (
     STATUS_AUTHN_FAILED,
     STATUS_NO_AUTHN_CONTEXT,
     STATUS_NO_MATCH,
@@ -31,6 +28,9 @@ from federation.xml import (
     parse,
     q,
 )
+from federation.verify.account_attributes import to_attributes as account_attributes
+from federation.verify.loa import LevelOfAssurance
+from federation.verify.mds import MatchingDataset, text_attribute
 from stub_service.matcher import Matcher
 from stub_service.services import services as stub_service_services
 from tests.conftest import RedisServer

@@ -12,9 +12,9 @@ from typing import Annotated, Literal
 from lxml import etree
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from federation.attributes import attributes_by_name
 from federation.errors import InvalidSamlMessageError
-from federation.xml import ATTRNAME_UNSPECIFIED, NS, q, text_of
+from federation.saml.attributes import attributes_by_name
+from federation.saml.xml import ATTRNAME_UNSPECIFIED, NS, q, text_of
 
 
 class _Value(BaseModel):
@@ -142,7 +142,7 @@ def _dates(node: etree._Element) -> dict[str, object]:
 def from_attribute_statement(statement: etree._Element) -> MatchingDataset:
     """Read a dataset from a ``saml:AttributeStatement``.
 
-    Anything outside the MDS vocabulary, and any attribute named twice, is refused (``federation.attributes``):
+    Anything outside the MDS vocabulary, and any attribute named twice, is refused (``federation.saml.attributes``):
     a dataset that carried a genuine surname and a victim's could otherwise be read as either.
     """
     data: dict[str, object] = {}

@@ -7,9 +7,10 @@ import datetime as dt
 from lxml import etree
 
 from federation.config import Certificate, Federation
-from federation.crypto import KeyPair, sign, verify
 from federation.errors import FederationError
-from federation.xml import (
+from federation.saml.crypto import sign, verify
+from federation.saml.keys import KeyPair
+from federation.saml.xml import (
     BINDING_HTTP_POST,
     BINDING_HTTP_REDIRECT,
     NAMEID_PERSISTENT,

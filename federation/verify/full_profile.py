@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from lxml import etree
 
 from federation.errors import InvalidSamlMessageError
-from federation.loa import LevelOfAssurance
-from federation.messages import Subject, assertion
-from federation.xml import child, q
+from federation.saml.build import Subject, assertion
+from federation.saml.xml import child, q
+from federation.verify.loa import LevelOfAssurance
 
 HUB_NS = "urn:uk:gov:ida-hub:saml:extensions"
 _REQUEST_TAG = f"{{{HUB_NS}}}RelyingServiceRequest"

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from lxml import etree
 
-from federation.attributes import attributes_by_name
 from federation.config import AccountCreationAttribute
-from federation.mds import Address, MatchingDataset, Name, attribute_element, text_attribute, value_element
-from federation.xml import q, text_of
+from federation.saml.attributes import attributes_by_name
+from federation.saml.xml import q, text_of
+from federation.verify.mds import Address, MatchingDataset, Name, attribute_element, text_attribute, value_element
 
 # The simple profile's attributes on every success: the outcome (one of OUTCOMES) and the level's name, so a
 # toolkit that wants an AttributeStatement gets one and a service need not parse the AuthnContext.
@@ -87,7 +87,7 @@ def to_plain_attributes(
 def read_attributes(statement: etree._Element) -> dict[str, list[str]]:
     """Attribute name → its values as plain text (address lines joined), for a service to show or store.
 
-    Each name at most once and only names the hub sends (``federation.attributes``); ProtocolError otherwise.
+    Each name at most once and only names the hub sends (``federation.saml.attributes``); ProtocolError otherwise.
     """
     result: dict[str, list[str]] = {}
     for attribute in attributes_by_name(statement, RESPONSE_ATTRIBUTE_NAMES, "attribute statement").values():

@@ -14,7 +14,7 @@ from collections.abc import Collection
 from lxml import etree
 
 from federation.errors import ProtocolError
-from federation.xml import MAX_ATTRIBUTE_VALUE_CHARS, q
+from federation.saml.xml import MAX_ATTRIBUTE_VALUE_CHARS, q
 
 # The most values one attribute may carry: Verify's datasets held a few names and addresses of history each.
 MAX_VALUES_PER_ATTRIBUTE = 20

@@ -1,4 +1,4 @@
-"""``python -m federation.localrun``: run the whole federation on loopback, each app under gunicorn.
+"""``python -m launcher.localrun``: run the whole federation on loopback, each app under gunicorn.
 
 Generates keys if they are missing, starts the hub, the stub IDPs, the stub service and the operations app,
 waits until each answers, prints where to start and stops them all on Ctrl-C. With ``REDIS_URL`` set the
@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from federation import reverse_proxy
 from federation.config import load_federation
 from keys.__main__ import main as generate_keys
+from launcher import reverse_proxy
 
 APPS = (
     ("hub", "hub:create_app()"),

@@ -14,8 +14,8 @@ from lxml import etree
 from saml2.sigver import CryptoBackendXmlSec1, DecryptError, EncryptError, SignatureError, get_xmlsec_binary
 
 from federation.config import Certificate
-from federation.crypto import KeyPair
-from federation.xml import parse, q, to_bytes
+from federation.saml.keys import KeyPair
+from federation.saml.xml import parse, q, to_bytes
 
 logger = logging.getLogger(__name__)
 

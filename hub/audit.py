@@ -3,7 +3,7 @@
 Records carry the journey's log ID (a hash of its ID, never the ID itself), the relying service, the
 identity provider, the level, the outcome and timings. They go to a log stream (the ``ida.audit`` logger, as
 JSON) by default, or to a Redis stream that operators can read and trim; the hub also adds each one to the
-counters behind the operators' dashboard (``federation.stats``).
+counters behind the operators' dashboard (``hub.stats``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ import time
 from typing import Any, Protocol
 
 from federation.errors import StoreUnavailableError
+from federation.runtime import Runtime
 from federation.store import RedisStore
+from hub.stats import StatsSink
 
 logger = logging.getLogger("ida.audit")
 STREAM_MAX_LENGTH = 100_000
@@ -53,7 +55,7 @@ class RedisStreamSink:
 
 
 class Sinks:
-    """Several sinks written in turn: the audit trail, then the dashboard's counters (``federation.stats``)."""
+    """Several sinks written in turn: the audit trail, then the dashboard's counters (``hub.stats``)."""
 
     def __init__(self, *sinks: AuditSink) -> None:
         self._sinks = sinks
@@ -70,3 +72,14 @@ class Auditor:
     def event(self, event: str, **fields: Any) -> None:
         """Record ``event``. Callers pass only entity IDs, levels, outcomes and timings: nothing personal."""
         self._sink.write({"event": event, "at": round(time.time(), 3), "component": self._service, **fields})
+
+
+def make_auditor(runtime: Runtime, component: str) -> Auditor:
+    """Audit events to the configured trail, and to the dashboard's counters in the app's store."""
+    store = runtime.store
+    trail: AuditSink = LogSink()
+    if runtime.settings.audit_sink == "redis":
+        if not isinstance(store, RedisStore):
+            raise ValueError("AUDIT_SINK=redis needs REDIS_URL")
+        trail = RedisStreamSink(store)
+    return Auditor(Sinks(trail, StatsSink(store, runtime.settings.stats_flush_seconds)), component)

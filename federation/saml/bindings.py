@@ -19,7 +19,7 @@ from lxml import etree
 
 from federation.config import Certificate
 from federation.errors import DisallowedAlgorithmError, InvalidSamlMessageError, SignatureError
-from federation.xml import MAX_MESSAGE_BYTES, XmlError, parse
+from federation.saml.xml import MAX_MESSAGE_BYTES, XmlError, parse
 
 _MAX_ENCODED = MAX_MESSAGE_BYTES * 4 // 3 + 4
 REDIRECT_SIGNATURE_ALGORITHMS: dict[str, hashes.HashAlgorithm] = {

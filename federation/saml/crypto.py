@@ -5,7 +5,7 @@ each on our machines); python-xmlsec does the same work in well under a millisec
 applies before calling ``xmlsec1`` are applied here, and more:
 
 - exactly one signature, an immediate child of the signed element, with one Reference to that element's ID;
-- no duplicate IDs anywhere in the document (checked by ``federation.xml.parse``);
+- no duplicate IDs anywhere in the document (checked by ``federation.saml.xml.parse``);
 - only the keys the federation file names; any KeyInfo in the message is ignored;
 - only enveloped-signature and exclusive canonicalisation transforms, so no XSLT, XPath or external URI;
 - an algorithm allow-list: RSA-SHA256 or stronger, SHA-256 or stronger digests, RSA-OAEP key transport,
@@ -15,22 +15,19 @@ applies before calling ``xmlsec1`` are applied here, and more:
 
 from __future__ import annotations
 
-import base64
 import logging
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 import xmlsec as _xmlsec
-from cryptography.hazmat.primitives import serialization
 from lxml import etree
 
 from federation.config import Certificate
 from federation.errors import DisallowedAlgorithmError, InvalidSamlMessageError, SignatureError
 from federation.metrics import CRYPTO_OPERATIONS
-from federation.xml import NS, XmlError, child, parse, q, to_bytes
+from federation.saml.keys import KeyPair, public_key, recipient_manager
+from federation.saml.xml import NS, XmlError, child, parse, q, to_bytes
 
 SIGNATURE_ALGORITHMS = frozenset(
     {
@@ -75,79 +72,14 @@ CBC_CONTENT_ENCRYPTION_ALGORITHMS = frozenset(
 # python-xmlsec's bundled stubs hide its constants (Transform, KeyFormat…); use the module untyped.
 xmlsec: Any = _xmlsec
 
-_key_lock = threading.Lock()
 logger = logging.getLogger(__name__)
 # python-xmlsec lets go of the GIL inside libxmlsec1, which brings its own copies of libxml2 and OpenSSL and
 # works on trees that lxml's libxml2 built and on keys every thread shares. One libxmlsec1 operation at a time
 # in a process: its threads add nothing to the CPU a worker has (the GIL serialises the rest of a request),
 # and no two of them then meet inside the C libraries. (The failed signatures that led to this lock came from
-# threads sharing a libxml2 dictionary, fixed in federation.xml._parser: docs/operations.md, "Hub processes,
+# threads sharing a libxml2 dictionary, fixed in federation.saml.xml._parser: docs/operations.md, "Hub processes,
 # threads and libxmlsec1". The lock stays as a guard.)
 _libxmlsec = threading.Lock()
-_public_keys: dict[bytes, xmlsec.Key] = {}
-
-
-def _bare_public_key(cert: Certificate) -> xmlsec.Key:
-    """The certificate's public key alone. Contexts take a copy of their key, certificate and all, on every
-    operation (about 45 µs for an X.509 copy); the certificate adds nothing to a key we set ourselves."""
-    spki = cert.cert.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return xmlsec.Key.from_memory(spki, xmlsec.KeyFormat.PEM, None)
-
-
-def _public_key(cert: Certificate) -> xmlsec.Key:
-    """Parse a certificate's key once per process; contexts take a copy when it is assigned."""
-    with _key_lock:
-        key = _public_keys.get(cert.pem)
-        if key is None:
-            key = _bare_public_key(cert)
-            _public_keys[cert.pem] = key
-        return key
-
-
-_managers: dict[bytes, xmlsec.KeysManager] = {}
-
-
-def _recipient_manager(recipient: Certificate) -> xmlsec.KeysManager:
-    """A keys manager holding one recipient's public key. Building one costs about 8 ms (libxmlsec sets up an
-    X.509 store), so each is built once per process; encryption contexts only read from it."""
-    with _key_lock:
-        manager = _managers.get(recipient.pem)
-        if manager is None:
-            manager = xmlsec.KeysManager()
-            manager.add_key(_bare_public_key(recipient))
-            _managers[recipient.pem] = manager
-        return manager
-
-
-def _x509_certificate_text(cert: Certificate) -> str:
-    """The certificate as libxmlsec writes it in ``ds:X509Certificate``: base64 DER, 64 characters a line."""
-    encoded = base64.b64encode(cert.cert.public_bytes(serialization.Encoding.DER)).decode("ascii")
-    return "".join(encoded[i : i + 64] + "\n" for i in range(0, len(encoded), 64))
-
-
-@dataclass
-class KeyPair:
-    """One of our own private keys with its certificate, loaded once.
-
-    The signing key is held without its certificate: a signature context copies its key on every signature,
-    and copying the certificate too cost about 90 µs a signature. The in-process backend writes the
-    certificate into the signature's KeyInfo itself, exactly as libxmlsec would have.
-    """
-
-    key_path: Path
-    certificate: Certificate
-    _key: xmlsec.Key = field(init=False, repr=False)
-    _manager: xmlsec.KeysManager = field(init=False, repr=False)
-    _certificate_text: str = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        pem = self.key_path.read_bytes()
-        self._key = xmlsec.Key.from_memory(pem, xmlsec.KeyFormat.PEM, None)
-        self._manager = xmlsec.KeysManager()
-        self._manager.add_key(xmlsec.Key.from_memory(pem, xmlsec.KeyFormat.PEM, None))
-        self._certificate_text = _x509_certificate_text(self.certificate)
 
 
 def sign(element: etree._Element, key_pair: KeyPair) -> None:
@@ -343,7 +275,7 @@ class InProcessBackend:
 
     def verify(self, element: etree._Element, signature: etree._Element, certificate: Certificate) -> bool:
         context = xmlsec.SignatureContext()
-        context.key = _public_key(certificate)
+        context.key = public_key(certificate)
         context.register_id(element, "ID")
         try:
             with _libxmlsec:
@@ -353,7 +285,7 @@ class InProcessBackend:
         return True
 
     def encrypt(self, wrapper: etree._Element, template: etree._Element, recipient: Certificate, bits: int) -> None:
-        context = xmlsec.EncryptionContext(_recipient_manager(recipient))
+        context = xmlsec.EncryptionContext(recipient_manager(recipient))
         context.key = xmlsec.Key.generate(xmlsec.KeyData.AES, bits, xmlsec.KeyDataType.SESSION)
         with _libxmlsec:
             context.encrypt_xml(template, wrapper[0])
@@ -394,7 +326,7 @@ def use_backend(name: str) -> None:
     if name == "inprocess":
         _backend = InProcessBackend()
     elif name == "xmlsec1":
-        from federation.crypto_xmlsec1 import Xmlsec1Backend
+        from federation.saml.crypto_xmlsec1 import Xmlsec1Backend
 
         _backend = Xmlsec1Backend()
     else:

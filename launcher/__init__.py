@@ -1,0 +1,2 @@
+"""Running the whole federation on one machine (``make run``) behind nginx: not part of the library the apps
+use."""
