@@ -19,9 +19,9 @@ import time
 from datetime import datetime
 from typing import Any
 
-from gunicorn.http import errors  # type: ignore[import-untyped]
-from gunicorn.http.wsgi import Response, default_environ  # type: ignore[import-untyped]
-from gunicorn.workers.gthread import ThreadWorker as GunicornThreadWorker  # type: ignore[import-untyped]
+from gunicorn.http import errors
+from gunicorn.http.wsgi import Response, default_environ
+from gunicorn.workers.gthread import ThreadWorker as GunicornThreadWorker
 
 # The same words as nginx's pages in deploy/nginx/errors (tests/security/test_proxy.py checks they agree).
 PAGES = {

@@ -109,18 +109,24 @@ def build_query(
     query = attribute_query(issuer=hub.entity_id, destination=url, name_id=subject.pairwise_id, moment=moment)
     if service.profile is Profile.FULL:
         add_request_extension(query, subject.service_request)
-    common = {
-        "issuer": hub.entity_id,
-        "subject": Subject(name_id=subject.pairwise_id, in_response_to=query.get("ID", ""), recipient=url),
-        "audience": matcher.entity_id,
-        "moment": moment,
-        "lifetime": EVIDENCE_LIFETIME,
-    }
-    evidence = [assertion(level=subject.level, attributes=to_attributes(dataset), **common)]  # type: ignore[arg-type]
+    about = Subject(name_id=subject.pairwise_id, in_response_to=query.get("ID", ""), recipient=url)
+
+    def evidence_assertion(level: LevelOfAssurance | None, attributes: list[etree._Element]) -> etree._Element:
+        return assertion(
+            issuer=hub.entity_id,
+            subject=about,
+            audience=matcher.entity_id,
+            moment=moment,
+            lifetime=EVIDENCE_LIFETIME,
+            level=level,
+            attributes=attributes,
+        )
+
+    evidence = [evidence_assertion(subject.level, to_attributes(dataset))]
     if cycle3_value is not None and service.cycle3_attribute is not None:
         answer = attribute_element(service.cycle3_attribute.value)
         etree.SubElement(answer, q("saml", "AttributeValue")).text = cycle3_value
-        evidence.append(assertion(attributes=[answer], **common))  # type: ignore[arg-type]
+        evidence.append(evidence_assertion(None, [answer]))
     holder = confirmation_data(query)
     for item in evidence:
         sign(item, signing_key)

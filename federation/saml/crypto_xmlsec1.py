@@ -40,9 +40,10 @@ class Xmlsec1Backend:
         except SignatureError as exc:
             raise ValueError("xmlsec1 could not sign") from exc
         filled = parse(signed.encode()).find(q("ds", "Signature"))
-        if filled is None:
+        parent = signature.getparent()
+        if filled is None or parent is None:
             raise ValueError("xmlsec1 returned no signature")
-        signature.getparent().replace(signature, filled)  # type: ignore[union-attr]
+        parent.replace(signature, filled)
 
     def verify(self, element: etree._Element, signature: etree._Element, certificate: Certificate) -> bool:
         try:
@@ -55,8 +56,9 @@ class Xmlsec1Backend:
             return False
 
     def encrypt(self, wrapper: etree._Element, template: etree._Element, recipient: Certificate, bits: int) -> None:
-        if template.getparent() is not None:
-            template.getparent().remove(template)  # type: ignore[union-attr]
+        parent = template.getparent()
+        if parent is not None:
+            parent.remove(template)
         with tempfile.NamedTemporaryFile(suffix=".xml") as template_file:
             template_file.write(to_bytes(template))
             template_file.flush()

@@ -56,6 +56,9 @@ def one_thread_hub(keys_dir: Path) -> Iterator[Gunicorn]:
     process = subprocess.Popen(command, env=env)
     try:
         assert wait_for("127.0.0.1", port, 60), "the hub did not start under gunicorn"
+        # Warm the worker (its first error page compiles the template): the timings below are of the hostile
+        # body, not of a cold start.
+        requests.post(f"http://127.0.0.1:{port}/SAML2/SSO", data={"SAMLRequest": "not base64"}, timeout=30)
         yield Gunicorn(process, port)
     finally:
         process.terminate()
