@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from bench.client import JourneyFailedError, matched_journey, reading
-from tests.conftest import LiveFederation
+from tests.support import LiveFederation
 
 
 @pytest.mark.parametrize("think_seconds", [0.0, 0.02], ids=["at-once", "pausing-on-each-page"])

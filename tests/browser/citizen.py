@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from playwright.sync_api import Locator, Page, Route, expect
 
-from tests.conftest import LiveFederation
+from tests.support import LiveFederation
 
 PAYE = ("check-your-paye-tax", "Check your PAYE tax")
 REFUND = ("claim-a-tax-refund", "Claim a tax refund")

@@ -11,14 +11,14 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.citizen import Citizen
-from tests.conftest import LiveFederation, RedisServer, start_federation
+from tests.support import LiveFederation, RedisServer, start_federation
 
 REPO = Path(__file__).resolve().parents[2]
 AXE = REPO / "node_modules" / "axe-core" / "axe.min.js"
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 # As long as an action waits (the context's default below): a shared CI machine can be slow to load a page.
 expect.set_options(timeout=15_000)
-# werkzeug's development server, which serves the apps here (tests/conftest.py), leaves a static file to the
+# werkzeug's development server, which serves the apps here (tests/support.py), leaves a static file to the
 # garbage collector when a browser drops the connection mid-response, as browsers do when a page moves on while
 # its assets load: in serving.py's execute(), rfile.read() raises ConnectionResetError before
 # application_iter.close(). Browser test modules ignore exactly that warning (pytestmark = DROPPED_STATIC_FILE).

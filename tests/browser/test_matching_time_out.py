@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from tests.browser.citizen import PAYE, WAITING, Citizen
 from tests.browser.conftest import DROPPED_STATIC_FILE, federation_running
-from tests.conftest import LiveFederation, RedisServer, federation_file_with
+from tests.support import LiveFederation, RedisServer, federation_file_with
 
 pytestmark = DROPPED_STATIC_FILE
 

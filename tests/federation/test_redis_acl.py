@@ -14,14 +14,10 @@ from pathlib import Path
 import pytest
 import redis
 
-import hub
-import stub_idp
-import stub_service
-from federation.config import DEFAULT_FEDERATION_FILE, load_federation
 from federation.redis_acl import USERS, acl_file_line, redis_cli_command, rules
 from hub import operations
-from tests.conftest import TEST_SETTINGS, LiveFederation, RedisServer, _serve, free_port
 from tests.journeys.drive import Journey
+from tests.support import TEST_SETTINGS, LiveFederation, RedisServer, start_federation, stop
 
 DOCS = Path(__file__).parents[2] / "docs" / "redis.md"
 
@@ -56,18 +52,17 @@ def shared_redis(redis_server: RedisServer) -> Iterator[SharedRedis]:
 def federation_under_acl(keys_dir: Path, shared_redis: SharedRedis) -> Iterator[LiveFederation]:
     """The three apps on loopback, as ``start_federation`` starts them but each with its own Redis user, and the
     hub's audit trail in its Redis stream."""
-    ports = {name: free_port() for name in ("hub", "stub_idp", "stub_service")}
-    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-    config = {"keys_dir": keys_dir, "urls": urls, "testing": True, **TEST_SETTINGS}
-    apps = {
-        "hub": hub.create_app({**config, "redis_url": shared_redis.urls["hub"], "audit_sink": "redis"}),
-        "stub_idp": stub_idp.create_app({**config, "redis_url": shared_redis.urls["stub-idp"]}),
-        "stub_service": stub_service.create_app({**config, "redis_url": shared_redis.urls["stub-service"]}),
-    }
-    servers = [_serve(apps[name], ports[name]) for name in apps]
-    yield LiveFederation(urls, apps, keys_dir, load_federation(DEFAULT_FEDERATION_FILE, keys_dir=keys_dir, urls=urls))
-    for server in servers:
-        server.shutdown()
+    live, servers = start_federation(
+        keys_dir,
+        None,
+        per_app={
+            "hub": {"redis_url": shared_redis.urls["hub"], "audit_sink": "redis"},
+            "stub_idp": {"redis_url": shared_redis.urls["stub-idp"]},
+            "stub_service": {"redis_url": shared_redis.urls["stub-service"]},
+        },
+    )
+    yield live
+    stop(servers)
 
 
 def test_whole_journey_runs_with_each_app_under_its_own_user(

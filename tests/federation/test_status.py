@@ -10,7 +10,7 @@ import hub
 import stub_idp
 import stub_service
 from hub import operations
-from tests.conftest import RedisServer
+from tests.support import RedisServer
 
 
 @pytest.mark.parametrize("factory", [hub.create_app, stub_idp.create_app, stub_service.create_app])

@@ -5,7 +5,7 @@ import redis
 
 from federation.errors import StoreUnavailableError
 from federation.store import MemoryStore, RedisStore, _client, make_store, replay_key
-from tests.conftest import RedisServer, free_port
+from tests.support import RedisServer, free_port
 
 
 def test_values_round_trip_and_take_is_once_only(store: MemoryStore | RedisStore) -> None:

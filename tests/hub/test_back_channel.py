@@ -34,8 +34,8 @@ from federation.verify.full_profile import RelyingServiceRequest
 from federation.verify.loa import LevelOfAssurance
 from federation.verify.mds import MatchingDataset
 from hub.matching import IDLE_SECONDS, MatchResult, MatchSubject, back_channel, build_query, send_query
-from tests.conftest import UNREACHABLE, federation_file_with, free_port
 from tests.factories import key_pair
+from tests.support import UNREACHABLE, federation_file_with, free_port
 
 TIMEOUT = 0.5  # the hub's matching wait in these tests, seconds
 DATASET = MatchingDataset.model_validate(

@@ -10,8 +10,8 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from hub import operations
-from tests.conftest import start_federation
 from tests.journeys.drive import Journey
+from tests.support import start_federation
 
 
 def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

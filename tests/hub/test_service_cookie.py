@@ -17,9 +17,8 @@ import requests
 
 from federation.sealing import Sealer
 from hub.services import services
-from tests.conftest import LiveFederation, start_federation
 from tests.journeys.drive import PAYE, PENSION, REFUND, SELF_ASSESSMENT, Journey
-from tests.support import Page
+from tests.support import LiveFederation, Page, start_federation
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ import datetime as dt
 from collections.abc import Callable
 
 import pytest
-from bs4 import BeautifulSoup
 from flask.testing import FlaskClient
 from lxml import etree
 
@@ -19,13 +18,7 @@ from federation.saml.xml import now, q, to_bytes
 from federation.verify.loa import LevelOfAssurance
 from hub.service_requests import assertion_consumer_url, requested_level
 from tests.factories import b64, key_pair, service_authn_request
-
-
-def _page(response) -> BeautifulSoup:  # type: ignore[no-untyped-def]
-    soup = BeautifulSoup(response.get_data(as_text=True), "html.parser")
-    assert len(soup.select("h1")) == 1
-    assert "Traceback" not in soup.text
-    return soup
+from tests.support import check_page
 
 
 def test_signed_request_starts_a_journey_with_an_opaque_httponly_cookie(
@@ -38,7 +31,7 @@ def test_signed_request_starts_a_journey_with_an_opaque_httponly_cookie(
     assert "HttpOnly" in journey_cookie and "SameSite=Lax" in journey_cookie
     assert len(journey_cookie.split(";")[0].split("=", 1)[1]) >= 40  # opaque, high-entropy
     choose = client.get("/choose-a-certified-company")
-    soup = _page(choose)
+    soup = check_page(choose)
     assert soup.select_one("h1").get_text(strip=True) == "Choose a certified company"
     # The level 1-only company is not offered to a level 2 service.
     offered = [node["value"] for node in soup.select('input[name="company"]')]
@@ -129,7 +122,7 @@ def test_bad_authn_request_gets_a_plain_400_page_and_no_journey(
 ) -> None:
     response = client.post("/SAML2/SSO", data=_bad_requests(federation)[case])
     assert response.status_code == 400
-    soup = _page(response)
+    soup = check_page(response, 400)
     assert "problem" in soup.select_one("h1").get_text().lower()
     assert "hub_journey" not in response.headers.get("Set-Cookie", "")
     assert any(record.levelname == "WARNING" and "Refused" in record.getMessage() for record in caplog.records)
@@ -140,13 +133,13 @@ def test_replayed_authn_request_is_refused(client: FlaskClient, federation: Fede
     assert client.post("/SAML2/SSO", data=data).status_code == 303
     replay = client.post("/SAML2/SSO", data=data)
     assert replay.status_code == 400
-    assert "already been used" in _page(replay).text
+    assert "already been used" in check_page(replay, 400).text
 
 
 def test_idp_response_without_a_journey_asks_the_citizen_to_start_again(client: FlaskClient) -> None:
     response = client.post("/SAML2/SSO/Response/POST", data={"SAMLResponse": b64(b"<x/>")})
     assert response.status_code == 400
-    assert _page(response).select_one("h1").get_text(strip=True) == "You need to start again"
+    assert check_page(response, 400).select_one("h1").get_text(strip=True) == "You need to start again"
 
 
 def test_garbage_idp_response_within_a_journey_is_a_400(client: FlaskClient, federation: Federation) -> None:
@@ -154,7 +147,7 @@ def test_garbage_idp_response_within_a_journey_is_a_400(client: FlaskClient, fed
     for data in ({}, {"SAMLResponse": "!!"}, {"SAMLResponse": b64(b"<samlp:Response/>")}):
         response = client.post("/SAML2/SSO/Response/POST", data=data)
         assert response.status_code == 400
-        _page(response)
+        check_page(response, 400)
 
 
 def test_choosing_without_the_form_token_is_forbidden(client: FlaskClient, federation: Federation) -> None:
@@ -163,16 +156,16 @@ def test_choosing_without_the_form_token_is_forbidden(client: FlaskClient, feder
         "/choose-a-certified-company", data={"company": federation.file.identity_providers[0].entity_id}
     )
     assert response.status_code == 403
-    _page(response)
+    check_page(response, 403)
 
 
 def test_choosing_nothing_shows_the_error_summary(client: FlaskClient, federation: Federation) -> None:
     client.post("/SAML2/SSO", data={"SAMLRequest": b64(service_authn_request(federation))})
-    soup = _page(client.get("/choose-a-certified-company"))
+    soup = check_page(client.get("/choose-a-certified-company"))
     token = soup.select_one('input[name="csrf_token"]')["value"]
     response = client.post("/choose-a-certified-company", data={"csrf_token": token})
     assert response.status_code == 400
-    soup = _page(response)
+    soup = check_page(response, 400)
     assert soup.title.get_text().startswith("Error: ")
     assert soup.select_one(".govuk-error-summary h2").get_text(strip=True) == "There is a problem"
 
@@ -181,7 +174,7 @@ def test_unknown_page_and_wrong_method_are_plain_pages(client: FlaskClient) -> N
     assert client.get("/no-such-page").status_code == 404
     response = client.get("/SAML2/SSO/Response/POST")
     assert response.status_code == 405
-    _page(response)
+    check_page(response, 405)
 
 
 def test_metadata_is_signed_and_has_a_validity_limit(client: FlaskClient, federation: Federation) -> None:
@@ -243,7 +236,7 @@ def _requested(refs: list[str], comparison: str | None = "minimum") -> Callable[
 
 
 def _offered_companies(client: FlaskClient) -> list[str]:
-    soup = _page(client.get("/choose-a-certified-company"))
+    soup = check_page(client.get("/choose-a-certified-company"))
     return [str(node["value"]) for node in soup.select('input[name="company"]')]
 
 
@@ -285,7 +278,7 @@ def test_name_id_policy_the_hub_cannot_honour_is_refused_with_a_page_that_says_w
 ) -> None:
     response = client.post("/SAML2/SSO", data={"SAMLRequest": _request_for(federation, edit=edit)})
     assert response.status_code == 400
-    soup = _page(response)
+    soup = check_page(response, 400)
     heading, main = soup.select_one("h1"), soup.select_one("main")
     assert heading is not None and heading.get_text(strip=True) == "There is a problem with the sign-in request"
     assert main is not None and "asked for a kind of sign-in this service does not provide" in main.get_text(" ")
@@ -367,7 +360,7 @@ def test_two_requested_authn_contexts_are_refused(client: FlaskClient, federatio
 
     response = client.post("/SAML2/SSO", data={"SAMLRequest": _request_for(federation, edit=twice)})
     assert response.status_code == 400
-    _page(response)
+    check_page(response, 400)
 
 
 def test_force_authn_provider_name_and_attribute_consuming_service_index_are_accepted(
@@ -418,7 +411,7 @@ def test_assertion_consumer_service_index_naming_no_configured_url_is_refused(
 ) -> None:
     response = client.post("/SAML2/SSO", data={"SAMLRequest": _request_for(federation, edit=edit)})
     assert response.status_code == 400
-    _page(response)
+    check_page(response, 400)
     assert "hub_journey" not in response.headers.get("Set-Cookie", "")
 
 
@@ -445,4 +438,4 @@ def test_authn_request_naming_a_subject_is_refused(client: FlaskClient, federati
 
     response = client.post("/SAML2/SSO", data={"SAMLRequest": _request_for(federation, edit=with_subject)})
     assert response.status_code == 400
-    _page(response)
+    check_page(response, 400)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import subprocess
-import threading
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,14 +19,23 @@ import pytest
 import requests
 import yaml
 from flask import Flask
-from werkzeug.serving import BaseWSGIServer, make_server
 
 from federation.saml.xml import parse
 from keys.pki import Role, Usage, issue_leaf
-from tests.conftest import LiveFederation, RedisServer, federation_file_with, free_port, start_federation
 from tests.interop import pysaml2_sp, python3_saml_sp
 from tests.interop.settings import pysaml2_config, python3_saml_settings
-from tests.support import Citizen, Page
+from tests.support import (
+    Citizen,
+    LiveFederation,
+    Page,
+    RedisServer,
+    bind,
+    federation_file_with,
+    serve,
+    start_federation,
+    stop,
+    url_of,
+)
 
 PYTHON3_SAML = "python3-saml-sp"
 PYSAML2 = "pysaml2-sp"
@@ -111,20 +119,14 @@ def verify_metadata_with_xmlsec1(metadata: bytes, certificate: Path, directory: 
     )
 
 
-def _serve(app: Flask, port: int) -> BaseWSGIServer:
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    return server
-
-
 @pytest.fixture(scope="session")
 def interop(
     interop_keys_dir: Path, redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Interop]:
     """The federation with the toolkit services registered and listening, shared by every interop test."""
     directory = tmp_path_factory.mktemp("interop-federation")
-    ports = {PYTHON3_SAML: free_port(), PYSAML2: free_port()}
-    base = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    toolkit_servers = {PYTHON3_SAML: bind(), PYSAML2: bind()}  # their URLs go into the federation file
+    base = {name: url_of(server) for name, server in toolkit_servers.items()}
     acs_urls = {
         PYTHON3_SAML: [f"{base[PYTHON3_SAML]}/saml/acs"],
         PYSAML2: [f"{base[PYSAML2]}{path}" for path in pysaml2_sp.ACS_PATHS],
@@ -136,7 +138,9 @@ def interop(
         PYTHON3_SAML: {"signing": f"{PYTHON3_SAML}-signing.crt", "encryption": f"{PYTHON3_SAML}-signing.crt"},
         PYSAML2: {"signing": f"{PYSAML2}-signing.crt", "encryption": f"{PYSAML2}-encryption.crt"},
     }
-    data["relying_services"] += [_service_entry(name, base[name], acs_urls[name], keys[name], msa) for name in ports]
+    data["relying_services"] += [
+        _service_entry(name, base[name], acs_urls[name], keys[name], msa) for name in toolkit_servers
+    ]
     # The python3-saml service again, under another entity ID, creating accounts for citizens it cannot match.
     creating = _service_entry(PYTHON3_SAML, base[PYTHON3_SAML], acs_urls[PYTHON3_SAML], keys[PYTHON3_SAML], msa)
     creating["entity_id"] = f"{base[PYTHON3_SAML]}{ACCOUNT_CREATION_ENTITY_PATH}"
@@ -172,13 +176,12 @@ def interop(
     }
     settings = {PYTHON3_SAML: p3_settings, PYSAML2: p2_config}
     for name, app in apps.items():
-        servers.append(_serve(app, ports[name]))
+        servers.append(serve(app, toolkit_servers[name]))
         interop.services[name] = ToolkitService(
             name, base[name], f"{base[name]}/saml/metadata", acs_urls[name], app, settings[name]
         )
     yield interop
-    for server in servers:
-        server.shutdown()
+    stop(servers)
 
 
 @pytest.fixture()

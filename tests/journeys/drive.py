@@ -10,8 +10,7 @@ from lxml import etree
 from federation.saml.crypto import decrypt_assertion
 from federation.saml.keys import KeyPair
 from federation.saml.xml import parse, q, text_of
-from tests.conftest import LiveFederation
-from tests.support import Citizen, Page
+from tests.support import Citizen, LiveFederation, Page
 
 PAYE = "check-your-paye-tax"
 REFUND = "claim-a-tax-refund"

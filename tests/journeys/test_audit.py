@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import RedisServer, start_federation
 from tests.journeys.drive import Journey
+from tests.support import RedisServer, start_federation
 
 STEPS = ["journey_started", "company_chosen", "idp_outcome", "matching_outcome", "response_sent"]
 

@@ -16,8 +16,8 @@ from flask.testing import FlaskClient
 
 import hub
 from keys.pki import DATA_KEYS_DIR, new_data_key, read_data_keys
-from tests.conftest import TEST_SETTINGS, LiveFederation, RedisServer, start_federation
 from tests.journeys.drive import Journey
+from tests.support import TEST_SETTINGS, LiveFederation, RedisServer, start_federation
 
 
 @pytest.fixture()

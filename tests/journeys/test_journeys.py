@@ -15,8 +15,8 @@ from federation.errors import SignatureError
 from federation.saml.crypto import verify
 from federation.saml.xml import STATUS_NO_MATCH, STATUS_RESPONDER, q, text_of
 from federation.verify.account_attributes import read_attributes
-from tests.conftest import LiveFederation
 from tests.journeys.drive import PAYE, PENSION, REFUND, SELF_ASSESSMENT, Journey, idp_entity
+from tests.support import LiveFederation
 
 
 def test_matched_citizen_sees_record_identifier_and_level(live_federation: LiveFederation) -> None:

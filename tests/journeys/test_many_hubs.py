@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import BaseWSGIServer, make_server
 
 import hub
-from tests.conftest import LiveFederation, RedisServer, free_port, start_federation
 from tests.journeys.drive import Journey, idp_entity
+from tests.support import LiveFederation, RedisServer, serve, start_federation, stop, url_of
 
 
 @pytest.fixture()
@@ -20,12 +18,9 @@ def two_hubs(keys_dir: Path, redis_server: RedisServer) -> Iterator[tuple[LiveFe
     redis_server.client.flushall()
     live, servers = start_federation(keys_dir, redis_server.url)
     second = hub.create_app({"keys_dir": keys_dir, "urls": live.urls, "redis_url": redis_server.url, "testing": True})
-    port = free_port()
-    server: BaseWSGIServer = make_server("127.0.0.1", port, second, threaded=True)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    yield live, f"http://127.0.0.1:{port}"
-    for each in [*servers, server]:
-        each.shutdown()
+    server = serve(second)
+    yield live, url_of(server)
+    stop([*servers, server])
 
 
 def test_journey_alternating_between_two_hub_processes_completes(two_hubs: tuple[LiveFederation, str]) -> None:

@@ -10,9 +10,8 @@ from bs4 import BeautifulSoup, Tag
 from flask import Flask
 
 from hub import operations
-from tests.conftest import LiveFederation, _serve, free_port
 from tests.journeys.drive import PAYE, Journey, idp_entity
-from tests.support import Citizen, Page
+from tests.support import Citizen, LiveFederation, Page, serve, stop, url_of
 
 
 def operations_for(live: LiveFederation, **config: object) -> Flask:
@@ -71,12 +70,11 @@ def _text(node: Tag | None) -> str:
 @contextmanager
 def serving(app: Flask) -> Iterator[str]:
     """``app`` over real HTTP on a free loopback port, as an operator's browser would meet it."""
-    port = free_port()
-    server = _serve(app, port)
+    server = serve(app)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield url_of(server)
     finally:
-        server.shutdown()
+        stop([server])
 
 
 def read_dashboard(app: Flask, period: str = "day") -> DashboardPage:

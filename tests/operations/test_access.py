@@ -11,7 +11,7 @@ from flask import Flask
 
 from hub import operations
 from hub.operations import alongside
-from tests.conftest import _serve, free_port
+from tests.support import bind, free_port, serve, stop, url_of
 
 
 @pytest.fixture()
@@ -71,12 +71,13 @@ def test_status_and_assets_stay_open_for_load_balancers_and_the_sign_in_page(gua
 
 def test_one_process_serves_the_hub_publicly_and_the_dashboard_on_the_internal_port_only(keys_dir: Path) -> None:
     """``make run`` without Redis: the hub's process answers on both ports, by the port a request arrived on."""
-    public_port, internal_port = free_port(), free_port()
-    urls = {"hub": f"http://127.0.0.1:{public_port}"}
-    both = alongside.create_app(internal_port, {"keys_dir": keys_dir, "urls": urls, "testing": True})
-    servers = [_serve(both, public_port), _serve(both, internal_port)]  # type: ignore[arg-type]
+    servers = [bind(), bind()]  # the public port and the internal one, held before the app is built
+    public, internal = url_of(servers[0]), url_of(servers[1])
+    internal_port = servers[1].server_port
+    both = alongside.create_app(internal_port, {"keys_dir": keys_dir, "urls": {"hub": public}, "testing": True})
+    for server in servers:
+        serve(both, server)
     try:
-        public, internal = f"http://127.0.0.1:{public_port}", f"http://127.0.0.1:{internal_port}"
         dashboard = requests.get(internal + "/", timeout=10)
         assert dashboard.status_code == 200 and "Hub performance" in dashboard.text
         assert requests.get(internal + "/metrics", timeout=10).status_code == 200
@@ -87,8 +88,7 @@ def test_one_process_serves_the_hub_publicly_and_the_dashboard_on_the_internal_p
         assert spoofed.status_code == 404
         assert requests.get(public + "/SAML2/metadata", timeout=10).status_code == 200
     finally:
-        for server in servers:
-            server.shutdown()
+        stop(servers)
 
 
 def test_the_hub_and_operations_app_in_one_process_share_the_store(keys_dir: Path) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from tests.conftest import LiveFederation
 from tests.operations.conftest import (
     abandoned_at_the_hub,
     cancelled,
@@ -11,6 +10,7 @@ from tests.operations.conftest import (
     operations_for,
     read_dashboard,
 )
+from tests.support import LiveFederation
 
 
 def test_dashboard_counts_three_matched_and_one_cancelled_journey(live_federation: LiveFederation) -> None:

@@ -12,8 +12,8 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from tests.browser.conftest import DROPPED_STATIC_FILE, check_accessibility
-from tests.conftest import RedisServer, start_federation
 from tests.operations.conftest import cancelled, matched, operations_for, serving
+from tests.support import RedisServer, start_federation
 
 pytestmark = [
     DROPPED_STATIC_FILE,

@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from hub import operations
 from launcher.localrun import gunicorn_command, wait_for
-from tests.conftest import free_port
+from tests.support import free_port
 
 ENDPOINT = (("app", "hub"), ("endpoint", "federation.status"), ("status", "200"))
 

@@ -9,8 +9,8 @@ from flask import Flask
 
 from hub import operations
 from hub.stats import StatsSink
-from tests.conftest import RedisServer
 from tests.operations.conftest import read_dashboard
+from tests.support import RedisServer
 
 SERVICE = "http://service.you-forgot-to-start-it.invalid/check-your-paye-tax/SAML2/metadata"
 IDP = "http://idp.you-forgot-to-start-it.invalid/stub-idp-one/SAML2/metadata"

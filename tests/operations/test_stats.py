@@ -11,7 +11,7 @@ from federation.store import MemoryStore, RedisStore
 from federation.verify.loa import LevelOfAssurance
 from hub.journey import Journey, JourneyRepository
 from hub.stats import DAY, HOUR, MINUTE, StatsSink, Step, read_buckets, steps_reached_by, tally
-from tests.conftest import RedisServer, free_port
+from tests.support import RedisServer, free_port
 
 AT = 1_794_999_960.0  # 2026-11-18 11:06:00 UTC, the start of a minute
 

@@ -14,7 +14,7 @@ from federation.config import DEFAULT_FEDERATION_FILE, Certificate
 from federation.saml.keys import KeyPair
 from hub.cli import main
 from keys.pki import load_certificate
-from tests.conftest import LiveFederation, start_federation
+from tests.support import LiveFederation, start_federation
 
 
 @dataclass

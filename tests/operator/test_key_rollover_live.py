@@ -18,8 +18,8 @@ from federation.saml.keys import KeyPair
 from federation.saml.metadata import read_metadata
 from federation.saml.xml import NS, STATUS_SUCCESS, now, parse, q, text_of
 from hub.cli.journey import SCENARIOS, JourneyDriver, JourneyResult, SamlPost
-from tests.conftest import LiveFederation
 from tests.operator.conftest import Workspace, running
+from tests.support import LiveFederation
 
 TODAY = f"{now():%Y-%m-%d}"
 PAYE = "check-your-paye-tax"

@@ -11,8 +11,8 @@ import pytest
 from federation.saml.xml import STATUS_SUCCESS
 from hub.cli import main
 from hub.cli.journey import SCENARIOS, JourneyDriver
-from tests.conftest import LiveFederation, start_federation
 from tests.factories import redirect_query, service_authn_request
+from tests.support import LiveFederation, start_federation
 
 # Per scenario at the stub service's "Check your PAYE tax" (level 2, cycle 3): README's outcome table.
 EXPECTED = {

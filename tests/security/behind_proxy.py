@@ -20,7 +20,7 @@ import yaml
 from federation.config import DEFAULT_FEDERATION_FILE, Federation, load_federation
 from launcher import reverse_proxy
 from launcher.localrun import gunicorn_command, wait_for
-from tests.conftest import UNREACHABLE, free_port
+from tests.support import UNREACHABLE, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CLOSED = "127.0.0.1:9"  # the discard port: nothing listens there

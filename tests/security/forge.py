@@ -18,9 +18,8 @@ from lxml import etree
 from federation.saml.crypto import decrypt_assertion, sign
 from federation.saml.keys import KeyPair
 from federation.saml.xml import new_id, q, to_bytes
-from tests.conftest import LiveFederation
 from tests.journeys.drive import Journey
-from tests.support import Page
+from tests.support import LiveFederation, Page
 
 IDP_ONE = "stub-idp-one"
 

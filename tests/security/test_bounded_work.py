@@ -25,8 +25,8 @@ import stub_idp
 import stub_service
 from federation.config import DEFAULT_FEDERATION_FILE, load_federation
 from launcher.localrun import gunicorn_command, wait_for
-from tests.conftest import UNREACHABLE, free_port
 from tests.factories import b64, service_authn_request
+from tests.support import UNREACHABLE, free_port
 
 DEV_ZERO = '<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE r [<!ENTITY % z SYSTEM "file:///dev/zero"> %z;]><r/>'
 FIFTY_MB = 50 * 1024 * 1024

@@ -16,9 +16,9 @@ import yaml
 
 from federation.config import DEFAULT_FEDERATION_FILE
 from federation.saml.xml import q
-from tests.conftest import LiveFederation, start_federation
 from tests.security.conftest import Recorder, capture, check_refused, counts
 from tests.security.forge import IDP_ONE, Captured, encrypt_with, resign
+from tests.support import LiveFederation, start_federation
 
 
 @pytest.fixture(scope="module")

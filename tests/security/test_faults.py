@@ -13,9 +13,8 @@ from federation.config import DEFAULT_FEDERATION_FILE, FederationConfigError
 from federation.saml.checks import read_status
 from federation.saml.crypto import verify
 from federation.saml.xml import STATUS_NO_AUTHN_CONTEXT, STATUS_RESPONDER, parse
-from tests.conftest import RedisServer, federation_file_with, start_federation
 from tests.journeys.drive import Journey
-from tests.support import Page
+from tests.support import Page, RedisServer, federation_file_with, start_federation
 
 
 def _service_status(journey: Journey, exit_page: Page) -> tuple[str, str | None]:

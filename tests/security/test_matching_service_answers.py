@@ -7,7 +7,6 @@ hub's real back-channel code is exercised over real HTTP.
 from __future__ import annotations
 
 import datetime as dt
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,7 +14,6 @@ from typing import Any
 
 import pytest
 from lxml import etree
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from federation.config import Profile
@@ -37,8 +35,8 @@ from federation.verify.full_profile import RelyingServiceRequest, read_request_e
 from federation.verify.loa import LevelOfAssurance
 from federation.verify.mds import MatchingDataset
 from hub.matching import MatchAnswer, MatchResult, MatchSubject, back_channel, build_query, send_query
-from tests.conftest import UNREACHABLE, federation_file_with, free_port
 from tests.factories import key_pair
+from tests.support import UNREACHABLE, federation_file_with, serve, stop, url_of
 
 PAIRWISE = "a" * 64
 HTTP = back_channel()  # one pool for every query here, as a hub worker has: a bad answer must not spoil it
@@ -64,17 +62,15 @@ class HostileMatcher:
 @pytest.fixture(scope="module")
 def matcher(keys_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostileMatcher]:
     app = HostileMatcher()
-    port = free_port()
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    server = serve(app)
     settings = AppSettings(
         keys_dir=keys_dir,
-        urls={**UNREACHABLE, "stub_service": f"http://127.0.0.1:{port}"},
+        urls={**UNREACHABLE, "stub_service": url_of(server)},
         federation_file=federation_file_with(tmp_path_factory.mktemp("federation"), matching_timeout_seconds=1),
     )
     app.runtime = load_runtime(settings, store_prefix="hub")
     yield app
-    server.shutdown()
+    stop([server])
 
 
 def _send(matcher: HostileMatcher, answer: Answer, profile: Profile = Profile.SIMPLE) -> MatchAnswer:

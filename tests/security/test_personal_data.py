@@ -15,9 +15,8 @@ from pathlib import Path
 import pytest
 
 from stub_idp.users import load_users
-from tests.conftest import LiveFederation, RedisServer, start_federation
 from tests.journeys.drive import PAYE, PENSION, REFUND, SELF_ASSESSMENT, Journey
-from tests.support import Page
+from tests.support import LiveFederation, Page, RedisServer, start_federation
 
 
 @pytest.fixture(scope="module")

@@ -25,6 +25,7 @@ from federation.gunicorn_worker import PAGES
 from launcher import localrun, reverse_proxy
 from tests.factories import redirect_query, service_authn_request
 from tests.security.behind_proxy import ROOT, ProxiedHub, proxied_hub, wait_for_line
+from tests.support import check_page
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -64,10 +65,8 @@ def check_started(page: requests.Response) -> None:
 
 def check_our_page(response: requests.Response, status: int, h1: str) -> None:
     """An error page of ours, not the app's: one h1 in plain words, a title, and the apps' security headers."""
-    assert response.status_code == status
-    soup = BeautifulSoup(response.text, "html.parser")
-    headings = soup.select("h1")
-    assert [heading.get_text(strip=True) for heading in headings] == [h1]
+    soup = check_page(response, status)
+    assert [heading.get_text(strip=True) for heading in soup.select("h1")] == [h1]
     assert soup.title is not None and soup.title.get_text(strip=True) == f"{h1} – GOV.UK"
     assert response.headers["Content-Type"] == "text/html; charset=utf-8"
     assert "default-src 'self'" in response.headers["Content-Security-Policy"]

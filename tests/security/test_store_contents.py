@@ -35,9 +35,8 @@ from federation.verify.pairwise import pairwise_identifier
 from hub.services import services
 from keys.pki import read_data_keys
 from stub_idp.users import load_users
-from tests.conftest import LiveFederation, RedisServer, federation_file_with, start_federation
 from tests.journeys.drive import PAYE, PENSION, REFUND, SELF_ASSESSMENT, Journey, idp_entity
-from tests.support import Page
+from tests.support import LiveFederation, Page, RedisServer, federation_file_with, start_federation
 
 # What the test expects of each stage, written out here rather than read from hub.journey.
 MATCHING_OPEN = {"matching", "creating-account", "awaiting-cycle3"}

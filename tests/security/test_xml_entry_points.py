@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator
@@ -25,7 +24,6 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from lxml import etree
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Response
 
 from federation.config import Federation
@@ -39,9 +37,9 @@ from federation.verify.loa import LevelOfAssurance
 from hub.cli.selfcheck_metadata import metadata_findings
 from hub.matching import MatchSubject, back_channel, build_query, send_query
 from keys.pki import Role, ca_file, load_certificate
-from tests.conftest import UNREACHABLE, federation_file_with, free_port
 from tests.factories import service_authn_request
 from tests.security.test_matching_service_answers import DATASET, PAIRWISE
+from tests.support import UNREACHABLE, federation_file_with, serve, stop, url_of
 
 ROOT = (
     '<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" ID="_x" Version="2.0">{inner}</samlp:Response>'
@@ -109,16 +107,14 @@ class HostileAnswers:
 @pytest.fixture(scope="module")
 def matcher(keys_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[HostileAnswers, Runtime]]:
     answers = HostileAnswers()
-    port = free_port()
-    server = make_server("127.0.0.1", port, answers, threaded=True)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    server = serve(answers)
     settings = AppSettings(
         keys_dir=keys_dir,
-        urls={**UNREACHABLE, "stub_service": f"http://127.0.0.1:{port}"},
+        urls={**UNREACHABLE, "stub_service": url_of(server)},
         federation_file=federation_file_with(tmp_path_factory.mktemp("federation"), matching_timeout_seconds=2),
     )
     yield answers, load_runtime(settings, store_prefix="hub")
-    server.shutdown()
+    stop([server])
 
 
 def _b64(data: bytes) -> str:

@@ -45,8 +45,8 @@ from federation.verify.loa import FRAUD_LEVEL_URI, LevelOfAssurance
 from federation.verify.mds import from_attribute_statement
 from stub_idp.services import services as stub_idp_services
 from stub_idp.users import load_users
-from tests.conftest import RedisServer
 from tests.factories import b64, key_pair
+from tests.support import RedisServer, check_page
 
 IDP_ONE = "stub-idp-one"
 REGISTRATION = {
@@ -104,19 +104,6 @@ def start(idp: FlaskClient, federation: Federation, slug: str = IDP_ONE) -> Star
     location = urlsplit(response.headers["Location"])
     assert location.path == f"/{slug}/login"
     return Started(parse_qs(location.query)["request_token"][0], request.get("ID", ""), entry)
-
-
-def check_page(response: TestResponse, status: int = 200) -> BeautifulSoup:
-    """Parse a page and check what every page must be: one h1, unique ids, a GOV.UK title, no traceback."""
-    assert response.status_code == status
-    text = response.get_data(as_text=True)
-    assert "Traceback" not in text
-    soup = BeautifulSoup(text, "html.parser")
-    assert len(soup.select("h1")) == 1
-    ids = [str(node["id"]) for node in soup.select("[id]")]
-    assert len(ids) == len(set(ids))
-    assert soup.title is not None and soup.title.get_text(strip=True).endswith("– GOV.UK")
-    return soup
 
 
 def one(node: Tag, selector: str) -> Tag:

@@ -8,7 +8,7 @@ import logging
 from typing import Any
 
 import pytest
-from bs4 import BeautifulSoup, Tag
+from bs4 import Tag
 from flask import Flask
 from flask.testing import FlaskClient
 from lxml import etree
@@ -33,8 +33,8 @@ from federation.verify.loa import LevelOfAssurance
 from federation.verify.mds import MatchingDataset, text_attribute
 from stub_service.matcher import Matcher
 from stub_service.services import services as stub_service_services
-from tests.conftest import RedisServer
 from tests.factories import b64, key_pair
+from tests.support import RedisServer, check_page
 
 SLUGS = {
     "check-your-paye-tax": ("Check your PAYE tax", "Level 2", "NationalInsuranceNumber", "No"),
@@ -69,19 +69,6 @@ def service_app(app_config: dict[str, object]) -> Flask:
 @pytest.fixture()
 def client(service_app: Flask) -> FlaskClient:
     return service_app.test_client()
-
-
-def check_page(reply: Any, status: int = 200) -> BeautifulSoup:
-    """The parsed page, after the checks every page must pass: one h1, unique ids, a GOV.UK title, no traceback."""
-    text = reply.get_data(as_text=True)
-    assert reply.status_code == status, text
-    soup = BeautifulSoup(text, "html.parser")
-    assert len(soup.select("h1")) == 1
-    ids = [str(node["id"]) for node in soup.select("[id]")]
-    assert len(ids) == len(set(ids)), "duplicate ids"
-    assert soup.title is not None and soup.title.get_text(strip=True).endswith("– GOV.UK")
-    assert "Traceback" not in text
-    return soup
 
 
 def text(soup: Tag, selector: str) -> str:
