@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 ASSETS := federation/static/govuk/govuk-frontend.min.css
 
-.PHONY: run test bench install assets keys keys-if-missing clean
+.PHONY: run test check lint bench install assets keys keys-if-missing clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,9 +29,15 @@ keys: install  ## regenerate the federation's keys and certificates
 run: install assets  ## run the whole federation on 127.0.0.1 (behind nginx when installed) and print the start URL
 	$(BIN)/python -m launcher.localrun
 
-test: install assets  ## lint, type-check and run the whole test suite (needs redis-server, chromium, xmlsec1 and nginx)
+lint: install  ## ruff, ruff format --check and mypy
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+check: lint  ## the edit loop, under a minute: lint, types and the tests that start no server or browser (needs redis-server)
+	$(BIN)/python -m pytest -q -m "not live"
+
+test: lint assets  ## lint, type-check and run the whole test suite (needs redis-server, chromium, xmlsec1 and nginx)
 	$(BIN)/python -m pytest
 	CRYPTO_BACKEND=xmlsec1 $(BIN)/python -m pytest tests/security tests/federation/test_crypto.py tests/interop
 

@@ -22,8 +22,8 @@ from bs4 import BeautifulSoup
 from federation.config import DEFAULT_FEDERATION_FILE, DEFAULT_KEYS_DIR, load_federation
 from keys.__main__ import main as generate_keys
 from launcher.localrun import gunicorn_command, redis_command, wait_for
-from tests.conftest import LiveFederation, free_port
 from tests.journeys.drive import Journey
+from tests.support import LiveFederation, free_port
 
 
 def _wait_for(port: int) -> None:

@@ -51,8 +51,8 @@ import hub.journey.repository
 import hub.matching
 import hub.matching_runner
 from keys.pki import generate
-from tests.conftest import LiveFederation, free_port, start_federation
 from tests.journeys.drive import Journey
+from tests.support import LiveFederation, free_port, start_federation
 
 MATCHING_THREAD = "(matching thread)"
 REQUEST_REST = "Flask and werkzeug around the views"

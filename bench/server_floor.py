@@ -25,7 +25,7 @@ import requests
 from flask import Flask
 
 from launcher.localrun import gunicorn_command, wait_for
-from tests.conftest import free_port
+from tests.support import free_port
 
 # A journey's requests to the hub (tests/bench/test_client.py lists them): /SAML2/SSO, /start, the two
 # questions' pages (each shown, then posted), /SAML2/SSO/Response/POST and /response-processing.

@@ -37,7 +37,7 @@ from bench.client import matched_journey
 from federation.config import DEFAULT_FEDERATION_FILE, DEFAULT_KEYS_DIR
 from keys.__main__ import main as generate_keys
 from launcher.localrun import redis_command, serve, wait_for
-from tests.conftest import free_port
+from tests.support import free_port
 
 # A form post to the hub's SAML endpoint, which reads its body: what a relying service's page sends.
 _HEAD = (

@@ -26,12 +26,33 @@ from tests.support import (
     UNREACHABLE,
     LiveFederation,
     RedisServer,
-    free_port,
-    spawn_redis,
     start_federation,
     stop,
-    wait_for_redis,
 )
+
+# A test is ``live`` when it runs the federation over HTTP, gunicorn, nginx or Chromium; ``make check`` leaves
+# those out. A test gets the mark from a fixture below that starts one of them; a module whose tests start them
+# themselves says so (``pytestmark = pytest.mark.live``).
+LIVE_FIXTURES = frozenset(
+    {
+        "shared_federation",  # live_federation
+        "live",  # a module's own federation
+        "chromium",  # the browser tests
+        "attack_live",  # tests/security: captured, recorder
+        "cbc_for_idp_one",
+        "interop",
+        "two_hubs",
+        "federation_under_acl",
+        "hub",  # tests/security: behind nginx and gunicorn, or the store's contents
+        "one_thread_hub",
+    }
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if LIVE_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.live)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -67,11 +88,7 @@ def app(app_config: dict[str, object]) -> Flask:
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    port = free_port()  # redis-server binds it itself
-    directory = tmp_path_factory.mktemp("redis")
-    client = redis.Redis(host="127.0.0.1", port=port)
-    server = RedisServer(f"redis://127.0.0.1:{port}/0", client, spawn_redis(port, directory), port, directory)
-    wait_for_redis(client)
+    server = RedisServer.launch(tmp_path_factory.mktemp("redis"))
     yield server
     server.stop()
 

@@ -145,22 +145,49 @@ def start_federation(
 
 @dataclass
 class RedisServer:
+    """A redis-server of the test session's own, on a loopback port."""
+
     url: str
     client: redis.Redis
     process: subprocess.Popen[bytes]
     port: int
     directory: Path
 
+    @classmethod
+    def launch(cls, directory: Path) -> RedisServer:
+        """redis-server on a free port, which it binds itself: if another process took the port first (one of
+        the suite's other workers, say), it tries another rather than talk to someone else's Redis."""
+        for _ in range(5):
+            port = free_port()
+            client = redis.Redis(host="127.0.0.1", port=port)
+            server = cls(f"redis://127.0.0.1:{port}/0", client, _spawn_redis(port, directory), port, directory)
+            if server._answers():
+                return server
+            server.stop()
+        pytest.fail("redis-server did not start")
+
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(timeout=10)
 
     def start(self) -> None:
-        self.process = spawn_redis(self.port, self.directory)
-        wait_for_redis(self.client)
+        """Start it again, on the same port (the apps know its URL)."""
+        self.process = _spawn_redis(self.port, self.directory)
+        if not self._answers():
+            pytest.fail(f"redis-server did not start again on port {self.port}")
+
+    def _answers(self) -> bool:
+        """Whether this process, not another on the port, answers (False once it has exited)."""
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and self.process.poll() is None:
+            try:
+                return int(self.client.info("server")["process_id"]) == self.process.pid
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        return False
 
 
-def spawn_redis(port: int, directory: Path) -> subprocess.Popen[bytes]:
+def _spawn_redis(port: int, directory: Path) -> subprocess.Popen[bytes]:
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.fail("redis-server is not installed: the tests use a real Redis (apt-get install redis-server)")
@@ -169,17 +196,6 @@ def spawn_redis(port: int, directory: Path) -> subprocess.Popen[bytes]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-
-
-def wait_for_redis(client: redis.Redis) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            if client.ping():
-                return
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    pytest.fail("redis-server did not start")
 
 
 # ---- pages ----------------------------------------------------------------------------------------------------

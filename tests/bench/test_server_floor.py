@@ -8,6 +8,8 @@ import pytest
 
 from bench.server_floor import APPS, PAGE, _drive, bare_wsgi, create_flask_app, main, measure
 
+pytestmark = pytest.mark.live  # its tests start the federation (or gunicorn) themselves
+
 BURN = "bench.server_floor:burn_2ms_wsgi"
 
 

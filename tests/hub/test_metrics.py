@@ -7,11 +7,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from hub import operations
 from tests.journeys.drive import Journey
 from tests.support import start_federation
+
+pytestmark = pytest.mark.live  # its tests start the federation (or gunicorn) themselves
 
 
 def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

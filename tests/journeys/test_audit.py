@@ -11,6 +11,8 @@ import pytest
 from tests.journeys.drive import Journey
 from tests.support import RedisServer, start_federation
 
+pytestmark = pytest.mark.live  # its tests start the federation (or gunicorn) themselves
+
 STEPS = ["journey_started", "company_chosen", "idp_outcome", "matching_outcome", "response_sent"]
 
 

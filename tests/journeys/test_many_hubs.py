@@ -9,7 +9,7 @@ import pytest
 
 import hub
 from tests.journeys.drive import Journey, idp_entity
-from tests.support import LiveFederation, RedisServer, serve, start_federation, stop, url_of
+from tests.support import TEST_SETTINGS, LiveFederation, RedisServer, serve, start_federation, stop, url_of
 
 
 @pytest.fixture()
@@ -17,7 +17,10 @@ def two_hubs(keys_dir: Path, redis_server: RedisServer) -> Iterator[tuple[LiveFe
     """The federation with hub A at its configured URL, and a second hub process B on the same Redis."""
     redis_server.client.flushall()
     live, servers = start_federation(keys_dir, redis_server.url)
-    second = hub.create_app({"keys_dir": keys_dir, "urls": live.urls, "redis_url": redis_server.url, "testing": True})
+    # With the test settings too: a second hub batching its dashboard counters would write them a second after
+    # the test, into whatever the next test put in Redis.
+    config = {"keys_dir": keys_dir, "urls": live.urls, "redis_url": redis_server.url, "testing": True}
+    second = hub.create_app({**config, **TEST_SETTINGS})
     server = serve(second)
     yield live, url_of(server)
     stop([*servers, server])

@@ -18,6 +18,8 @@ from hub import operations
 from launcher.localrun import gunicorn_command, wait_for
 from tests.support import free_port
 
+pytestmark = pytest.mark.live  # its tests start the federation (or gunicorn) themselves
+
 ENDPOINT = (("app", "hub"), ("endpoint", "federation.status"), ("status", "200"))
 
 

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.journeys.drive import PAYE, PENSION, SELF_ASSESSMENT, Journey
 from tests.operations.conftest import operations_for, serving
 from tests.security.test_personal_data import _finish, _personal_values
 from tests.support import Citizen, RedisServer, start_federation
+
+pytestmark = pytest.mark.live  # its tests start the federation (or gunicorn) themselves
 
 NINOS = {"SE123456C", "AB654321C", "SE 12 34 56 C", "AB 65 43 21 C"}
 

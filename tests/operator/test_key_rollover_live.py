@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 
+import pytest
 import requests
 from lxml import etree
 
@@ -20,6 +21,8 @@ from federation.saml.xml import NS, STATUS_SUCCESS, now, parse, q, text_of
 from hub.cli.journey import SCENARIOS, JourneyDriver, JourneyResult, SamlPost
 from tests.operator.conftest import Workspace, running
 from tests.support import LiveFederation
+
+pytestmark = pytest.mark.live  # its tests start the federation (or gunicorn) themselves
 
 TODAY = f"{now():%Y-%m-%d}"
 PAYE = "check-your-paye-tax"

@@ -16,6 +16,8 @@ from federation.saml.xml import STATUS_NO_AUTHN_CONTEXT, STATUS_RESPONDER, parse
 from tests.journeys.drive import Journey
 from tests.support import Page, RedisServer, federation_file_with, start_federation
 
+pytestmark = pytest.mark.live  # its tests start the federation (or gunicorn) themselves
+
 
 def _service_status(journey: Journey, exit_page: Page) -> tuple[str, str | None]:
     """What the hub's 'Go back' form would tell the service: read from the signed Response it carries."""
