@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 ASSETS := federation/static/govuk/govuk-frontend.min.css
+# make test runs the suite in this many processes (pytest-xdist), a test file to each at a time: on 2 cores, 2
+# took the two passes from 377 s to 240 s. Each process starts its own Redis, Chromium and servers.
+TEST_WORKERS ?= 2
+PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadfile
 
 .PHONY: run test check lint bench install assets keys keys-if-missing clean
 
@@ -38,8 +42,8 @@ check: lint  ## the edit loop, under a minute: lint, types and the tests that st
 	$(BIN)/python -m pytest -q -m "not live"
 
 test: lint assets  ## lint, type-check and run the whole test suite (needs redis-server, chromium, xmlsec1 and nginx)
-	$(BIN)/python -m pytest
-	CRYPTO_BACKEND=xmlsec1 $(BIN)/python -m pytest tests/security tests/federation/test_crypto.py tests/interop
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL)
+	CRYPTO_BACKEND=xmlsec1 $(BIN)/python -m pytest $(PYTEST_PARALLEL) tests/security tests/federation/test_crypto.py tests/interop
 
 bench: install assets keys-if-missing  ## measure journeys per second and hub CPU for both crypto backends
 	$(BIN)/python -m bench --journeys 200 --concurrency 16 --soak 10000
