@@ -15,7 +15,7 @@ from collections import ChainMap
 from collections.abc import Callable, Hashable, Iterable, KeysView, MutableMapping
 from pathlib import Path
 from types import CodeType
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 import govuk_frontend_jinja
@@ -52,6 +52,7 @@ logger = logging.getLogger(__name__)
 blueprint = Blueprint(
     "federation", __name__, template_folder="templates", static_folder="static", static_url_path="/federation-static"
 )
+_Services = TypeVar("_Services")
 GOVUK_ASSETS = Path(__file__).resolve().parent / "static" / "govuk"
 STATUS_DETAILS = "IDA_STATUS_DETAILS"
 # The largest request body any app reads: a SAML message at its cap, base64-encoded in a form, and room for the
@@ -59,6 +60,21 @@ STATUS_DETAILS = "IDA_STATUS_DETAILS"
 MAX_REQUEST_BYTES = MAX_MESSAGE_BYTES * 2
 SAML_PARAMETERS = ("SAMLRequest", "SAMLResponse", "RelayState", "Signature", "SigAlg")
 _FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+
+
+def register_services(app: Flask, name: str, services: object, runtime: Runtime) -> None:
+    """An app's typed services object under ``name``, and its runtime where the shared parts read it."""
+    app.extensions[name] = services
+    app.extensions["runtime"] = runtime
+
+
+def registered_services(name: str, kind: type[_Services], app: Flask | None = None) -> _Services:
+    """The services object ``register_services`` put under ``name``, checked to be a ``kind``: of ``app``, or of
+    the app handling the current request."""
+    found = (app or current_app).extensions.get(name)
+    if not isinstance(found, kind):
+        raise RuntimeError(f"{kind.__name__} is not registered on this app")
+    return found
 
 
 def app_runtime() -> Runtime:

@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import urllib3
-from flask import Flask, current_app
+from flask import Flask
 
+from federation import web
 from federation.runtime import Runtime
 from federation.sealing import Sealer
 from hub.audit import Auditor
@@ -34,13 +35,9 @@ class HubServices:
     audit: Auditor
 
     def init_app(self, app: Flask) -> None:
-        app.extensions[EXTENSION] = self
-        app.extensions["runtime"] = self.runtime  # what the shared parts read (federation.web's /_status)
+        web.register_services(app, EXTENSION, self, self.runtime)
 
 
 def services(app: Flask | None = None) -> HubServices:
     """The hub's services: of ``app``, or of the app handling the current request."""
-    found = (app or current_app).extensions.get(EXTENSION)
-    if not isinstance(found, HubServices):
-        raise RuntimeError("the hub's services are not registered on this app (hub.create_app registers them)")
-    return found
+    return web.registered_services(EXTENSION, HubServices, app)

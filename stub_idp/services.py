@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import Flask, current_app
+from flask import Flask
 
+from federation import web
 from federation.runtime import Runtime
 from stub_idp.idps import StubIdp
 from stub_idp.pending import PendingRequests
@@ -25,13 +26,9 @@ class StubIdpServices:
     pending: PendingRequests
 
     def init_app(self, app: Flask) -> None:
-        app.extensions[EXTENSION] = self
-        app.extensions["runtime"] = self.runtime  # what the shared parts read (federation.web's /_status)
+        web.register_services(app, EXTENSION, self, self.runtime)
 
 
 def services(app: Flask | None = None) -> StubIdpServices:
     """The stub IDPs' services: of ``app``, or of the app handling the current request."""
-    found = (app or current_app).extensions.get(EXTENSION)
-    if not isinstance(found, StubIdpServices):
-        raise RuntimeError("the stub IDPs' services are not registered on this app")
-    return found
+    return web.registered_services(EXTENSION, StubIdpServices, app)
