@@ -27,6 +27,7 @@ STORE_COMMANDS = (
 # The hub's too, which the stubs do not keep: the dashboard's counters and the audit stream.
 HUB_COMMANDS = (
     "+hincrby",  # the dashboard's counters (hub/stats.py), each with a time to live
+    "+hsetnx",  # the funnel's steps each journey has reached (hub/stats.py), so each journey counts once
     "+expire",
     "+hgetall",  # the operations dashboard reads the counters
     "+xadd",  # the audit stream, with AUDIT_SINK=redis (hub/audit.py), capped with MAXLEN

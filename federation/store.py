@@ -53,9 +53,6 @@ class Store(Protocol):
         self, key: str, value: dict[str, Any], ttl_seconds: int, once_key: str, once_ttl: int
     ) -> bool: ...
     def ping(self) -> bool: ...
-    # Counters for the operations dashboard (hub.stats).
-    def increment_counters(self, counters: Sequence[tuple[str, Mapping[str, int], int]]) -> None: ...
-    def read_counters(self, keys: Sequence[str]) -> list[dict[str, int]]: ...
 
 
 def _client(url: str) -> redis.Redis:
@@ -102,6 +99,14 @@ def _encode(value: dict[str, Any]) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
+def execute_pipeline(pipe: Any) -> list[Any]:
+    """Send a pipeline; a Redis failure becomes StoreUnavailableError, as for every store call."""
+    try:
+        return list(pipe.execute())
+    except redis.RedisError as exc:
+        raise StoreUnavailableError(f"session store unavailable: {type(exc).__name__}") from exc
+
+
 class RedisStore:
     kind = "redis"
 
@@ -112,6 +117,10 @@ class RedisStore:
 
     def _key(self, key: str) -> str:
         return f"{self._prefix}:{key}"
+
+    def key(self, key: str) -> str:
+        """``key`` as Redis holds it (with this store's prefix), for a module that sends its own commands."""
+        return self._key(key)
 
     def _call(self, method: str | Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """A Redis command by name, or a registered script; a Redis failure becomes StoreUnavailableError."""
@@ -178,10 +187,7 @@ class RedisStore:
 
     @staticmethod
     def _execute(pipe: Any) -> list[Any]:
-        try:
-            return list(pipe.execute())
-        except redis.RedisError as exc:
-            raise StoreUnavailableError(f"session store unavailable: {type(exc).__name__}") from exc
+        return execute_pipeline(pipe)
 
     @property
     def client(self) -> redis.Redis:
@@ -199,28 +205,6 @@ class RedisStore:
             return bool(self._redis.ping())
         except redis.RedisError:
             return False
-
-    # Counters for the operations dashboard (hub.stats).
-
-    def increment_counters(self, counters: Sequence[tuple[str, Mapping[str, int], int]]) -> None:
-        """Add to hash fields, all in one round trip (a pipeline).
-
-        ``counters`` are (key, {field: amount}, ttl): each key then lives ``ttl`` seconds from now.
-        """
-        pipe = self._redis.pipeline(transaction=False)
-        for key, fields, ttl in counters:
-            for name, amount in fields.items():
-                pipe.hincrby(self._key(key), name, amount)
-            pipe.expire(self._key(key), ttl)
-        self._execute(pipe)
-
-    def read_counters(self, keys: Sequence[str]) -> list[dict[str, int]]:
-        """Every field of each hash in ``keys`` (empty for a missing key), in one round trip."""
-        pipe = self._redis.pipeline(transaction=False)
-        for key in keys:
-            pipe.hgetall(self._key(key))
-        found = self._execute(pipe)
-        return [{name.decode(): int(value) for name, value in fields.items()} for fields in found]
 
 
 class MemoryStore:
@@ -309,26 +293,6 @@ class MemoryStore:
     def keys(self) -> list[str]:
         with self._lock:
             return [k for k in list(self._data) if self._live(k) is not None]
-
-    # Counters for the operations dashboard (hub.stats), kept in ``_data`` beside the other values.
-
-    def _counted(self, key: str, ttl: int) -> dict[str, Any]:
-        """The live hash at ``key``, created if missing; its expiry moved to ``ttl`` from now."""
-        held = self._live(key) or {}
-        self._data[key] = (time.monotonic() + ttl, held)
-        return held
-
-    def increment_counters(self, counters: Sequence[tuple[str, Mapping[str, int], int]]) -> None:
-        """As ``RedisStore.increment_counters``."""
-        with self._lock:
-            for key, fields, ttl in counters:
-                held = self._counted(key, ttl)
-                for name, amount in fields.items():
-                    held[name] = int(held.get(name, 0)) + amount
-
-    def read_counters(self, keys: Sequence[str]) -> list[dict[str, int]]:
-        with self._lock:
-            return [{name: int(value) for name, value in (self._live(key) or {}).items()} for key in keys]
 
 
 def make_store(redis_url: str | None, prefix: str) -> Store:

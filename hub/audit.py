@@ -34,7 +34,7 @@ class LogSink:
 
 def _stream_value(value: object) -> str:
     """A record's field as a stream entry holds it: text as it is, nothing as empty, anything else as JSON
-    (numbers, ``true``/``false``, and lists such as ``reached`` as ``["chose-company"]``)."""
+    (numbers, ``true``/``false``, and lists such as ``evidence`` as ``["photo_id"]``)."""
     if isinstance(value, str):
         return value
     return "" if value is None else json.dumps(value, separators=(",", ":"))
@@ -82,4 +82,5 @@ def make_auditor(runtime: Runtime, component: str) -> Auditor:
         if not isinstance(store, RedisStore):
             raise ValueError("AUDIT_SINK=redis needs REDIS_URL")
         trail = RedisStreamSink(store)
-    return Auditor(Sinks(trail, StatsSink(store, runtime.settings.stats_flush_seconds)), component)
+    journey_seconds = runtime.federation.hub.journey_minutes * 60
+    return Auditor(Sinks(trail, StatsSink(store, runtime.settings.stats_flush_seconds, journey_seconds)), component)

@@ -129,12 +129,9 @@ def _send_to_idp(journey: Journey, idp: IdentityProviderEntry) -> str:
     if journey.idp_request_id:
         journeys().claim_request(journey.idp_request_id, journey)  # a new choice cancels the old request
     journey.choose_company(idp.entity_id, saml_request.get("ID", ""))
-    reached = journey.reach("company_chosen")
     journeys().save(journey, sent_request=saml_request.get("ID", ""))
     logger.info("Company chosen", extra={"idp": idp.entity_id})
-    auditor().event(
-        "company_chosen", **journey.audit_fields(), evidence=sorted(journey.evidence or []), reached=reached
-    )
+    auditor().event("company_chosen", **journey.audit_fields(), evidence=sorted(journey.evidence or []))
     return post_form(
         idp.sso_url,
         {"SAMLRequest": encode_message(saml_request)},

@@ -108,11 +108,9 @@ def _attempt(services: HubServices, journey: Journey, attempt: str) -> tuple[Jou
         result, seconds = answer.result, time.monotonic() - started
         MATCHING_SECONDS.labels(service.entity_id, result.value).observe(seconds)
         logger.info("Matching result: %s", result.value, extra={"journey_id": journey.log_id})
-        reached = journey.reach("matching_outcome", result=result.value)
         services.audit.event(
             "matching_outcome",
             **journey.audit_fields(),
-            reached=reached,
             result=result.value,
             cycle=_cycle(journey),
             matching_ms=round(seconds * 1000, 1),

@@ -67,7 +67,6 @@ def idp_response() -> ResponseReturnValue:
         **journey.audit_fields(),
         outcome=outcome.stage.value,
         asserted_level=outcome.level.value if outcome.level else None,
-        reached=journey.reach("idp_outcome", outcome=outcome.stage.value),  # saved below, in either branch
     )
     if outcome.stage is not Stage.MATCHING or outcome.persistent_id is None or outcome.dataset is None:
         journey.idp_answered(outcome.stage)

@@ -13,9 +13,10 @@ Keys (the hub's store prefixes them with ``hub:``), all in UTC:
   and ``reached|<step>``: journeys that reached a funnel step for the first time.
 
 A step can happen more than once in a journey (a citizen may try a second company), so the funnel must count
-journeys, not events. The journey itself remembers the steps it has reached (``Journey.reach``) and its audit
-event names those it reaches for the first time (the record's ``reached``): a plain counter then counts each
-journey once, exactly, with no journey IDs kept anywhere.
+journeys, not events. The counters remember, for each journey in flight, the steps it has reached: a hash
+``funnel:<journey log ID>`` whose fields are step names, set with HSETNX, so that only a journey's first time
+at a step adds to ``reached|<step>``. The hash lives as long as a journey can and goes when the journey's
+answer is sent. The journey record itself knows nothing of the dashboard.
 
 Nothing personal goes in: event names, entity IDs, outcomes, step names and bucketed durations only.
 """
@@ -26,13 +27,16 @@ import atexit
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
+from weakref import WeakKeyDictionary
+
+import redis
 
 from federation.errors import StoreUnavailableError
-from federation.store import Store
+from federation.store import MemoryStore, RedisStore, Store, execute_pipeline
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +75,7 @@ class Step(StrEnum):
     SIGNED_IN = "signed-in"
 
 
-# Steps that can repeat within a journey, counted once a journey from the events' ``reached``; the others
+# Steps that can repeat within a journey, counted once a journey (the ``funnel:`` hashes); the others
 # happen once a journey and are read from the ``started|…`` and successful ``response|…`` fields.
 REPEATABLE_STEPS = (Step.CHOSE_COMPANY, Step.IDP_ANSWERED, Step.VERIFIED, Step.MATCHED)
 _REPEATABLE = frozenset(step.value for step in REPEATABLE_STEPS)
@@ -93,13 +97,6 @@ def _name(value: object) -> str:
     return "-" if value is None else str(value).replace("|", "%7C")[:256]
 
 
-def _reached(record: Mapping[str, Any]) -> dict[str, int]:
-    """``reached|<step>`` for each funnel step the record says its journey reached for the first time."""
-    named = record.get("reached")
-    steps = named if isinstance(named, list | tuple) else ()
-    return {f"reached|{step}": 1 for step in steps if step in _REPEATABLE}
-
-
 def tally(record: Mapping[str, Any]) -> dict[str, int]:
     """The hash fields an audit record adds to. Only named fields are read, so nothing else can leak in."""
     event = record.get("event")
@@ -107,11 +104,9 @@ def tally(record: Mapping[str, Any]) -> dict[str, int]:
     if event == "journey_started":
         return {f"started|{service}": 1}
     if event == "company_chosen":
-        return {f"chosen|{idp}": 1, **_reached(record)}
+        return {f"chosen|{idp}": 1}
     if event == "idp_outcome":
-        return {f"idp|{idp}|{_name(record.get('outcome'))}": 1, **_reached(record)}
-    if event == "matching_outcome":
-        return _reached(record)
+        return {f"idp|{idp}|{_name(record.get('outcome'))}": 1}
     if event == "response_sent":
         outcome = _name(record.get("outcome"))
         signed_in = "signed-in" if outcome in SIGNED_IN_OUTCOMES else "not-signed-in"
@@ -120,7 +115,7 @@ def tally(record: Mapping[str, Any]) -> dict[str, int]:
 
 
 def steps_reached_by(event: str, *, outcome: str | None = None, result: str | None = None) -> tuple[Step, ...]:
-    """The funnel steps a journey reaches with ``event``: what the hub marks on the journey before auditing it."""
+    """The funnel steps that can repeat which a journey reaches with ``event`` (counted on its first time)."""
     if event == "company_chosen":
         return (Step.CHOSE_COMPANY,)
     if event == "idp_outcome":
@@ -130,41 +125,193 @@ def steps_reached_by(event: str, *, outcome: str | None = None, result: str | No
     return ()
 
 
+class Counters(Protocol):
+    """Where the dashboard's counts live: hashes of counts by time bucket, and each journey's funnel steps."""
+
+    def increment(self, counters: Sequence[tuple[str, Mapping[str, int], int]]) -> None:
+        """Add to hash fields; ``counters`` are (key, {field: amount}, ttl): each key lives ``ttl`` s from now."""
+
+    def read(self, keys: Sequence[str]) -> list[dict[str, int]]:
+        """Every field of each hash in ``keys`` (empty for a missing key)."""
+
+    def first_times(self, marks: Sequence[tuple[str, str]], ttl_seconds: int) -> list[bool]:
+        """Set each (key, field) if it is not set (HSETNX), the key to live ``ttl_seconds``; which were new."""
+
+    def forget(self, keys: Iterable[str]) -> None:
+        """Delete ``keys``."""
+
+
+class RedisCounters:
+    """Counters in the hub's Redis, under its prefix; each method is one round trip (a pipeline)."""
+
+    def __init__(self, store: RedisStore) -> None:
+        self._store = store
+
+    def _pipeline(self) -> redis.client.Pipeline:
+        return self._store.client.pipeline(transaction=False)
+
+    def increment(self, counters: Sequence[tuple[str, Mapping[str, int], int]]) -> None:
+        pipe = self._pipeline()
+        for key, fields, ttl in counters:
+            for name, amount in fields.items():
+                pipe.hincrby(self._store.key(key), name, amount)
+            pipe.expire(self._store.key(key), ttl)
+        execute_pipeline(pipe)
+
+    def read(self, keys: Sequence[str]) -> list[dict[str, int]]:
+        pipe = self._pipeline()
+        for key in keys:
+            pipe.hgetall(self._store.key(key))
+        found = execute_pipeline(pipe)
+        return [{name.decode(): int(value) for name, value in fields.items()} for fields in found]
+
+    def first_times(self, marks: Sequence[tuple[str, str]], ttl_seconds: int) -> list[bool]:
+        pipe = self._pipeline()
+        for key, name in marks:
+            pipe.hsetnx(self._store.key(key), name, 1)
+            pipe.expire(self._store.key(key), ttl_seconds)
+        return [bool(added) for added in execute_pipeline(pipe)[::2]]
+
+    def forget(self, keys: Iterable[str]) -> None:
+        names = [self._store.key(key) for key in keys]
+        if names:
+            pipe = self._pipeline()
+            for name in names:  # one DEL each: on a cluster the keys may lie in different slots
+                pipe.delete(name)
+            execute_pipeline(pipe)
+
+
+class MemoryCounters:
+    """Counters in this process, for a hub with the in-process store (tests, one process)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._hashes: dict[str, tuple[float, dict[str, int]]] = {}  # by key: (expires at, fields)
+
+    def _live(self, key: str, ttl: int | None = None) -> dict[str, int]:
+        expires, fields = self._hashes.get(key, (0.0, {}))
+        if expires <= time.monotonic():
+            fields = {}
+        if ttl is not None:
+            self._hashes[key] = (time.monotonic() + ttl, fields)
+        return fields
+
+    def increment(self, counters: Sequence[tuple[str, Mapping[str, int], int]]) -> None:
+        with self._lock:
+            for key, fields, ttl in counters:
+                held = self._live(key, ttl)
+                for name, amount in fields.items():
+                    held[name] = held.get(name, 0) + amount
+
+    def read(self, keys: Sequence[str]) -> list[dict[str, int]]:
+        with self._lock:
+            return [dict(self._live(key)) for key in keys]
+
+    def first_times(self, marks: Sequence[tuple[str, str]], ttl_seconds: int) -> list[bool]:
+        with self._lock:
+            added = []
+            for key, name in marks:
+                held = self._live(key, ttl_seconds)
+                added.append(name not in held)
+                held.setdefault(name, 1)
+            return added
+
+    def forget(self, keys: Iterable[str]) -> None:
+        with self._lock:
+            for key in keys:
+                self._hashes.pop(key, None)
+
+    def clear(self) -> None:
+        """Forget every count, as a store that has just started."""
+        with self._lock:
+            self._hashes.clear()
+
+
+_IN_PROCESS: WeakKeyDictionary[MemoryStore, MemoryCounters] = WeakKeyDictionary()
+
+
+def in_process_counters(store: MemoryStore) -> MemoryCounters:
+    """The counters held beside ``store``, one set per store."""
+    return _IN_PROCESS.setdefault(store, MemoryCounters())
+
+
+def counters_for(store: Store) -> Counters:
+    """The counters that go with ``store``: in its Redis, or held beside an in-process store (one per store, so
+    the dashboard reads what the auditor wrote)."""
+    if isinstance(store, RedisStore):
+        return RedisCounters(store)
+    if isinstance(store, MemoryStore):
+        return in_process_counters(store)
+    raise TypeError(f"no dashboard counters for a {type(store).__name__}")
+
+
+def _funnel_key(journey: str) -> str:
+    return f"funnel:{journey}"
+
+
+@dataclass(frozen=True)
+class _Mark:
+    """A journey reaching a funnel step that can repeat, at ``at``: counted if it is the journey's first time."""
+
+    journey: str
+    step: Step
+    at: float
+
+
 class StatsSink:
     """An audit sink that adds each event to the dashboard's counters; a failed write is logged, never raised.
 
     With ``flush_seconds`` above 0 (the default, 1 s) events are added up in the process and written together
-    at most that often, by a background thread: one round trip a second per process instead of five a journey
-    (about 1 ms of hub CPU per journey under load). The dashboard lags by that second; a process that dies
-    loses at most that second's counts, and ``flush`` runs at interpreter exit. With 0 every event is written
-    at once.
+    at most that often, by a background thread: two round trips a second per process (the funnel marks, then
+    the counts) instead of several a journey (about 1 ms of hub CPU per journey under load). The dashboard lags
+    by that second; a process that dies loses at most that second's counts, and ``flush`` runs at interpreter
+    exit. With 0 every event is written at once.
 
     Each flush sets the time to live of every key it writes, so a key outlives its last write by its
-    resolution's lifetime even when a flush before it failed.
+    resolution's lifetime even when a flush before it failed. A journey's funnel hash lives ``journey_seconds``
+    from its last mark, and goes when its answer is sent.
     """
 
-    def __init__(self, store: Store, flush_seconds: float = 1.0) -> None:
-        self._store = store
+    def __init__(self, store: Store, flush_seconds: float = 1.0, journey_seconds: int = 2 * 3600) -> None:
+        self._counters = counters_for(store)
         self._flush_seconds = flush_seconds
+        self._journey_seconds = journey_seconds
         self._lock = threading.Lock()
-        self._counters: dict[str, tuple[Resolution, dict[str, int]]] = {}  # by key: its resolution, its counts
+        self._pending: dict[str, tuple[Resolution, dict[str, int]]] = {}  # by key: its resolution, its counts
+        self._marks: list[_Mark] = []
+        self._ended: list[str] = []  # journeys whose answer was sent: their funnel hashes go after the marks
         self._flusher: threading.Thread | None = None
 
     def write(self, record: dict[str, Any]) -> None:
+        event = str(record.get("event"))
         counted = tally(record)
-        if not counted:
+        steps = steps_reached_by(event, outcome=_text(record.get("outcome")), result=_text(record.get("result")))
+        journey = _text(record.get("journey"))
+        if not counted and not steps:
             return
         at = float(record.get("at") or time.time())
         with self._lock:
-            for resolution in RESOLUTIONS:
-                key = resolution.key(resolution.start_of(at))
-                _, pending = self._counters.setdefault(key, (resolution, {}))
-                for name, amount in counted.items():
-                    pending[name] = pending.get(name, 0) + amount
+            self._add(counted, at)
+            if journey is None:  # nothing to remember steps by: each is counted
+                self._add({f"reached|{step}": 1 for step in steps}, at)
+            else:
+                self._marks.extend(_Mark(journey, step, at) for step in steps)
+                if event == "response_sent":
+                    self._ended.append(journey)
             if self._flush_seconds > 0 and self._flusher is None:
                 self._start_flusher()
         if self._flush_seconds <= 0:
             self.flush()
+
+    def _add(self, counted: Mapping[str, int], at: float) -> None:
+        """Add ``counted`` to the pending counts of the buckets ``at`` falls in (the lock held)."""
+        if not counted:
+            return
+        for resolution in RESOLUTIONS:
+            key = resolution.key(resolution.start_of(at))
+            _, pending = self._pending.setdefault(key, (resolution, {}))
+            for name, amount in counted.items():
+                pending[name] = pending.get(name, 0) + amount
 
     def _start_flusher(self) -> None:
         """Started on first use, so in the worker process itself, never in a parent that forks."""
@@ -178,16 +325,36 @@ class StatsSink:
             self.flush()
 
     def flush(self) -> None:
-        """Write what has been added up since the last flush, in one round trip."""
+        """Write what has been added up since the last flush: the funnel marks (one round trip, if any), then
+        the counts with the journeys' first times among them (one more)."""
         with self._lock:
-            counters, self._counters = self._counters, {}
-            increments = [(key, fields, resolution.ttl_seconds) for key, (resolution, fields) in counters.items()]
+            marks, self._marks = self._marks, []
+            ended, self._ended = self._ended, []
+        try:
+            if marks:
+                marked = [(_funnel_key(mark.journey), mark.step.value) for mark in marks]
+                firsts = self._counters.first_times(marked, self._journey_seconds)
+                with self._lock:
+                    for mark, first in zip(marks, firsts, strict=True):
+                        if first:
+                            self._add({f"reached|{mark.step}": 1}, mark.at)
+            if ended:
+                self._counters.forget(_funnel_key(journey) for journey in ended)
+        except StoreUnavailableError as exc:
+            logger.warning("Dashboard funnel not written: %s", type(exc).__name__)
+        with self._lock:
+            pending, self._pending = self._pending, {}
+            increments = [(key, fields, resolution.ttl_seconds) for key, (resolution, fields) in pending.items()]
         if not increments:
             return
         try:
-            self._store.increment_counters(increments)
+            self._counters.increment(increments)
         except StoreUnavailableError as exc:
             logger.warning("Dashboard counters not written: %s", type(exc).__name__)
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
 
 
 @dataclass(frozen=True)
@@ -200,5 +367,5 @@ class BucketCounts:
 
 def read_buckets(store: Store, resolution: Resolution, starts: Sequence[int]) -> list[BucketCounts]:
     """The counts of each bucket starting at ``starts``, in one round trip."""
-    found = store.read_counters([resolution.key(start) for start in starts])
+    found = counters_for(store).read([resolution.key(start) for start in starts])
     return [BucketCounts(start, fields) for start, fields in zip(starts, found, strict=True)]

@@ -26,6 +26,8 @@ import hub
 import stub_idp
 import stub_service
 from federation.config import DEFAULT_FEDERATION_FILE, Federation, load_federation
+from federation.store import MemoryStore
+from hub.stats import in_process_counters
 from launcher.localrun import redis_command
 
 # Outbound URLs that cannot resolve: a test that calls out without meaning to fails loudly.
@@ -107,8 +109,9 @@ class LiveFederation:
             redis_client.flushall()
         for app in self.apps.values():
             store = app.extensions["runtime"].store
-            if store.kind == "in-process":
+            if isinstance(store, MemoryStore):
                 store.delete(*store.keys())
+                in_process_counters(store).clear()
 
 
 APP_FACTORIES = {"hub": hub.create_app, "stub_idp": stub_idp.create_app, "stub_service": stub_service.create_app}

@@ -16,8 +16,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from federation.errors import FederationError
@@ -25,7 +24,6 @@ from federation.verify.full_profile import RelyingServiceRequest
 from federation.verify.loa import LevelOfAssurance
 from federation.verify.mds import MatchingDataset
 from hub.journey.stages import IN_FLIGHT, TRANSITIONS, Move, Stage
-from hub.stats import steps_reached_by
 
 _MATCHING_OPEN = IN_FLIGHT | {Stage.AWAITING_CYCLE3}
 _SUCCESS = frozenset({Stage.MATCHED, Stage.ACCOUNT_CREATED})
@@ -86,8 +84,6 @@ class Journey:
     attempt: str | None = None
     attempt_started: float | None = None
     started_at: float = 0.0
-    # The dashboard funnel's steps this journey has reached, so that each journey counts once in each.
-    reached: list[str] = field(default_factory=list)
 
     @property
     def log_id(self) -> str:
@@ -111,17 +107,6 @@ class Journey:
             "level": self.level.value,
             "seconds": round(time.time() - self.started_at, 3) if self.started_at else None,
         }
-
-    def reach(self, event: str, *, outcome: str | None = None, result: str | None = None) -> list[str]:
-        """Mark the funnel steps that ``event`` reaches, and return those this journey had not reached before:
-        its audit record names them (``reached``) so the dashboard counts each journey once, not each try."""
-        return self.mark([step.value for step in steps_reached_by(event, outcome=outcome, result=result)])
-
-    def mark(self, steps: Sequence[str]) -> list[str]:
-        """Add ``steps`` to those reached; return the ones that are new."""
-        new = [step for step in dict.fromkeys(steps) if step not in self.reached]
-        self.reached = [*self.reached, *new]
-        return new
 
     def forget_what_is_not_needed(self) -> None:
         """Drop each personal field the journey's stage does not need (``NEEDED_AT``)."""

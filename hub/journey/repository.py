@@ -94,6 +94,7 @@ class JourneyRepository:
         record = self._store.get(_key(journey_id)) if journey_id else None
         if record is None or journey_id is None:
             raise JourneyNotFoundError("no journey for this browser")
+        record.pop("reached", None)  # the funnel's steps, kept in the journey by hubs before December 2026
         sealed = record.pop("sealed", None)
         if sealed is not None:
             try:

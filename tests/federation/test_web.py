@@ -12,7 +12,7 @@ from jinja2 import Environment
 
 import hub
 import stub_idp
-from federation.web import GOVUK_MACROS, _macro_name
+from federation.web.govuk import GOVUK_MACROS, _macro_name
 
 
 def _compiled_govuk_templates(monkeypatch: pytest.MonkeyPatch) -> list[str]:

@@ -53,5 +53,5 @@ def test_audit_events_can_go_to_a_redis_stream(keys_dir: Path, redis_server: Red
     assert events == ["journey_started", "company_chosen", "idp_outcome", "response_sent"]
     assert entries[2][1][b"outcome"] == b"cancelled"
     # Lists and numbers as JSON, so a reader of the stream parses them as the log sink's readers do.
-    assert json.loads(entries[1][1][b"reached"]) == ["chose-company"]
+    assert json.loads(entries[1][1][b"evidence"]) == ["photo_id"]
     assert isinstance(json.loads(entries[3][1][b"seconds"]), float)

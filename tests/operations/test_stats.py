@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 
 import pytest
 
 from federation.store import MemoryStore, RedisStore
-from federation.verify.loa import LevelOfAssurance
-from hub.journey import Journey, JourneyRepository
+from hub.journey import Journey
 from hub.stats import DAY, HOUR, MINUTE, StatsSink, Step, read_buckets, steps_reached_by, tally
 from tests.support import RedisServer, free_port
 
@@ -32,14 +32,13 @@ def test_each_event_adds_only_named_fields_and_nothing_else_from_the_record() ->
         "response|https://rp.example/SAML2/metadata|matched": 1,
         "duration|signed-in|120": 1,
     }
+    # A record cannot name the funnel steps it reached: the sink works them out from the event (and counts
+    # each journey once, below).
     assert tally({"event": "idp_outcome", "idp": "x", "outcome": "matching", "reached": ["idp-answered"]}) == {
         "idp|x|matching": 1,
-        "reached|idp-answered": 1,
     }
     assert tally({"event": "idp_outcome", "idp": "x|y", "outcome": "cancelled"}) == {"idp|x%7Cy|cancelled": 1}
-    # Only the funnel's repeatable steps, and only as a list: a stray value or name adds nothing.
-    assert tally({"event": "matching_outcome", "reached": ["matched", "started", "Alice"]}) == {"reached|matched": 1}
-    assert tally({"event": "matching_outcome", "reached": "matched"}) == {}
+    assert tally({"event": "matching_outcome", "result": "match", "reached": ["matched", "Alice"]}) == {}
     assert tally({"event": "something_new", "reached": ["matched"]}) == {}
 
 
@@ -53,24 +52,41 @@ def test_the_steps_each_event_reaches() -> None:
     assert steps_reached_by("response_sent") == ()
 
 
-def test_a_journey_names_a_step_only_the_first_time_it_reaches_it() -> None:
-    journey = Journey.start(
-        rp_entity_id="rp",
-        rp_request_id="_r",
-        acs_url="https://rp/acs",
-        relay_state=None,
-        level=LevelOfAssurance.LEVEL_2,
-    )
-    assert journey.reach("company_chosen") == ["chose-company"]
-    repository = JourneyRepository(MemoryStore(), 60)
-    repository.save(journey)
-    journey = repository.load(journey.id)  # what it has reached is kept with the journey
-    assert journey.reach("company_chosen") == []  # a second company
-    assert journey.reach("idp_outcome", outcome="cancelled") == ["idp-answered"]
-    assert journey.reach("idp_outcome", outcome="matching") == ["verified"]
-    assert journey.reach("matching_outcome", result="no-match") == []
-    assert journey.reach("matching_outcome", result="match") == ["matched"]
-    assert journey.reached == ["chose-company", "idp-answered", "verified", "matched"]
+def test_a_journey_counts_once_at_each_step_however_often_it_reaches_it(store: MemoryStore | RedisStore) -> None:
+    """The funnel counts journeys: a second company, a second matching try, add nothing to the steps."""
+    sink = StatsSink(store, flush_seconds=0)
+    events = [
+        {"event": "company_chosen", "idp": "one"},
+        {"event": "idp_outcome", "idp": "one", "outcome": "cancelled"},
+        {"event": "company_chosen", "idp": "two"},  # a second company
+        {"event": "idp_outcome", "idp": "two", "outcome": "matching"},
+        {"event": "matching_outcome", "result": "no-match"},
+        {"event": "matching_outcome", "result": "match"},  # after cycle 3
+        {"event": "matching_outcome", "result": "match"},
+    ]
+    for journey in ("a", "b"):
+        for event in events:
+            sink.write({**event, "at": AT, "journey": journey})
+    (bucket,) = read_buckets(store, MINUTE, [MINUTE.start_of(AT)])
+    assert {name: n for name, n in bucket.fields.items() if name.startswith("reached|")} == {
+        "reached|chose-company": 2,
+        "reached|idp-answered": 2,
+        "reached|verified": 2,
+        "reached|matched": 2,
+    }
+    # The journey record knows nothing of the funnel.
+    assert "reached" not in {item.name for item in dataclasses.fields(Journey)}
+
+
+def test_a_journeys_funnel_steps_are_forgotten_when_its_answer_is_sent(redis_server: RedisServer) -> None:
+    prefix = f"test-{free_port()}"
+    sink = StatsSink(RedisStore(redis_server.url, prefix), flush_seconds=0, journey_seconds=600)
+    sink.write({"event": "company_chosen", "at": AT, "journey": "a", "idp": "one"})
+    funnel = f"{prefix}:funnel:a"
+    assert redis_server.client.hkeys(funnel) == [b"chose-company"]
+    assert 590 < redis_server.client.ttl(funnel) <= 600  # as long as a journey can live, if it is abandoned
+    sink.write({"event": "response_sent", "at": AT, "journey": "a", "relying_service": "rp", "outcome": "matched"})
+    assert not redis_server.client.exists(funnel)
 
 
 def test_events_are_counted_per_minute_hour_and_day(store: MemoryStore | RedisStore) -> None:
@@ -123,12 +139,16 @@ def round_trips(store: RedisStore, monkeypatch: pytest.MonkeyPatch) -> list[int]
     return sent
 
 
-def test_one_event_is_one_round_trip(redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_one_event_is_one_round_trip_and_one_more_for_a_funnel_step(
+    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     store = RedisStore(redis_server.url, f"test-{free_port()}")
     sink = StatsSink(store, flush_seconds=0)
     sent = round_trips(store, monkeypatch)
-    sink.write({"event": "idp_outcome", "at": AT, "journey": "a", "idp": "one", "outcome": "matching"})
+    sink.write({"event": "journey_started", "at": AT, "journey": "a", "relying_service": "rp"})
     assert len(sent) == 1
+    sink.write({"event": "idp_outcome", "at": AT, "journey": "a", "idp": "one", "outcome": "matching"})
+    assert len(sent) == 3
 
 
 def test_a_store_that_is_down_loses_the_count_not_the_journey(caplog: pytest.LogCaptureFixture) -> None:
@@ -159,7 +179,7 @@ def test_batched_events_are_written_together_within_the_flush_interval(
     while not redis_server.client.exists(written) and time.monotonic() < deadline:  # watched on another client
         time.sleep(0.05)
     time.sleep(0.1)  # the rest of the same pipeline
-    assert len(sent) == 1  # one round trip for all six events
+    assert len(sent) == 2  # two round trips for all six events: the funnel's marks, then the counts
     assert read_buckets(store, MINUTE, [start])[0].fields == {
         "started|rp": 3,
         "chosen|one": 3,

@@ -1,0 +1,82 @@
+"""The Flask side of the shared plumbing; everything else in ``federation`` stays free of Flask.
+
+Every app calls ``init_app`` (and ``init_metrics``), and registers its typed services with
+``register_services``. The parts, one concern each:
+
+- ``status``: ``/_status`` and GOV.UK Frontend's assets;
+- ``errors``: error pages in plain words;
+- ``guards``: body cap, repeated SAML parameters, CSP nonce and security headers;
+- ``govuk``: GOV.UK Frontend's macros, compiled once per process;
+- ``saml_forms``: reading a posted SAML message, and posting one on;
+- ``logs``: logging with the journey's opaque ID;
+- ``timing``: request timings for the metrics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TypeVar
+
+from flask import Flask, current_app
+
+from federation.runtime import Runtime
+from federation.web.errors import error_page, register_error_pages
+from federation.web.govuk import install_govuk
+from federation.web.guards import install_guards
+from federation.web.logs import JourneyLogFilter, configure_logging
+from federation.web.saml_forms import encode_message, post_form, read_posted_message
+from federation.web.status import STATUS_DETAILS, blueprint
+from federation.web.timing import init_metrics, metrics_exposition
+
+__all__ = [
+    "JourneyLogFilter",
+    "app_runtime",
+    "configure_logging",
+    "encode_message",
+    "error_page",
+    "init_app",
+    "init_metrics",
+    "metrics_exposition",
+    "post_form",
+    "read_posted_message",
+    "register_services",
+    "registered_services",
+]
+
+_Services = TypeVar("_Services")
+
+
+def register_services(app: Flask, name: str, services: object, runtime: Runtime) -> None:
+    """An app's typed services object under ``name``, and its runtime where the shared parts read it."""
+    app.extensions[name] = services
+    app.extensions["runtime"] = runtime
+
+
+def registered_services(name: str, kind: type[_Services], app: Flask | None = None) -> _Services:
+    """The services object ``register_services`` put under ``name``, checked to be a ``kind``: of ``app``, or of
+    the app handling the current request."""
+    found = (app or current_app).extensions.get(name)
+    if not isinstance(found, kind):
+        raise RuntimeError(f"{kind.__name__} is not registered on this app")
+    return found
+
+
+def app_runtime() -> Runtime:
+    """The current app's federation runtime (every app registers one as ``extensions["runtime"]``)."""
+    runtime = current_app.extensions.get("runtime")
+    if not isinstance(runtime, Runtime):
+        raise RuntimeError("this app has no federation runtime")
+    return runtime
+
+
+def init_app(app: Flask, form_targets: Iterable[str] = (), *, status_details: bool = False) -> None:
+    """Shared templates, GOV.UK Frontend, error pages in plain words, request-size cap and security headers.
+
+    ``form_targets`` are the URLs this app's pages post SAML forms to; their origins go in the CSP.
+    ``status_details``: whether ``/_status`` tells what the app runs on (only on an internal port).
+    """
+    app.config[STATUS_DETAILS] = status_details
+    app.register_blueprint(blueprint)
+    install_govuk(app)
+    install_guards(app, form_targets)
+    register_error_pages(app)
