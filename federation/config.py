@@ -18,7 +18,8 @@ from typing import Annotated, Any
 import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 from federation.verify.cycle3 import Cycle3AttributeName
 from federation.verify.loa import LevelOfAssurance
@@ -30,8 +31,22 @@ DEFAULT_KEYS_DIR = REPO_ROOT / "keys" / "generated"
 
 _PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
 
-Url = Annotated[str, Field(pattern=r"^https?://[^\s/]+(/\S*)?$")]
-EntityId = Annotated[str, Field(min_length=1, max_length=1024, pattern=r"^\S+$")]
+
+def _rule(pattern: str, words: str) -> AfterValidator:
+    """A string must match ``pattern`` in full; when it does not, the error says ``words``, not the regex, so
+    whoever edits the federation file reads the rule (``Field(pattern=…)`` would print the regex)."""
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if compiled.fullmatch(value) is None:
+            raise PydanticCustomError("federation_rule", words)
+        return value
+
+    return AfterValidator(check)
+
+
+Url = Annotated[str, _rule(r"https?://[^\s/]+(/\S*)?", "must be an http:// or https:// URL with no spaces")]
+EntityId = Annotated[str, _rule(r"\S{1,1024}", "must be 1 to 1024 characters with no spaces")]
 CertPath = Annotated[str, Field(min_length=1)]
 
 
@@ -80,6 +95,8 @@ class IdentityProviderEntry(_Entry):
     # the basis of the known attacks on XML Encryption (docs/security.md). Only for a company that cannot yet
     # send AES-GCM, for as short a time as it takes.
     allow_aes_cbc: bool = False
+    # Suspended (a company that lost its certification, say): not offered, and its answers refused with a page.
+    suspended: bool = False
 
 
 class MatchingServiceEntry(_Entry):
@@ -114,7 +131,9 @@ class Profile(StrEnum):
     FULL = "full"
 
 
-class RelyingServiceEntry(_Entry):
+class _ServiceFields(_Entry):
+    """What a relying service's entry says about the service itself."""
+
     entity_id: EntityId
     display_name: str = Field(min_length=1)
     service_url: Url
@@ -122,11 +141,26 @@ class RelyingServiceEntry(_Entry):
     level_of_assurance: LevelOfAssurance
     signing_certificates: list[CertPath] = Field(min_length=1)
     encryption_certificate: CertPath
-    matching_service: MatchingServiceEntry
     cycle3_attribute: Cycle3AttributeName | None = None
     account_creation_attributes: list[AccountCreationAttribute] = Field(default_factory=list)
     other_ways: str = Field(default="", description="how to use the service without proving identity online")
     profile: Profile = Profile.SIMPLE
+    # Suspended: the hub refuses its AuthnRequests with a page saying so (docs/operations.md, "Suspending").
+    suspended: bool = False
+
+
+class ServiceInFile(_ServiceFields):
+    """A relying service as its department lists it: its matching service named by entity ID, or left out when
+    the department has one."""
+
+    matching_service: EntityId | None = None
+
+
+class RelyingServiceEntry(_ServiceFields):
+    """A relying service with its department's matching service filled in: what the apps use."""
+
+    matching_service: MatchingServiceEntry
+    department: str
 
     @property
     def default_acs_url(self) -> str:
@@ -141,33 +175,100 @@ class RelyingServiceEntry(_Entry):
         return self
 
 
+DepartmentId = Annotated[str, _rule(r"[a-z][a-z0-9-]{0,31}", "must be a short lowercase name such as hmrc or dwp")]
+
+
+class DepartmentEntry(_Entry):
+    """A government department: its matching service(s) and its relying services. Each service belongs to
+    exactly one department and each matching service to one; the pairwise identifier is per matching service,
+    so two departments always see two unlinkable identifiers for one person."""
+
+    id: DepartmentId
+    name: str = Field(min_length=1)
+    matching_services: list[MatchingServiceEntry] = Field(min_length=1)
+    relying_services: list[ServiceInFile] = Field(default_factory=list)
+
+    def resolved_services(self) -> list[RelyingServiceEntry]:
+        """Each service with its matching service filled in (the department's own, checked when validated)."""
+        by_id = {ms.entity_id: ms for ms in self.matching_services}
+        resolved = []
+        for service in self.relying_services:
+            matching = by_id[service.matching_service] if service.matching_service else self.matching_services[0]
+            fields = {name: getattr(service, name) for name in _ServiceFields.model_fields}
+            resolved.append(RelyingServiceEntry(**fields, matching_service=matching, department=self.id))
+        return resolved
+
+    @model_validator(mode="after")
+    def _services_use_their_own_departments_matching_service(self) -> DepartmentEntry:
+        ids = [ms.entity_id for ms in self.matching_services]
+        for service in self.relying_services:
+            if service.matching_service is None and len(ids) > 1:
+                raise ValueError(f"{service.entity_id}: the department has several matching services; name one")
+            if service.matching_service is not None and service.matching_service not in ids:
+                raise ValueError(
+                    f"{service.entity_id}: matching_service {service.matching_service!r} is not one of department "
+                    f"{self.id}'s matching services"
+                )
+        by_id = {ms.entity_id: ms for ms in self.matching_services}
+        for i, service in enumerate(self.relying_services):
+            matching = by_id[service.matching_service] if service.matching_service else self.matching_services[0]
+            fields = {name: getattr(service, name) for name in _ServiceFields.model_fields}
+            try:
+                RelyingServiceEntry(**fields, matching_service=matching, department=self.id)
+            except ValidationError as exc:
+                problems = "; ".join(_problem(err).removeprefix("(top level): ") for err in exc.errors())
+                raise ValueError(f"relying_services[{i}] ({service.entity_id}): {problems}") from None
+        return self
+
+
 class FederationFile(_Entry):
     urls: dict[str, Url] = Field(default_factory=dict)
     hub: HubEntry
     metadata_signing_certificate: CertPath
     identity_providers: list[IdentityProviderEntry] = Field(min_length=1)
-    relying_services: list[RelyingServiceEntry] = Field(min_length=1)
+    departments: list[DepartmentEntry] = Field(min_length=1)
 
-    @field_validator("identity_providers", "relying_services")
+    @cached_property
+    def relying_services(self) -> list[RelyingServiceEntry]:
+        """Every department's relying services, their matching services filled in."""
+        return [service for department in self.departments for service in department.resolved_services()]
+
+    @cached_property
+    def matching_services(self) -> list[MatchingServiceEntry]:
+        return [ms for department in self.departments for ms in department.matching_services]
+
+    @cached_property
+    def offered_identity_providers(self) -> list[IdentityProviderEntry]:
+        """The companies a citizen may choose: every one not suspended."""
+        return [idp for idp in self.identity_providers if not idp.suspended]
+
+    def department(self, department_id: str) -> DepartmentEntry | None:
+        return next((d for d in self.departments if d.id == department_id), None)
+
+    @field_validator("identity_providers", "departments")
     @classmethod
     def _unique_entity_ids(cls, entries: list[Any]) -> list[Any]:
         seen: set[str] = set()
         for entry in entries:
-            if entry.entity_id in seen:
-                raise ValueError(f"entity_id {entry.entity_id!r} appears more than once")
-            seen.add(entry.entity_id)
+            key = entry.id if isinstance(entry, DepartmentEntry) else entry.entity_id
+            if key in seen:
+                raise ValueError(f"{key!r} appears more than once")
+            seen.add(key)
         return entries
 
     @model_validator(mode="after")
     def _no_shared_entity_ids(self) -> FederationFile:
-        # A department's one matching service may serve several of its services; nothing else is shared.
+        # A department's matching service may serve several of its services; nothing else is shared, and no
+        # matching service or service belongs to two departments.
         ids = [self.hub.entity_id]
         ids += [idp.entity_id for idp in self.identity_providers]
-        ids += [rp.entity_id for rp in self.relying_services]
-        ids += sorted({rp.matching_service.entity_id for rp in self.relying_services})
+        ids += [rp.entity_id for department in self.departments for rp in department.relying_services]
+        ids += [ms.entity_id for department in self.departments for ms in department.matching_services]
         if len(ids) != len(set(ids)):
+            repeated = sorted({entity for entity in ids if ids.count(entity) > 1})
             raise ValueError(
-                "every entity (hub, identity provider, relying service, matching service) needs its own entity_id"
+                "every entity (hub, identity provider, relying service, matching service) needs its own entity_id, "
+                f"in one department only: {', '.join(repeated)} appears more than once"
             )
         return self
 
@@ -247,6 +348,20 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
     return out or "(top level)"
 
 
+# pydantic's words where plainer ones help whoever edits the file; the rest (``Field required``…) are plain already.
+_PLAIN_MESSAGES = {"extra_forbidden": "is not a field here: check its spelling and indentation"}
+
+
+def _problem(error: ErrorDetails) -> str:
+    """One validation error in plain words: the field, the rule it breaks and, when short text, what it holds."""
+    message = _PLAIN_MESSAGES.get(error["type"], error["msg"].removeprefix("Value error, "))
+    found = error.get("input")
+    if error["type"] not in ("missing", "extra_forbidden") and isinstance(found, str):
+        shown = found if len(found) <= 80 else found[:80] + "…"
+        message += f" (it is {shown!r})"
+    return f"{_field_path(error['loc'])}: {message}"
+
+
 @dataclass(frozen=True)
 class CertificateUse:
     """One place the federation file names a certificate."""
@@ -276,29 +391,64 @@ def certificate_uses(file: FederationFile) -> list[CertificateUse]:
             CertificateUse(f"identity_providers[{i}].signing_certificates[{j}]", idp.display_name, c, Role.IDP, sign)
             for j, c in enumerate(idp.signing_certificates)
         ]
-    for i, rp in enumerate(file.relying_services):
-        base, name, msa = f"relying_services[{i}]", rp.display_name, rp.matching_service
-        # One department's matching service may serve several of its services: name it once, by entity ID.
-        matcher = f"matching service {msa.entity_id}"
-        uses += [
-            CertificateUse(f"{base}.signing_certificates[{j}]", name, c, Role.RP, sign)
-            for j, c in enumerate(rp.signing_certificates)
-        ]
-        uses.append(CertificateUse(f"{base}.encryption_certificate", name, rp.encryption_certificate, Role.RP, encrypt))
-        uses += [
-            CertificateUse(f"{base}.matching_service.signing_certificates[{j}]", matcher, c, Role.RP, sign)
-            for j, c in enumerate(msa.signing_certificates)
-        ]
-        uses.append(
-            CertificateUse(
-                f"{base}.matching_service.encryption_certificate",
-                matcher,
-                msa.encryption_certificate,
-                Role.RP,
-                encrypt,
+    for d, department in enumerate(file.departments):
+        for m, msa in enumerate(department.matching_services):
+            base, matcher = f"departments[{d}].matching_services[{m}]", f"matching service {msa.entity_id}"
+            uses += [
+                CertificateUse(f"{base}.signing_certificates[{j}]", matcher, c, Role.RP, sign)
+                for j, c in enumerate(msa.signing_certificates)
+            ]
+            uses.append(
+                CertificateUse(f"{base}.encryption_certificate", matcher, msa.encryption_certificate, Role.RP, encrypt)
             )
-        )
+        for i, rp in enumerate(department.relying_services):
+            base, name = f"departments[{d}].relying_services[{i}]", rp.display_name
+            uses += [
+                CertificateUse(f"{base}.signing_certificates[{j}]", name, c, Role.RP, sign)
+                for j, c in enumerate(rp.signing_certificates)
+            ]
+            uses.append(
+                CertificateUse(f"{base}.encryption_certificate", name, rp.encryption_certificate, Role.RP, encrypt)
+            )
     return uses
+
+
+@dataclass(frozen=True)
+class RawService:
+    """A relying service as the file holds it, not validated: for tools that must read a broken entry."""
+
+    path: str  # departments[0].relying_services[1]
+    entry: dict[str, Any]
+    department: dict[str, Any]
+    matching_service: dict[str, Any] | None  # its department's, as named (or the only one); None if not found
+    matching_service_path: str | None
+
+    def with_matching_service(self) -> dict[str, Any]:
+        """The entry with its matching service written in full, as one service's team sees its set-up."""
+        return {**self.entry, "matching_service": self.matching_service, "department": self.department.get("id")}
+
+
+def raw_departments(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
+    departments = doc.get("departments")
+    return [d for d in departments if isinstance(d, dict)] if isinstance(departments, list) else []
+
+
+def raw_services(doc: Mapping[str, Any]) -> list[RawService]:
+    """Every relying service in every department of a file read with ``read_federation_file``."""
+    found = []
+    for d, department in enumerate(doc.get("departments") or []):
+        if not isinstance(department, dict):
+            continue
+        matching = [m for m in department.get("matching_services") or [] if isinstance(m, dict)]
+        for i, entry in enumerate(department.get("relying_services") or []):
+            if not isinstance(entry, dict):
+                continue
+            named = entry.get("matching_service")
+            index = next((j for j, m in enumerate(matching) if m.get("entity_id") == named), None) if named else 0
+            msa = matching[index] if index is not None and index < len(matching) else None
+            msa_path = f"departments[{d}].matching_services[{index}]" if msa is not None else None
+            found.append(RawService(f"departments[{d}].relying_services[{i}]", entry, department, msa, msa_path))
+    return found
 
 
 def read_federation_file(path: Path, urls: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -323,8 +473,8 @@ def validate_federation_file(path: Path, urls: Mapping[str, str] | None = None) 
     try:
         return FederationFile.model_validate(read_federation_file(path, urls))
     except ValidationError as exc:
-        problems = "; ".join(f"{_field_path(err['loc'])}: {err['msg']}" for err in exc.errors())
-        raise FederationConfigError(f"{path}: {problems}") from exc
+        # Each problem already says all the ValidationError would: chaining it only doubles the traceback.
+        raise FederationConfigError(f"{path}: {'; '.join(_problem(err) for err in exc.errors())}") from None
 
 
 def load_federation(

@@ -66,3 +66,20 @@ class StoreUnavailableError(FederationError):
     saml_status = STATUS_RESPONDER
     title = "Sorry, the service is unavailable"
     description = "You will be able to use the service later."
+
+
+class SuspendedError(FederationError):
+    """A relying service or identity provider the federation has suspended (``suspended: true``)."""
+
+    http_status = 403
+    saml_status = STATUS_RESPONDER
+
+
+class ServiceSuspendedError(SuspendedError):
+    title = "You cannot prove your identity online for this service at the moment"
+    description = "Go back to the service you were using: it can tell you other ways to use it."
+
+
+class CompanySuspendedError(SuspendedError):
+    title = "The company you chose cannot prove your identity at the moment"
+    description = "Go back to the service you were using and start again, then choose another company."

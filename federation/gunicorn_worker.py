@@ -19,6 +19,7 @@ import time
 from datetime import datetime
 from typing import Any
 
+from gunicorn.errors import AppImportError
 from gunicorn.http import errors
 from gunicorn.http.wsgi import Response, default_environ
 from gunicorn.workers.gthread import ThreadWorker as GunicornThreadWorker
@@ -135,6 +136,17 @@ def _drain(sock: socket.socket) -> None:
 
 class ThreadWorker(GunicornThreadWorker):  # type: ignore[misc]
     """gunicorn's ``gthread`` worker, with our page for a request it cannot read."""
+
+    def load_wsgi(self) -> None:
+        """Build the app; when it cannot start (its federation file, or its Redis), say why in plain words, with
+        no traceback: gunicorn prints an AppImportError's message alone, and stops ("App failed to load")."""
+        from federation.config import FederationConfigError
+        from federation.runtime import StoreUnreachableError
+
+        try:
+            super().load_wsgi()
+        except (FederationConfigError, StoreUnreachableError) as exc:
+            raise AppImportError(str(exc)) from None
 
     def handle_error(self, req: Any, client: socket.socket, addr: Any, exc: BaseException) -> None:
         status = status_for(exc)

@@ -11,6 +11,20 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from federation.config import DEFAULT_FEDERATION_FILE, DEFAULT_KEYS_DIR
 
+# The environment variables the apps read, and the setting each one sets.
+ENVIRONMENT = {
+    "FEDERATION_FILE": "federation_file",
+    "KEYS_DIR": "keys_dir",
+    "REDIS_URL": "redis_url",
+    "SLOW_MATCHING_SECONDS": "slow_matching_seconds",
+    "AUDIT_SINK": "audit_sink",
+    "CRYPTO_BACKEND": "crypto_backend",
+    "STATS_FLUSH_SECONDS": "stats_flush_seconds",
+    "STUB_SERVICE_RECORDS_DIR": "records_dir",
+    "FEDERATION_RELOAD_SECONDS": "federation_reload_seconds",
+    "LOG_LEVEL": "log_level",
+}
+
 
 class AppSettings(BaseModel):
     """Settings every app in the federation shares."""
@@ -32,26 +46,17 @@ class AppSettings(BaseModel):
     slow_matching_seconds: float = Field(default=15.0, ge=0, le=120)
     # How often each process writes the dashboard's counters to the store (0: at every event; hub/stats.py).
     stats_flush_seconds: float = Field(default=1.0, ge=0, le=60)
+    # The stub service's department records: <dir>/<department id>.json (stub_service/data by default). A team
+    # testing its integration before it has a matching service points this at its own test records.
+    records_dir: Path | None = None
+    # How often, at most, each process looks whether the federation file changed (0: never; a restart then).
+    federation_reload_seconds: float = Field(default=1.0, ge=0, le=3600)
 
     @classmethod
     def build(cls, overrides: Mapping[str, Any] | None = None) -> AppSettings:
-        values: dict[str, Any] = {}
-        env = os.environ
-        if env.get("FEDERATION_FILE"):
-            values["federation_file"] = Path(env["FEDERATION_FILE"])
-        if env.get("KEYS_DIR"):
-            values["keys_dir"] = Path(env["KEYS_DIR"])
-        if env.get("REDIS_URL"):
-            values["redis_url"] = env["REDIS_URL"]
-        if env.get("SLOW_MATCHING_SECONDS"):
-            values["slow_matching_seconds"] = float(env["SLOW_MATCHING_SECONDS"])
-        if env.get("AUDIT_SINK"):
-            values["audit_sink"] = env["AUDIT_SINK"]
-        if env.get("CRYPTO_BACKEND"):
-            values["crypto_backend"] = env["CRYPTO_BACKEND"]
-        if env.get("STATS_FLUSH_SECONDS"):
-            values["stats_flush_seconds"] = float(env["STATS_FLUSH_SECONDS"])
-        if env.get("LOG_LEVEL"):
-            values["log_level"] = env["LOG_LEVEL"]
+        # pydantic turns each value into the field's type (a path, a number), and says which one is wrong.
+        values: dict[str, Any] = {
+            field: os.environ[name] for name, field in ENVIRONMENT.items() if os.environ.get(name)
+        }
         values.update(overrides or {})
         return cls.model_validate(values)

@@ -6,6 +6,7 @@ in-process store for a single process. Values are small JSON documents with a ti
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import logging
@@ -53,6 +54,7 @@ class Store(Protocol):
         self, key: str, value: dict[str, Any], ttl_seconds: int, once_key: str, once_ttl: int
     ) -> bool: ...
     def ping(self) -> bool: ...
+    def describe(self) -> dict[str, Any]: ...
 
 
 def _client(url: str) -> redis.Redis:
@@ -61,8 +63,8 @@ def _client(url: str) -> redis.Redis:
     - ``redis://host:6379/0`` (or ``rediss://`` for TLS): one server.
     - ``redis+sentinel://host1:26379,host2:26379/mymaster/0``: the master that Sentinel names, followed
       through fail-overs.
-    - ``redis+cluster://host:6379``: a Redis Cluster; every key the hub uses is a single-key operation, so
-      keys may live on any shard.
+    - ``redis+cluster://host1:6379,host2:6379``: a Redis Cluster, found from any node listed that answers;
+      every key the hub uses is a single-key operation, so keys may live on any shard.
     """
     options = {"socket_timeout": 2, "socket_connect_timeout": 2}
     if url.startswith("redis+sentinel://"):
@@ -73,8 +75,48 @@ def _client(url: str) -> redis.Redis:
         master: redis.Redis = sentinel.master_for(service, db=int(db or 0), **options)  # type: ignore[no-untyped-call]
         return master
     if url.startswith("redis+cluster://"):
-        return redis.cluster.RedisCluster.from_url("redis://" + url.removeprefix("redis+cluster://"), **options)  # type: ignore[return-value]
+        return _cluster_client(url.removeprefix("redis+cluster://"), options)
     return redis.Redis.from_url(url, **options)
+
+
+def _cluster_client(location: str, options: dict[str, Any]) -> redis.Redis:
+    """A cluster client from ``[user:password@]host:port[,host:port…][/…]``: redis-py reads the first node's URL
+    (credentials and options included) and takes the others as more nodes to start from, so that a process
+    starts while any one of them answers.
+
+    When none answers, a plain client of the first: its ``ping`` is False, so the app stops at start-up with
+    the plain message it gives for a single Redis that is down, not redis-py's RedisClusterException.
+    """
+    credentials, at, rest = location.rpartition("@")
+    hosts, slash, tail = rest.partition("/")
+    first, *others = hosts.split(",")
+    url = f"redis://{credentials}{at}{first}{slash}{tail}"
+    nodes = [
+        redis.cluster.ClusterNode(host, int(port))  # type: ignore[no-untyped-call]
+        for host, _, port in (item.rpartition(":") for item in others)
+    ]
+    try:
+        return redis.cluster.RedisCluster.from_url(url, startup_nodes=nodes, **options)  # type: ignore[return-value]
+    except redis.exceptions.RedisClusterException:
+        logger.warning("No Redis Cluster node answered at %s", ",".join([first, *others]))
+        return redis.Redis.from_url(url, **options)
+
+
+def _topology(url: str) -> str:
+    """``single``, ``sentinel`` or ``cluster``: which kind of Redis deployment ``url`` names."""
+    if url.startswith("redis+sentinel://"):
+        return "sentinel"
+    return "cluster" if url.startswith("redis+cluster://") else "single"
+
+
+# A write of a use-once marker (the replay cache) waits this long at most for a replica to hold it too, where
+# there are replicas (Sentinel, Cluster): replication is asynchronous, and a master that fails before its replica
+# has a marker would let the promoted replica accept the same message again. Measured on loopback: 0.06 ms a
+# marker, three markers a journey.
+REPLICA_WAIT_MS = 100
+# When no replica acknowledged in time (none is up, or there are none), waiting stops for this long: each
+# marker would otherwise wait the whole REPLICA_WAIT_MS, for a protection there is no replica to give.
+REPLICA_WAIT_PAUSE_SECONDS = 30
 
 
 # KEYS[1]: the key; ARGV: the new JSON value, its time to live, and {field: [allowed values]} as JSON.
@@ -114,6 +156,11 @@ class RedisStore:
         self._redis = _client(url)
         self._prefix = prefix
         self._put_if = self._redis.register_script(_PUT_IF)
+        self.topology = _topology(url)
+        self._cluster = self._redis if isinstance(self._redis, redis.cluster.RedisCluster) else None
+        self._replica_wait_paused_until = 0.0 if self.topology != "single" else float("inf")
+        self._masters_seen: str | None = None  # the master's address (Sentinel) or masters' (Cluster) seen last
+        self._failover_noticed_at: float | None = None
 
     def _key(self, key: str) -> str:
         return f"{self._prefix}:{key}"
@@ -145,7 +192,9 @@ class RedisStore:
         self._call("delete", *(self._key(key) for key in keys))
 
     def add_once(self, key: str, ttl_seconds: int) -> bool:
-        return bool(self._call("set", self._key(key), b"1", nx=True, ex=max(1, ttl_seconds)))
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.set(self._key(key), b"1", nx=True, ex=max(1, ttl_seconds))
+        return bool(self._execute_marking(pipe, [self._key(key)])[0])
 
     # Several writes in one round trip (a pipeline, not a transaction: each write stands on its own).
 
@@ -160,14 +209,14 @@ class RedisStore:
         pipe = self._redis.pipeline(transaction=False)
         for key, ttl_seconds in entries:
             pipe.set(self._key(key), b"1", nx=True, ex=max(1, ttl_seconds))
-        return [bool(result) for result in self._execute(pipe)]
+        return [bool(result) for result in self._execute_marking(pipe, [self._key(key) for key, _ in entries])]
 
     def take_and_add_once(self, key: str, once_key: str, ttl_seconds: int) -> tuple[dict[str, Any] | None, bool]:
         """``take(key)`` and ``add_once(once_key, ttl_seconds)`` in one round trip."""
         pipe = self._redis.pipeline(transaction=False)
         pipe.getdel(self._key(key))
         pipe.set(self._key(once_key), b"1", nx=True, ex=max(1, ttl_seconds))
-        raw, added = self._execute(pipe)
+        raw, added = self._execute_marking(pipe, [self._key(once_key)])
         return None if raw is None else dict(json.loads(raw)), bool(added)
 
     def put_and_add_once(self, key: str, value: dict[str, Any], ttl_seconds: int, once_key: str, once_ttl: int) -> bool:
@@ -176,7 +225,48 @@ class RedisStore:
         pipe = self._redis.pipeline(transaction=False)
         pipe.set(self._key(once_key), b"1", nx=True, ex=max(1, once_ttl))
         pipe.set(self._key(key), _encode(value), ex=max(1, ttl_seconds))
-        return bool(self._execute(pipe)[0])
+        return bool(self._execute_marking(pipe, [self._key(once_key)])[0])
+
+    def _execute_marking(self, pipe: Any, markers: Sequence[str]) -> list[Any]:
+        """Send ``pipe``, which sets the use-once ``markers`` (keys as Redis holds them); with replicas, end it
+        with ``WAIT 1 REPLICA_WAIT_MS`` on each master written to, so that the answer comes once a replica holds
+        the markers too (or the wait is up). The pipeline's own results, without the waits'.
+
+        WAIT covers the writes sent before it on the same connection, which is why it rides in the pipeline: on
+        a cluster, a pipeline sends each node's commands on one connection, in order. A wait that ran out is not
+        an error (the markers are on the master), but a fail-over before the replica catches up would forget
+        them; and with no replica answering, waiting pauses (REPLICA_WAIT_PAUSE_SECONDS).
+        """
+        if time.monotonic() < self._replica_wait_paused_until:
+            return self._execute(pipe)
+        if self._cluster is None:
+            pipe.execute_command("WAIT", 1, REPLICA_WAIT_MS)
+            waits = 1
+        else:
+            nodes = {node.name: node for node in (self._cluster.get_node_from_key(key) for key in markers)}
+            for node in nodes.values():
+                pipe.execute_command("WAIT", 1, REPLICA_WAIT_MS, target_nodes=node)
+            waits = len(nodes)
+        try:
+            results = list(pipe.execute(raise_on_error=False))
+        except redis.RedisError as exc:
+            raise StoreUnavailableError(f"session store unavailable: {type(exc).__name__}") from exc
+        results, acknowledged = results[:-waits], results[-waits:]
+        for result in results:
+            if isinstance(result, Exception):
+                raise StoreUnavailableError(f"session store unavailable: {type(result).__name__}") from result
+        # A refused WAIT (a Redis user without it) weakens the replay cache but must not stop journeys.
+        answers = [type(count).__name__ if isinstance(count, Exception) else str(count) for count in acknowledged]
+        if any(not answer.isdigit() or int(answer) < 1 for answer in answers):
+            self._replica_wait_paused_until = time.monotonic() + REPLICA_WAIT_PAUSE_SECONDS
+            logger.warning(
+                "No Redis replica held a replay marker within %d ms (%s): not waiting for replicas for %d s; a "
+                "fail-over now could forget the newest markers",
+                REPLICA_WAIT_MS,
+                ", ".join(answers),
+                REPLICA_WAIT_PAUSE_SECONDS,
+            )
+        return results
 
     def put_if(self, key: str, value: dict[str, Any], ttl_seconds: int, expected: Expected) -> bool:
         """Write ``value`` only if a value is there whose every field in ``expected`` has one of the values
@@ -205,6 +295,84 @@ class RedisStore:
             return bool(self._redis.ping())
         except redis.RedisError:
             return False
+
+    def describe(self) -> dict[str, Any]:
+        """The Redis deployment behind this store, for the operations port's ``/_status``: for Sentinel, the
+        master the sentinels name and the role of the node this app's connections reach; for Cluster, its state,
+        its masters and the role of the node that answered; for both, when this process last saw the master
+        change (it compares the master it sees at each call with the one before). Two commands at most, and
+        never an exception: a failure is ``{"ok": false, "error": ...}``.
+
+        A single Redis (``redis://``) is asked nothing more than ``ping`` asks: it has no fail-over to watch, and
+        the hub's Redis user (``docs/redis.md``) may not run ``ROLE``.
+        """
+        details: dict[str, Any]
+        try:
+            if self._cluster is not None:
+                details = self._describe_cluster(self._cluster)
+            elif self.topology == "cluster":  # no node answered when this process started (``_cluster_client``)
+                details = {"ok": False, "error": "no cluster node answered at start-up"}
+            elif self.topology == "sentinel":
+                details = self._describe_sentinel()
+            else:
+                details = {}
+        except Exception as exc:  # the status page must answer whatever state Redis is in
+            details = {"ok": False, "error": type(exc).__name__}
+        noticed = self._failover_noticed_at
+        at = None if noticed is None else dt.datetime.fromtimestamp(noticed, dt.UTC).isoformat(timespec="seconds")
+        return {"topology": self.topology, **details, "master_change_noticed_at": at}
+
+    def _describe_sentinel(self) -> dict[str, Any]:
+        """``SENTINEL MASTER`` to the first sentinel that answers, and ``ROLE`` to the master this app reaches."""
+        pool = self._redis.connection_pool
+        state: dict[str, Any] | None = None
+        for sentinel in pool.sentinel_manager.sentinels:  # type: ignore[attr-defined]
+            try:
+                state = sentinel.sentinel_master(pool.service_name)  # type: ignore[attr-defined]
+                break
+            except (redis.ConnectionError, redis.TimeoutError):
+                continue
+        if state is None:
+            return {"ok": False, "error": "no sentinel answered"}
+        master = f"{state['ip']}:{state['port']}"
+        self._note_masters(master)
+        role = self._redis.role()
+        return {
+            "ok": role[0] == b"master" and not state["is_odown"],
+            "master": master,
+            "role": _role_name(role[0]),
+            "replicas": len(role[2]) if role[0] == b"master" else None,
+            "sentinel_flags": state["flags"],
+        }
+
+    def _describe_cluster(self, cluster: redis.cluster.RedisCluster) -> dict[str, Any]:
+        """``CLUSTER INFO`` and ``CLUSTER NODES``, both to the node the client sends keyless commands to."""
+        info = cluster.cluster_info()
+        nodes = {address: str(node["flags"]).split(",") for address, node in cluster.cluster_nodes().items()}
+        masters = sorted(address for address, flags in nodes.items() if "master" in flags and "fail" not in flags)
+        self._note_masters(",".join(masters))
+        answering = next((address for address, flags in nodes.items() if "myself" in flags), None)
+        return {
+            "ok": info["cluster_state"] == "ok",
+            "cluster_state": info["cluster_state"],
+            "masters": int(info["cluster_size"]),
+            "replicas": sum(1 for flags in nodes.values() if "slave" in flags and "fail" not in flags),
+            "failed_nodes": sorted(address for address, flags in nodes.items() if "fail" in flags),
+            "node": answering,
+            "role": _role_name(b"master" if answering and "master" in nodes[answering] else b"slave"),
+        }
+
+    def _note_masters(self, masters: str) -> None:
+        """Remember ``masters``; when they differ from those seen at the last call, note the time and log it."""
+        if self._masters_seen is not None and masters != self._masters_seen:
+            self._failover_noticed_at = time.time()
+            logger.warning("Redis master changed: now %s, was %s", masters, self._masters_seen)
+        self._masters_seen = masters
+
+
+def _role_name(role: bytes) -> str:
+    """ROLE's answer in the words of the docs: ``master`` or ``replica`` (Redis says ``slave``)."""
+    return {b"master": "master", b"slave": "replica"}.get(role, role.decode(errors="replace"))
 
 
 class MemoryStore:
@@ -289,6 +457,9 @@ class MemoryStore:
 
     def ping(self) -> bool:
         return True
+
+    def describe(self) -> dict[str, Any]:
+        return {"topology": "in-process"}
 
     def keys(self) -> list[str]:
         with self._lock:

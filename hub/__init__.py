@@ -9,8 +9,9 @@ from typing import Any
 from flask import Flask
 
 from federation import web
+from federation.config import Federation
 from federation.errors import JourneyNotFoundError
-from federation.runtime import Runtime, load_runtime
+from federation.runtime import load_runtime
 from federation.sealing import Sealer
 from federation.settings import AppSettings
 from hub.audit import make_auditor
@@ -38,10 +39,11 @@ def _start_again(error: JourneyNotFoundError) -> tuple[str, int]:
     )
 
 
-def _form_targets(runtime: Runtime) -> list[str]:
-    federation = runtime.federation.file
-    return [idp.sso_url for idp in federation.identity_providers] + [
-        url for rp in federation.relying_services for url in rp.assertion_consumer_urls
+def _form_targets(federation: Federation) -> list[str]:
+    """Where the hub's pages post SAML forms: every identity provider's SSO URL and every service's ACS URLs."""
+    file = federation.file
+    return [idp.sso_url for idp in file.identity_providers] + [
+        url for rp in file.relying_services for url in rp.assertion_consumer_urls
     ]
 
 
@@ -68,12 +70,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         service_name=SERVICE_NAME,
         footer_links=[{"href": "/cookies", "text": "Cookies"}, {"href": "/privacy", "text": "Privacy"}],
     )
-    web.init_app(app, form_targets=_form_targets(runtime))
+    web.init_app(app, form_targets=_form_targets)
     web.init_metrics(app, "hub")
     app.register_error_handler(JourneyNotFoundError, _start_again)
     app.register_error_handler(JourneyStageError, to_the_page_for_the_stage)
-    from hub import journey_views, saml_views
+    from hub import home, journey_views, saml_views
 
+    app.register_blueprint(home.blueprint)
     app.register_blueprint(journey_views.blueprint)
     app.register_blueprint(saml_views.blueprint)
     logger.info("Hub ready at %s (session store: %s)", runtime.federation.hub.base_url, runtime.store.kind)

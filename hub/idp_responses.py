@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from federation.errors import ProtocolError, ReplayError, UnknownEntityError
+from federation.errors import CompanySuspendedError, ProtocolError, ReplayError, UnknownEntityError
 from federation.runtime import Runtime
 from federation.saml.attributes import attributes_by_name
 from federation.saml.checks import CheckedAssertion, check_assertion, check_message, read_status
@@ -50,6 +50,8 @@ def check_idp_response(
         raise ProtocolError("Response is not from the identity provider the citizen chose")
     certificates = federation.certs(idp.signing_certificates)
     verify(element, certificates)
+    if idp.suspended:
+        raise CompanySuspendedError("Response from a suspended identity provider")
     in_response_to = element.get("InResponseTo")
     if not in_response_to or in_response_to != journey.idp_request_id:
         raise ProtocolError("Response does not answer this journey's request")

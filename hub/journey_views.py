@@ -91,7 +91,7 @@ def _companies(journey: Journey) -> list[tuple[IdentityProviderEntry, bool]]:
     have = set(journey.evidence or [])
     eligible = [
         idp
-        for idp in runtime().federation.file.identity_providers
+        for idp in runtime().federation.file.offered_identity_providers
         if any(level.satisfies(journey.level) for level in idp.levels_of_assurance)
     ]
     ranked = [
@@ -281,5 +281,5 @@ def about_certified_companies() -> str:
     return render_template(
         "about_certified_companies.html",
         title="About certified companies",
-        companies=runtime().federation.file.identity_providers,
+        companies=runtime().federation.file.offered_identity_providers,
     )

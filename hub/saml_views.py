@@ -43,6 +43,7 @@ def single_sign_on() -> ResponseReturnValue:
         acs_url=checked.acs_url,
         relay_state=relay_state,
         level=checked.level,
+        department=checked.relying_service.department,
     )
     journeys().start(journey)  # refuses a request seen before
     g.journey_id = journey.log_id

@@ -26,7 +26,7 @@ from typing import ClassVar
 from lxml import etree
 
 from federation.config import RelyingServiceEntry
-from federation.errors import ProtocolError, UnknownEntityError
+from federation.errors import ProtocolError, ServiceSuspendedError, UnknownEntityError
 from federation.runtime import Runtime
 from federation.saml.bindings import RedirectMessage, verify_redirect
 from federation.saml.checks import check_message, exact_uri
@@ -85,6 +85,8 @@ def check_service_request(
         verify_redirect(redirect, certificates)
     else:
         verify(element, certificates)
+    if service.suspended:
+        raise ServiceSuspendedError("AuthnRequest from a suspended relying service")
     acs_url = assertion_consumer_url(element, service)
     binding = element.get("ProtocolBinding")
     if binding is not None and binding != BINDING_HTTP_POST:

@@ -20,7 +20,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
@@ -48,6 +48,9 @@ class Role(StrEnum):
 class Usage(StrEnum):
     SIGNING = "signing"
     ENCRYPTION = "encryption"
+    # One key pair named as both an entity's signing and its encryption certificate: python3-saml signs and
+    # decrypts with one key, and check_chain accepts any in-date leaf of the role's CA for either.
+    SIGNING_AND_ENCRYPTION = "signing-and-encryption"
 
 
 @dataclass(frozen=True)
@@ -64,8 +67,16 @@ DEFAULT_LEAVES: tuple[Leaf, ...] = (
     Leaf("stub-idp-one", Role.IDP),
     Leaf("stub-idp-two", Role.IDP),
     Leaf("stub-idp-three", Role.IDP),
-    Leaf("stub-service", Role.RP),
-    Leaf("stub-service-msa", Role.RP),
+    # A certified company on another SAML stack (pysaml2): stub_idp_pysaml2.
+    Leaf("stub-idp-pysaml2", Role.IDP),
+    # Each department's matching service, and each relying service, with keys of its own (federation.yaml).
+    Leaf("hmrc-msa", Role.RP),
+    Leaf("dwp-msa", Role.RP),
+    Leaf("check-your-paye-tax", Role.RP),
+    Leaf("claim-a-tax-refund", Role.RP),
+    Leaf("register-for-self-assessment", Role.RP),
+    Leaf("view-your-state-pension", Role.RP),
+    Leaf("apply-for-carers-allowance", Role.RP),
     Leaf("metadata", Role.METADATA, (Usage.SIGNING,)),
 )
 
@@ -109,7 +120,7 @@ def _new_key(key_size: int = KEY_SIZE) -> rsa.RSAPrivateKey:
 def _issue(
     *,
     subject: str,
-    key: rsa.RSAPrivateKey,
+    key: rsa.RSAPrivateKey | rsa.RSAPublicKey,
     issuer_cert: x509.Certificate | None,
     issuer_key: rsa.RSAPrivateKey,
     days: int,
@@ -118,22 +129,25 @@ def _issue(
     now: dt.datetime | None = None,
 ) -> x509.Certificate:
     start = (now or dt.datetime.now(dt.UTC)) - dt.timedelta(minutes=5)
+    public_key = key if isinstance(key, rsa.RSAPublicKey) else key.public_key()  # a public key: a team's request
     issuer_name = issuer_cert.subject if issuer_cert is not None else _name(subject)
     builder = (
         x509.CertificateBuilder()
         .subject_name(_name(subject))
         .issuer_name(issuer_name)
-        .public_key(key.public_key())
+        .public_key(public_key)
         .serial_number(x509.random_serial_number())
         .not_valid_before(start)
         .not_valid_after(start + dt.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
     )
     if ca:
         key_usage = {"key_cert_sign": True, "crl_sign": True, "digital_signature": False, "key_encipherment": False}
     elif usage is Usage.ENCRYPTION:
         key_usage = {"key_cert_sign": False, "crl_sign": False, "digital_signature": False, "key_encipherment": True}
+    elif usage is Usage.SIGNING_AND_ENCRYPTION:
+        key_usage = {"key_cert_sign": False, "crl_sign": False, "digital_signature": True, "key_encipherment": True}
     else:
         key_usage = {"key_cert_sign": False, "crl_sign": False, "digital_signature": True, "key_encipherment": False}
     builder = builder.add_extension(
@@ -285,15 +299,8 @@ def issue_leaf(
     since operators may keep CA keys offline. ``key_size`` below 2048 exists only so that tests can seed a
     weak certificate for the self-check to find.
     """
-    ca_directory = ca_directory or directory
-    ca_path = ca_directory / ca_file(role)
-    ca_cert = load_certificate(ca_path)
-    ca_private = load_private_key(ca_key or ca_path.with_suffix(".key"))
-    if ca_private.public_key().public_numbers() != _rsa_public_numbers(ca_cert, ca_path):
-        raise CertificateError(ca_key or ca_path.with_suffix(".key"), f"is not the key of {ca_path.name}")
-    for ext in ("crt", "key"):
-        if (directory / f"{stem}.{ext}").exists():
-            raise CertificateError(directory / f"{stem}.{ext}", "already exists; not overwriting it")
+    ca_cert, ca_private = _role_ca(ca_directory or directory, role, ca_key)
+    _refuse_existing(directory, stem)
     key = _new_key(key_size)
     cert = _issue(
         subject=Path(stem).name,
@@ -308,6 +315,104 @@ def issue_leaf(
     (directory / stem).parent.mkdir(parents=True, exist_ok=True)
     _write(directory, stem, key, cert)
     return directory / f"{stem}.crt"
+
+
+def _role_ca(ca_directory: Path, role: Role, ca_key: Path | None) -> tuple[x509.Certificate, rsa.RSAPrivateKey]:
+    ca_path = ca_directory / ca_file(role)
+    ca_cert = load_certificate(ca_path)
+    ca_private = load_private_key(ca_key or ca_path.with_suffix(".key"))
+    if ca_private.public_key().public_numbers() != _rsa_public_numbers(ca_cert, ca_path):
+        raise CertificateError(ca_key or ca_path.with_suffix(".key"), f"is not the key of {ca_path.name}")
+    return ca_cert, ca_private
+
+
+def _refuse_existing(directory: Path, stem: str) -> None:
+    for ext in ("crt", "key"):
+        if (directory / f"{stem}.{ext}").exists():
+            raise CertificateError(directory / f"{stem}.{ext}", "already exists; not overwriting it")
+
+
+def read_certificate_request(path: Path) -> x509.CertificateSigningRequest:
+    """A team's certificate signing request (PEM), if it is one the federation will sign; else CertificateError.
+
+    The request must carry an RSA key of at least 2048 bits and be signed by that key with SHA-256 or stronger,
+    which shows whoever sent it holds the private key. Its subject and any extensions it asks for are not used:
+    the CA names the certificate and decides its usage.
+    """
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise CertificateError(path, "file not found") from exc
+    except OSError as exc:
+        raise CertificateError(path, f"cannot be read ({exc.strerror})") from exc
+    try:
+        request = x509.load_pem_x509_csr(data)
+    except ValueError as exc:
+        raise CertificateError(path, _not_a_request(data)) from exc
+    public_key = request.public_key()
+    if not isinstance(public_key, rsa.RSAPublicKey):
+        raise CertificateError(path, "the key in the request must be RSA")
+    if public_key.key_size < KEY_SIZE:
+        raise CertificateError(
+            path, f"the key in the request is {public_key.key_size} bits; it must be at least {KEY_SIZE}"
+        )
+    try:
+        strong = isinstance(request.signature_hash_algorithm, hashes.SHA256 | hashes.SHA384 | hashes.SHA512)
+        verifies = request.is_signature_valid
+    except UnsupportedAlgorithm:
+        strong = verifies = False
+    if not strong:
+        raise CertificateError(path, "the request must be signed with SHA-256 or stronger")
+    if not verifies:
+        raise CertificateError(path, "the request's signature does not verify: it was changed after it was signed")
+    return request
+
+
+def _not_a_request(data: bytes) -> str:
+    if b"PRIVATE KEY-----" in data:
+        return "this is a private key, not a certificate signing request; a private key should never leave its owner"
+    if b"BEGIN CERTIFICATE-----" in data:
+        return "this is a certificate, not a certificate signing request"
+    return "not a PEM certificate signing request (one begins -----BEGIN CERTIFICATE REQUEST-----)"
+
+
+def sign_csr(
+    directory: Path,
+    stem: str,
+    request: Path,
+    role: Role,
+    usage: Usage,
+    *,
+    ca_directory: Path | None = None,
+    ca_key: Path | None = None,
+    days: int = 365,
+    now: dt.datetime | None = None,
+) -> Path:
+    """Issue ``<stem>.crt`` from ``role``'s CA for the key in a team's certificate signing request.
+
+    The private key stays with the team: nothing but the certificate is written. As ``issue_leaf``, this never
+    overwrites, and a ``<stem>.key`` already there is refused too (it would not be this certificate's key).
+    """
+    checked = read_certificate_request(request)
+    public_key = checked.public_key()
+    assert isinstance(public_key, rsa.RSAPublicKey)  # read_certificate_request refuses any other
+    ca_cert, ca_private = _role_ca(ca_directory or directory, role, ca_key)
+    _refuse_existing(directory, stem)
+    cert = _issue(
+        subject=Path(stem).name,
+        key=public_key,
+        issuer_cert=ca_cert,
+        issuer_key=ca_private,
+        days=days,
+        ca=False,
+        usage=usage,
+        now=now,
+    )
+    path = directory / f"{stem}.crt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("xb") as out:
+        out.write(cert.public_bytes(serialization.Encoding.PEM))
+    return path
 
 
 def _rsa_public_numbers(cert: x509.Certificate, path: Path) -> rsa.RSAPublicNumbers:

@@ -42,7 +42,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         pending=PendingRequests(runtime.store),
     ).init_app(app)
     # The pages post the IDP's Response to the hub: the CSP's form-action must allow the hub's origin.
-    web.init_app(app, form_targets=[runtime.federation.hub.acs_url])
+    web.init_app(app, form_targets=lambda federation: [federation.hub.acs_url])
     app.register_blueprint(blueprint)
     logger.info("Stub IDPs ready at %s: %s", base_url, ", ".join(idps))
     return app

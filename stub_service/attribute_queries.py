@@ -21,7 +21,7 @@ from federation.saml.build import confirmation_data, response, soap_envelope
 from federation.saml.checks import CheckedAssertion, check_assertion, check_message, exact_uri, soap_body
 from federation.saml.crypto import decrypt_assertion, encrypt_assertion, sign, verify
 from federation.saml.xml import MAX_NAME_ID_CHARS, STATUS_SUCCESS, child, q, text_of
-from federation.store import replay_key
+from federation.store import Store, replay_key
 from federation.verify.account_attributes import to_attributes as account_attributes
 from federation.verify.cycle3 import Cycle3AttributeName
 from federation.verify.full_profile import RelyingServiceRequest, read_request_extension, service_assertion
@@ -56,10 +56,12 @@ def read_query(
     account_creation: bool,
     now: dt.datetime,
     services: Collection[str] = (),
+    store: Store | None = None,
 ) -> CheckedQuery:
     """Check a SOAP AttributeQuery posted to ``url`` (our matching or account creation URL) and read it.
 
     ``services`` are the entity IDs of the relying services we match for: a full-profile query must name one.
+    ``store`` keeps the query IDs seen (the department's own; the app's by default).
     """
     hub = runtime.federation.hub
     query = soap_body(body)
@@ -69,7 +71,7 @@ def read_query(
     hub_certs = runtime.federation.certs(hub.signing_certificates)
     verify(query, hub_certs)
     query_id = query.get("ID", "")
-    if not runtime.store.add_once(replay_key("query", query_id), SEEN_QUERY_SECONDS):
+    if not (store or runtime.store).add_once(replay_key("query", query_id), SEEN_QUERY_SECONDS):
         raise ReplayError("AttributeQuery ID seen before")
     subject = child(query, "saml", "Subject")
     name_id = None if subject is None else child(subject, "saml", "NameID")

@@ -1,7 +1,8 @@
-"""The department's own records: the seeded file plus records added since, kept in the shared store.
+"""A department's own records: its seeded file plus records added since, kept in the department's store.
 
-Records added through the records form or by account creation live in the store (Redis when configured), so
-every worker sees them; an index key lists their references. Seeded records come from ``data/records.json``.
+Records added through the records form or by account creation live in the department's store (Redis when
+configured, under the department's own prefix), so every worker sees them; an index key lists their
+references. Seeded records come from ``data/<department>.json``, or from a file of test records a team names.
 """
 
 from __future__ import annotations
@@ -14,20 +15,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from federation.store import Store
 
 logger = logging.getLogger(__name__)
 
-RECORDS_FILE = Path(__file__).resolve().parent / "data" / "records.json"
+DATA_DIR = Path(__file__).resolve().parent / "data"
 RECORD_SECONDS = 30 * 24 * 60 * 60
 INDEX_KEY = "records:added"
 LOCK_KEY = "records:lock"
 LOCK_SECONDS = 5
-NEW_REFERENCE_PREFIX = "PAYE-9"
-NEW_TAX_CODE = "1257L"
-NEW_EMPLOYER = "Not yet known"
 
 
 class Record(BaseModel):
@@ -41,12 +39,12 @@ class Record(BaseModel):
     date_of_birth: str
     postcode: str
     nino: str | None = None
-    tax_code: str
-    employer: str
+    # What the department's service shows about the person, by label ("Tax code": "1257L").
+    details: dict[str, str] = {}
 
 
 class NewRecord(BaseModel):
-    """What a new record needs; the book gives it a reference, a tax code and an employer."""
+    """What a new record needs; the book gives it a reference and the department's details for a new record."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -57,17 +55,47 @@ class NewRecord(BaseModel):
     nino: str | None = None
 
 
-def load_records(path: Path = RECORDS_FILE) -> dict[str, Record]:
-    """The seeded records, by reference."""
-    records: list[Record] = TypeAdapter(list[Record]).validate_python(json.loads(path.read_text(encoding="utf-8")))
-    return {record.reference: record for record in records}
+class RecordsFile(BaseModel):
+    """A department's file of records: the records, and what a record made by account creation starts with."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    about: str = ""
+    new_reference_prefix: str = "NEW-9"
+    new_details: dict[str, str] = {}
+    records: list[Record]
+
+    @property
+    def by_reference(self) -> dict[str, Record]:
+        return {record.reference: record for record in self.records}
+
+
+class RecordsFileError(ValueError):
+    """A records file that cannot be read, with its path and the reason in plain words."""
+
+
+def records_file_for(department: str) -> Path:
+    """The stub's seeded records for ``department`` (its id): ``data/<id>.json``."""
+    return DATA_DIR / f"{department}.json"
+
+
+def load_records(path: Path) -> RecordsFile:
+    """A department's records file; a missing one is an empty book (a department enrolled with no test records)."""
+    if not path.exists():
+        return RecordsFile(records=[])
+    try:
+        return RecordsFile.model_validate(json.loads(path.read_text(encoding="utf-8")))
+    except (ValueError, ValidationError) as exc:
+        raise RecordsFileError(f"{path}: not a file of department records ({type(exc).__name__})") from None
 
 
 class RecordBook:
     """Seeded records and added ones, looked up by reference."""
 
-    def __init__(self, seeded: dict[str, Record], store: Store) -> None:
-        self._seeded = seeded
+    def __init__(self, seeded: RecordsFile, store: Store) -> None:
+        self._seeded = seeded.by_reference
+        self._new_prefix = seeded.new_reference_prefix
+        self._new_details = dict(seeded.new_details)
         self._store = store
 
     def get(self, reference: str) -> Record | None:
@@ -89,16 +117,26 @@ class RecordBook:
         return [*self._seeded.values(), *[record for record in added if record is not None]]
 
     def add(self, new: NewRecord) -> Record:
-        """Store a new record under a fresh ``PAYE-9nnnn`` reference and list it in the index."""
-        record = Record(
-            reference=self._reserve_reference(), tax_code=NEW_TAX_CODE, employer=NEW_EMPLOYER, **new.model_dump()
-        )
+        """Store a new record under a fresh reference (``PAYE-9nnnn`` at HMRC) and list it in the index."""
+        record = Record(reference=self._reserve_reference(), details=self._new_details, **new.model_dump())
         self._store.put(f"record:{record.reference}", record.model_dump(), RECORD_SECONDS)
         with self._index_lock():
             references = [ref for ref in self._added_references() if self._store.get(f"record:{ref}") is not None]
             self._store.put(INDEX_KEY, {"references": [*references, record.reference]}, RECORD_SECONDS)
         logger.info("Department record added (%d added records held)", len(references) + 1)
         return record
+
+    def forget_added(self) -> int:
+        """Delete every record added since start (by the form or by account creation); how many there were.
+
+        A matching service's link to a deleted record leads nowhere (``Matcher.linked_record`` finds no record),
+        so the person is matched again from the seeded records, or gets an account again.
+        """
+        with self._index_lock():
+            references = self._added_references()
+            self._store.delete(INDEX_KEY, *(f"record:{reference}" for reference in references))
+        logger.info("Department records added since start forgotten (%d)", len(references))
+        return len(references)
 
     def _added_references(self) -> list[str]:
         index = self._store.get(INDEX_KEY) or {}
@@ -108,7 +146,7 @@ class RecordBook:
     def _reserve_reference(self) -> str:
         # ``add_once`` is atomic in Redis, so two workers never hand out the same reference.
         for _ in range(50):
-            reference = f"{NEW_REFERENCE_PREFIX}{secrets.randbelow(10_000):04d}"
+            reference = f"{self._new_prefix}{secrets.randbelow(10_000):04d}"
             if reference not in self._seeded and self._store.add_once(f"reference:{reference}", RECORD_SECONDS):
                 return reference
         raise RuntimeError("no free department record reference left")

@@ -10,13 +10,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from federation.config import MatchingServiceEntry, RelyingServiceEntry
+from federation.config import RelyingServiceEntry
 from federation.verify.cycle3 import CYCLE3_ATTRIBUTES, Cycle3Attribute
 
 ACS_PATH = "SAML2/SSO/Response/POST"
 _SLUG = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
 # Paths the app uses for itself; a service slug must not shadow them.
-RESERVED_SLUGS = frozenset({"assets", "federation-static", "matching-service", "records"})
+RESERVED_SLUGS = frozenset({"assets", "federation-static", "matching-service", "records", "_status"})
 
 DESCRIPTIONS = {
     "check-your-paye-tax": "Use this service to check your tax code and the employer we hold for you.",
@@ -24,6 +24,8 @@ DESCRIPTIONS = {
     "register-for-self-assessment": "Use this service to register for Self Assessment if you need to send a "
     "tax return.",
     "view-your-state-pension": "Use this service to see how much State Pension you could get and when you can get it.",
+    "apply-for-carers-allowance": "Use this service to apply for Carer's Allowance if you care for someone at least "
+    "35 hours a week.",
 }
 
 
@@ -72,6 +74,10 @@ class Variant:
         return bool(self.entry.account_creation_attributes)
 
     @property
+    def department(self) -> str:
+        return self.entry.department
+
+    @property
     def cookie(self) -> str:
         """The pending-request cookie: one per variant, so two services started in one browser do not collide."""
         return "stub_service_" + self.slug.replace("-", "_")
@@ -94,19 +100,3 @@ def find_variants(services: Iterable[RelyingServiceEntry], base_url: str) -> lis
             raise VariantConfigError(f"{where}: another service already uses /{slug}/")
         variants.append(Variant(slug, entry))
     return variants
-
-
-def department_matching_service(variants: list[Variant], base_url: str) -> MatchingServiceEntry:
-    """The one matching service the hosted variants share, at the paths this app serves it on."""
-    entries = {v.entry.matching_service.entity_id: v.entry.matching_service for v in variants}
-    if len(entries) != 1:
-        raise VariantConfigError("the services this app hosts must share one matching service")
-    entry = next(iter(entries.values()))
-    base = base_url.rstrip("/")
-    if entry.url != f"{base}/matching-service/POST":
-        raise VariantConfigError(f"matching service url must be {base}/matching-service/POST")
-    if entry.account_creation_url not in (None, f"{base}/matching-service/account-creation/POST"):
-        raise VariantConfigError(
-            f"matching service account_creation_url must be {base}/matching-service/account-creation/POST"
-        )
-    return entry

@@ -61,7 +61,7 @@ def _variant_context() -> dict[str, Any]:
 
 @blueprint.get("/")
 def index() -> str:
-    return render_template("index.html", variants=list(_variants().values()))
+    return render_template("index.html", variants=list(_variants().values()), departments=services().departments)
 
 
 @blueprint.get("/<slug>/")
@@ -80,7 +80,8 @@ def start(slug: str) -> Response:
     )
     sign(saml_request, runtime.key_pair(variant.entry.signing_certificates[0]))
     token = secrets.token_urlsafe(24)
-    runtime.store.put(f"pending:{token}", {"request_id": saml_request.get("ID"), "slug": slug}, PENDING_SECONDS)
+    store = services().department_of(variant).store
+    store.put(f"pending:{token}", {"request_id": saml_request.get("ID"), "slug": slug}, PENDING_SECONDS)
     page = post_form(
         hub.sso_url,
         {"SAMLRequest": encode_message(saml_request), "RelayState": secrets.token_urlsafe(12)},
@@ -111,7 +112,8 @@ def assertion_consumer(slug: str) -> Response:
     element = read_posted_message("SAMLResponse")
     check_hub_response(element, runtime=runtime, variant=variant, now=moment)
     token = request.cookies.get(variant.cookie, "")
-    pending = runtime.store.take(f"pending:{token}") if token else None
+    department = services().department_of(variant)
+    pending = department.store.take(f"pending:{token}") if token else None
     if pending is None or pending.get("slug") != slug:
         raise ProtocolError("Response does not answer a request this browser made")
     outcome = read_outcome(
@@ -119,7 +121,7 @@ def assertion_consumer(slug: str) -> Response:
     )
     record = None
     if outcome.pairwise_id is not None:
-        record = services().matcher.linked_record(outcome.pairwise_id)
+        record = department.matcher.linked_record(outcome.pairwise_id)
     logger.info("Hub response: %s", outcome.kind.value, extra={"relying_service": variant.entry.entity_id})
     page = render_template(
         "assertion_consumer.html",

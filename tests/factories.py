@@ -25,7 +25,7 @@ def key_pair(federation: Federation, certificate: str) -> KeyPair:
 def service_authn_request(
     federation: Federation,
     *,
-    signer: str = "stub-service-signing.crt",
+    signer: str = "check-your-paye-tax-signing.crt",
     acs_url: str | None = None,
     destination: str | None = None,
     moment: dt.datetime | None = None,
@@ -53,7 +53,7 @@ def redirect_query(
     element: etree._Element,
     *,
     relay_state: str | None = None,
-    signer: str | None = "stub-service-signing.crt",
+    signer: str | None = "check-your-paye-tax-signing.crt",
     sig_alg: str = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
     deflated: bytes | None = None,
 ) -> str:

@@ -34,6 +34,7 @@ from launcher.localrun import redis_command
 UNREACHABLE = {
     "hub": "http://hub.you-forgot-to-start-it.invalid",
     "stub_idp": "http://idp.you-forgot-to-start-it.invalid",
+    "stub_idp_pysaml2": "http://pysaml2-idp.you-forgot-to-start-it.invalid",
     "stub_service": "http://service.you-forgot-to-start-it.invalid",
 }
 

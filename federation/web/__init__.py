@@ -14,15 +14,16 @@ Every app calls ``init_app`` (and ``init_metrics``), and registers its typed ser
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TypeVar
 
 from flask import Flask, current_app
 
+from federation.config import Federation
 from federation.runtime import Runtime
 from federation.web.errors import error_page, register_error_pages
 from federation.web.govuk import install_govuk
-from federation.web.guards import install_guards
+from federation.web.guards import install_guards, origins
 from federation.web.logs import JourneyLogFilter, configure_logging
 from federation.web.saml_forms import encode_message, post_form, read_posted_message
 from federation.web.status import STATUS_DETAILS, blueprint
@@ -69,14 +70,42 @@ def app_runtime() -> Runtime:
     return runtime
 
 
-def init_app(app: Flask, form_targets: Iterable[str] = (), *, status_details: bool = False) -> None:
-    """Shared templates, GOV.UK Frontend, error pages in plain words, request-size cap and security headers.
+FormTargets = Callable[[Federation], Iterable[str]]
 
-    ``form_targets`` are the URLs this app's pages post SAML forms to; their origins go in the CSP.
+
+def init_app(app: Flask, form_targets: FormTargets | None = None, *, status_details: bool = False) -> None:
+    """Shared templates, GOV.UK Frontend, error pages in plain words, request-size cap and security headers, and
+    the federation file taken up again when it changes (``Runtime.reload_if_changed``, before each request).
+
+    ``form_targets`` gives the URLs this app's pages post SAML forms to, from the federation in use; their
+    origins go in the CSP (worked out again only after a reload).
     ``status_details``: whether ``/_status`` tells what the app runs on (only on an internal port).
     """
     app.config[STATUS_DETAILS] = status_details
     app.register_blueprint(blueprint)
     install_govuk(app)
-    install_guards(app, form_targets)
+    install_guards(app, _csp_form_targets(app, form_targets))
     register_error_pages(app)
+    app.before_request(_reload_federation)
+
+
+def _reload_federation() -> None:
+    runtime = current_app.extensions.get("runtime")
+    if isinstance(runtime, Runtime):
+        runtime.reload_if_changed()
+
+
+def _csp_form_targets(app: Flask, form_targets: FormTargets | None) -> Callable[[], str]:
+    """The CSP's form-action origins for the federation the app runs now, kept until the next reload."""
+    held: list[tuple[Federation, str]] = []  # the federation they were worked out for, and the origins
+
+    def current() -> str:
+        runtime = app.extensions.get("runtime")
+        if form_targets is None or not isinstance(runtime, Runtime):
+            return ""
+        federation = runtime.federation
+        if not held or held[0][0] is not federation:
+            held[:] = [(federation, origins(form_targets(federation)))]
+        return held[0][1]
+
+    return current

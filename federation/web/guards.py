@@ -4,7 +4,7 @@ security headers."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -41,14 +41,16 @@ def csp_nonce() -> str:
     return nonce
 
 
-def security_headers_for(form_targets: str) -> Any:
+def security_headers_for(form_targets: Callable[[], str]) -> Any:
+    """The headers every response carries; ``form_targets`` gives the origins its SAML forms may post to now."""
+
     def add_headers(response: Response) -> Response:
         nonce = csp_nonce()
         response.headers.setdefault(
             "Content-Security-Policy",
             f"default-src 'self'; script-src 'self' 'nonce-{nonce}'; style-src 'self'; img-src 'self' data:; "
             f"font-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
-            f"form-action 'self' {form_targets}",
+            f"form-action 'self' {form_targets()}",
         )
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "no-referrer")
@@ -86,7 +88,12 @@ def refuse_repeated_saml_parameters() -> None:
             raise InvalidSamlMessageError(f"{name} sent more than once")
 
 
-def install_guards(app: Flask, form_targets: Iterable[str]) -> None:
+def origins(urls: Iterable[str]) -> str:
+    """The origins of ``urls``, as a CSP source list."""
+    return " ".join(sorted({_origin(url) for url in urls}))
+
+
+def install_guards(app: Flask, form_targets: Callable[[], str]) -> None:
     """The body cap, the parameter check, the nonce and the headers, on every request to ``app``."""
     app.before_request(new_nonce)
     # Flask defines the key as None, so setdefault would never cap anything. Werkzeug refuses a larger declared
@@ -96,4 +103,4 @@ def install_guards(app: Flask, form_targets: Iterable[str]) -> None:
     app.config["MAX_FORM_MEMORY_SIZE"] = MAX_REQUEST_BYTES
     app.before_request(cap_streamed_body)
     app.before_request(refuse_repeated_saml_parameters)
-    app.after_request(security_headers_for(" ".join(sorted({_origin(url) for url in form_targets}))))
+    app.after_request(security_headers_for(form_targets))

@@ -48,6 +48,9 @@ def status() -> tuple[Response, int]:
     healthy, details = _health(runtime)
     if not current_app.config.get(STATUS_DETAILS):
         return jsonify(status="ok" if healthy else "unavailable"), 200 if healthy else 503
+    # Asked only here, not of every load balancer's probe: the deployment behind the store (for Sentinel and
+    # Cluster, the master and the last fail-over this process noticed), which an operator watches in a fail-over.
+    details["store_details"] = runtime.store.describe()
     return jsonify(status="ok" if healthy else "degraded", **details), 200 if healthy else 503
 
 

@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from hub.cli import config_commands, keys_commands, metadata_commands, selfcheck_commands
+from hub.cli import config_commands, enrol_commands, keys_commands, metadata_commands, selfcheck_commands
 from hub.cli.common import CANNOT_RUN, CliError
 
 
@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--debug", action="store_true", help="show a traceback when something unexpected fails")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (config_commands, metadata_commands, keys_commands, selfcheck_commands):
+    for module in (config_commands, metadata_commands, keys_commands, enrol_commands, selfcheck_commands):
         module.register(commands)
     return parser
 

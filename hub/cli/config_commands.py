@@ -72,12 +72,22 @@ def summary(federation: Federation) -> str:
             ],
         ),
         "",
+        f"Departments ({len(file.departments)}):",
+        table(
+            ["ID", "NAME", "SERVICES", "MATCHING SERVICE"],
+            [
+                [d.id, d.name, str(len(d.relying_services)), ", ".join(m.entity_id for m in d.matching_services)]
+                for d in file.departments
+            ],
+        ),
+        "",
         f"Relying services ({len(file.relying_services)}):",
         table(
-            ["NAME", "PROFILE", "LEVEL", "CYCLE 3", "ACCOUNTS", "ENTITY ID"],
+            ["NAME", "DEPARTMENT", "PROFILE", "LEVEL", "CYCLE 3", "ACCOUNTS", "ENTITY ID"],
             [
                 [
                     rp.display_name,
+                    rp.department,
                     rp.profile.value,
                     rp.level_of_assurance.label,
                     rp.cycle3_attribute or "-",

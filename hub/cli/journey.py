@@ -8,6 +8,8 @@ hub sent (the Response's Status is never encrypted) and the HTTP status the serv
 
 from __future__ import annotations
 
+import datetime as dt
+import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -37,18 +39,30 @@ class Scenario:
     level: str | None = None
     cycle3: str = "AB 65 43 21 C"  # a National Insurance number no seeded record has
     cancel_cycle3: bool = False
+    # Sign in as a new test person registered at the stub company for this run alone: nobody any department
+    # holds, and nobody an earlier run made an account for, so the scenario ends the same however often it runs.
+    new_person: bool = False
 
 
 _ALL = (
     Scenario("match", "signs in as alice and agrees", username="alice"),
-    Scenario("no-match", "signs in as bob, answers any extra question with a number nobody has", username="bob"),
+    Scenario(
+        "no-match",
+        "signs in as a new test person, answers any extra question with a number nobody has",
+        new_person=True,
+    ),
     Scenario("cancel", "cancels at the company", outcome="cancel"),
     Scenario("authn-failed", "cannot sign in at the company", outcome="authn-failed"),
     Scenario("pending", "pauses registration at the company", outcome="pending"),
     Scenario("requester-error", "the company refuses the request", outcome="requester-error"),
     Scenario("refuse-consent", "signs in as alice but refuses to share", username="alice", decision="refuse"),
     Scenario("fraud", "signs in as alice, and the company reports a fraud event", username="alice", level="LEVEL_X"),
-    Scenario("cycle3-cancel", "signs in as bob, declines any extra question", username="bob", cancel_cycle3=True),
+    Scenario(
+        "cycle3-cancel",
+        "signs in as a new test person, declines any extra question",
+        new_person=True,
+        cancel_cycle3=True,
+    ),
 )
 SCENARIOS = {scenario.name: scenario for scenario in _ALL}
 
@@ -112,9 +126,11 @@ class JourneyDriver:
         self.session.headers["User-Agent"] = "ida-hub self-check"
         self._service_request_id: str | None = None
         self._hub_origin: str | None = None
+        self._new_person: dict[str, str] | None = None  # the registration form of this run's new test person
 
     def run(self, scenario: Scenario) -> JourneyResult:
         result = JourneyResult(scenario.name)
+        self._new_person = None
         try:
             self._drive(scenario, result)
         except JourneyError as exc:
@@ -211,10 +227,21 @@ class JourneyDriver:
         raise JourneyError(f"did not know what to do at {url} ({_heading(page)})")
 
     def _idp_step(self, page: lxml.html.HtmlElement, url: str, scenario: Scenario) -> requests.Response | None:
-        """The stub IDP's sign-in page (or one of its outcome buttons), then its consent page."""
+        """The stub IDP's sign-in page (or one of its outcome buttons), its registration page, then consent."""
+        if page.get_element_by_id("register-form", None) is not None and self._new_person is not None:
+            return self._submit(page, url, "register-form", self._new_person)
         if page.get_element_by_id("sign-in-form", None) is not None:
             if scenario.outcome:
                 return self._submit(page, url, "outcome-form", {"outcome": scenario.outcome})
+            if scenario.new_person and self._new_person is None:
+                self._new_person = _new_person()
+                link = page.get_element_by_id("register-link", None)
+                if link is None:
+                    raise JourneyError(f"no way to register a new test person at {url}")
+                return self._get(urljoin(url, str(link.get("href"))))
+            if self._new_person is not None:
+                credentials = {key: self._new_person[key] for key in ("username", "password")}
+                return self._submit(page, url, "sign-in-form", credentials)
             if not scenario.username:
                 raise JourneyError(f"scenario {scenario.name} has nobody to sign in as")
             return self._submit(page, url, "sign-in-form", {"username": scenario.username, "password": "password"})
@@ -236,7 +263,8 @@ class JourneyDriver:
             if cancel is None:
                 raise JourneyError(f"no way to decline the extra question on {url}")
             return self._post_form(cancel, url, {})
-        answers: dict[str, str | list[str]] = {"cycle3": scenario.cycle3, "evidence": list(self.evidence)}
+        cycle3 = _new_national_insurance_number() if scenario.new_person else scenario.cycle3
+        answers: dict[str, str | list[str]] = {"cycle3": cycle3, "evidence": list(self.evidence)}
         for name, value in answers.items():
             form = _form_with(forms, name)
             if form is not None:
@@ -271,6 +299,32 @@ class JourneyDriver:
 
     def _get(self, url: str, params: dict[str, str | list[str]] | None = None) -> requests.Response:
         return self.session.get(url, params=params, timeout=self.timeout)
+
+
+def _new_person() -> dict[str, str]:
+    """A test person nobody has seen: a random surname and date of birth, registered at level 2."""
+    tag = secrets.token_hex(4)
+    # Born 1970 to 1999: never in 1968, the year the stub matching service answers late for (README, sam).
+    born = dt.date(1970, 1, 1) + dt.timedelta(days=secrets.randbelow(365 * 30))
+    return {
+        "first_name": "Pat",
+        "surname": f"Selfcheck{tag}",
+        "date_of_birth-day": str(born.day),
+        "date_of_birth-month": str(born.month),
+        "date_of_birth-year": str(born.year),
+        "gender": "NOT_SPECIFIED",
+        "address_line_1": "1 Test Street",
+        "address_town": "Testtown",
+        "postcode": "ZZ99 9ZZ",
+        "username": f"selfcheck-{tag}",
+        "password": secrets.token_urlsafe(12),
+        "level": "LEVEL_2",
+    }
+
+
+def _new_national_insurance_number() -> str:
+    """A well-formed National Insurance number, different each run, so no earlier run's account has it."""
+    return f"AB{secrets.randbelow(1_000_000):06d}C"
 
 
 def _origin(url: str) -> str:

@@ -19,21 +19,18 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import io
-import os
 import re
-import tempfile
 import textwrap
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
-
-from federation.config import FederationConfigError, load_federation
+from federation.config import FederationConfigError, load_federation, raw_departments, raw_services
 from federation.saml.metadata import METADATA_REFRESH, PUBLISHED_VALIDITY
 from federation.saml.xml import now
 from hub.cli.common import CliError
+from hub.cli.file_edits import replace_checked, round_trip_yaml
 from keys.pki import CertificateError, Role, Usage, issue_leaf, load_certificate
 
 _DATED = re.compile(r"-\d{4}-\d{2}-\d{2}$")
@@ -105,47 +102,40 @@ class Rollover:
     written: list[Path] = field(default_factory=list)
 
 
-def _yaml() -> YAML:
-    yaml = YAML()
-    yaml.preserve_quotes = True
-    yaml.indent(mapping=2, sequence=4, offset=2)
-    yaml.width = 4096
-    return yaml
-
-
 def _signing_lists(doc: Any, keys_dir: Path) -> list[SigningList]:
     found = [SigningList("hub.signing_certificates", "the hub", Role.HUB, doc["hub"]["signing_certificates"], keys_dir)]
     for i, idp in enumerate(doc.get("identity_providers") or []):
         name = str(idp.get("display_name", f"identity provider {i}"))
         field_name = f"identity_providers[{i}].signing_certificates"
         found.append(SigningList(field_name, name, Role.IDP, idp["signing_certificates"], keys_dir))
-    for i, rp in enumerate(doc.get("relying_services") or []):
-        name = str(rp.get("display_name", f"relying service {i}"))
-        found.append(
-            SigningList(
-                f"relying_services[{i}].signing_certificates", name, Role.RP, rp["signing_certificates"], keys_dir
+    for d, department in enumerate(raw_departments(doc)):
+        for m, msa in enumerate(department.get("matching_services") or []):
+            found.append(
+                SigningList(
+                    f"departments[{d}].matching_services[{m}].signing_certificates",
+                    f"the matching service of {department.get('name', department.get('id'))}",
+                    Role.RP,
+                    msa["signing_certificates"],
+                    keys_dir,
+                )
             )
-        )
-        msa = rp["matching_service"]
-        found.append(
-            SigningList(
-                f"relying_services[{i}].matching_service.signing_certificates",
-                f"the matching service of {name}",
-                Role.RP,
-                msa["signing_certificates"],
-                keys_dir,
-            )
-        )
+    for service in raw_services(doc):
+        name = str(service.entry.get("display_name", service.path))
+        certificates = service.entry["signing_certificates"]
+        found.append(SigningList(f"{service.path}.signing_certificates", name, Role.RP, certificates, keys_dir))
     return found
 
 
 def _single_certificate_fields(doc: Any) -> list[tuple[str, str]]:
     fields = [("hub.encryption_certificate", doc["hub"]["encryption_certificate"])]
     fields.append(("metadata_signing_certificate", doc["metadata_signing_certificate"]))
-    for i, rp in enumerate(doc.get("relying_services") or []):
-        fields.append((f"relying_services[{i}].encryption_certificate", rp["encryption_certificate"]))
-        msa = rp["matching_service"]
-        fields.append((f"relying_services[{i}].matching_service.encryption_certificate", msa["encryption_certificate"]))
+    for d, department in enumerate(raw_departments(doc)):
+        for m, msa in enumerate(department.get("matching_services") or []):
+            fields.append(
+                (f"departments[{d}].matching_services[{m}].encryption_certificate", msa["encryption_certificate"])
+            )
+    for service in raw_services(doc):
+        fields.append((f"{service.path}.encryption_certificate", service.entry["encryption_certificate"]))
     return [(name, str(value)) for name, value in fields]
 
 
@@ -191,7 +181,7 @@ def rotate(
         load_federation(federation_file, keys_dir=keys_dir)
     except FederationConfigError as exc:
         raise CliError(f"the federation file must be valid before a rollover: {exc}") from exc
-    yaml = _yaml()
+    yaml = round_trip_yaml()
     original = federation_file.read_text(encoding="utf-8")
     doc = yaml.load(original)
     base = base_name(name)
@@ -227,7 +217,7 @@ def rotate(
         )
     )
     if not dry_run:
-        _replace_safely(federation_file, edited, keys_dir, new_files)
+        replace_checked(federation_file, edited, keys_dir, new_files)
         result.written = [federation_file, *new_files]
     return result
 
@@ -255,22 +245,6 @@ def _swap(lists: list[SigningList], signing: str, other: str) -> None:
 def _remove(lists: list[SigningList], retired: str) -> None:
     for signing_list in lists:
         signing_list.items.remove(retired)
-
-
-def _replace_safely(path: Path, text: str, keys_dir: Path, new_files: list[Path]) -> None:
-    """Write beside, load as an app would, then rename over: the file is always either the old or the new one."""
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.chmod(temporary, path.stat().st_mode & 0o777)
-        load_federation(Path(temporary), keys_dir=keys_dir)
-        os.replace(temporary, path)
-    except (FederationConfigError, OSError) as exc:
-        Path(temporary).unlink(missing_ok=True)
-        for written in new_files:
-            written.unlink(missing_ok=True)
-        raise CliError(f"{path} left as it was: the edited file would not load ({exc})") from exc
 
 
 def _where_it_is(state: State, signing: str, other: str | None) -> str:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from federation.config import raw_services
 from federation.saml.xml import now
 from hub.cli.common import CliError
 from hub.cli.federation_file import read_raw
@@ -29,10 +30,9 @@ class SelfCheckReport:
 
 
 def _find_entry(federation_file: Path, entity_id: str) -> tuple[dict[str, Any], str] | None:
-    services = read_raw(federation_file).get("relying_services") or []
-    for index, entry in enumerate(services if isinstance(services, list) else []):
-        if isinstance(entry, dict) and entry.get("entity_id") == entity_id:
-            return entry, f"{federation_file.name} relying_services[{index}]"
+    for service in raw_services(read_raw(federation_file)):
+        if service.entry.get("entity_id") == entity_id:
+            return service.with_matching_service(), f"{federation_file.name} {service.path}"
     return None
 
 

@@ -84,6 +84,8 @@ class Journey:
     attempt: str | None = None
     attempt_started: float | None = None
     started_at: float = 0.0
+    # The relying service's department (its id in federation.yaml): the audit trail names it with the service.
+    department: str = ""
 
     @property
     def log_id(self) -> str:
@@ -103,6 +105,7 @@ class Journey:
         return {
             "journey": self.log_id,
             "relying_service": self.rp_entity_id,
+            "department": self.department,
             "idp": self.idp_entity_id,
             "level": self.level.value,
             "seconds": round(time.time() - self.started_at, 3) if self.started_at else None,
@@ -197,9 +200,17 @@ class Journey:
 
     @classmethod
     def start(
-        cls, *, rp_entity_id: str, rp_request_id: str, acs_url: str, relay_state: str | None, level: LevelOfAssurance
+        cls,
+        *,
+        rp_entity_id: str,
+        rp_request_id: str,
+        acs_url: str,
+        relay_state: str | None,
+        level: LevelOfAssurance,
+        department: str = "",
     ) -> Journey:
         return cls(
+            department=department,
             id=secrets.token_urlsafe(32),
             csrf_token=secrets.token_urlsafe(32),
             rp_entity_id=rp_entity_id,

@@ -121,6 +121,7 @@ class CompanyRow:
 @dataclass(frozen=True)
 class ServiceRow:
     name: str
+    department: str
     started: int
     signed_in: int
     outcomes: dict[str, int]
@@ -210,6 +211,7 @@ def _tables(
         "services": Table(
             [
                 _text("Service"),
+                _text("Department"),
                 _number("Started"),
                 _number("Identity verified"),
                 *map(_number, service_columns),
@@ -219,6 +221,7 @@ def _tables(
             [
                 [
                     _text(r.name),
+                    _text(r.department),
                     _number(r.started),
                     _number(r.reached_matching),
                     *(_number(r.outcomes[c]) for c in service_columns),
@@ -312,6 +315,10 @@ def _services(totals: Totals, federation: Federation) -> list[ServiceRow]:
         responses.setdefault(service, Counter())[outcome] += n
     started = {key[0]: n for key, n in totals.kind("started").items()}
     names = {rp.entity_id: rp.display_name for rp in federation.file.relying_services}
+    departments = {d.id: d.name for d in federation.file.departments}
+    department_of = {
+        rp.entity_id: departments.get(rp.department, rp.department) for rp in federation.file.relying_services
+    }
     seen = [*names, *sorted((set(responses) | set(started)) - set(names))]
     rows = []
     for entity_id in seen:
@@ -323,7 +330,15 @@ def _services(totals: Totals, federation: Federation) -> list[ServiceRow]:
         signed_in = sum(answered[o] for o in SIGNED_IN_OUTCOMES)
         rate = charts.percent(outcomes["Matched"] + outcomes["Account created"], reached)
         rows.append(
-            ServiceRow(names.get(entity_id, entity_id), started.get(entity_id, 0), signed_in, outcomes, reached, rate)
+            ServiceRow(
+                names.get(entity_id, entity_id),
+                department_of.get(entity_id, "Not in the federation now"),
+                started.get(entity_id, 0),
+                signed_in,
+                outcomes,
+                reached,
+                rate,
+            )
         )
     return rows
 

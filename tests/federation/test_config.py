@@ -39,12 +39,12 @@ def test_bad_url_error_names_file_and_field(keys_dir: Path, tmp_path: Path) -> N
 
 def test_missing_field_and_unknown_field_are_named(keys_dir: Path, tmp_path: Path) -> None:
     def edit(d: dict) -> None:  # type: ignore[type-arg]
-        del d["relying_services"][0]["level_of_assurance"]
+        del d["departments"][0]["relying_services"][0]["level_of_assurance"]
         d["hub"]["colour"] = "blue"
 
     with pytest.raises(FederationConfigError) as caught:
         load_federation(_edited(tmp_path, edit), keys_dir=keys_dir)
-    assert "relying_services[0].level_of_assurance: Field required" in str(caught.value)
+    assert "departments[0].relying_services[0].level_of_assurance: Field required" in str(caught.value)
     assert "hub.colour" in str(caught.value)
 
 

@@ -30,7 +30,7 @@ def test_signature_verifies_with_the_signer_certificate_only(federation: Federat
     element = _signed(federation)
     verify(element, [federation.cert("hub-signing.crt")])
     with pytest.raises(SignatureError):
-        verify(element, [federation.cert("stub-service-signing.crt")])
+        verify(element, [federation.cert("check-your-paye-tax-signing.crt")])
 
 
 def test_changed_content_breaks_the_signature(federation: Federation) -> None:
@@ -67,7 +67,7 @@ def test_encrypted_assertion_decrypts_only_with_recipient_key(federation: Federa
     decrypted = decrypt_assertion(encrypted, _key(federation, "hub-encryption.crt"))
     verify(decrypted, [federation.cert("hub-signing.crt")])
     with pytest.raises(InvalidSamlMessageError, match="could not be decrypted"):
-        decrypt_assertion(encrypted, _key(federation, "stub-service-encryption.crt"))
+        decrypt_assertion(encrypted, _key(federation, "check-your-paye-tax-encryption.crt"))
 
 
 def test_weak_encryption_algorithms_are_refused(federation: Federation) -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from federation.verify.pairwise import pairwise_identifier
 
 IDP = "http://127.0.0.1:8510/stub-idp-one/SAML2/metadata"
-MSA = "http://127.0.0.1:8520/matching-service/SAML2/metadata"
+MSA = "http://127.0.0.1:8520/hmrc/matching-service/SAML2/metadata"
 
 
 def test_formula_is_sha256_of_idp_then_matching_service_then_persistent_id() -> None:

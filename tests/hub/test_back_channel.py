@@ -76,7 +76,7 @@ class MatchingService:
             status=STATUS_SUCCESS,
             sub_status=STATUS_MATCH,
         )
-        sign(message, key_pair(self.runtime.federation, "stub-service-msa-signing.crt"))
+        sign(message, key_pair(self.runtime.federation, "hmrc-msa-signing.crt"))
         return soap_envelope(message)
 
     def serve(self, sock: socket.socket) -> None:

@@ -93,7 +93,7 @@ def _lower_case_query(federation: Federation, relay_state: str) -> str:
         f"SigAlg={encode('http://www.w3.org/2001/04/xmldsig-more#rsa-sha256')}",
     ]
     key = serialization.load_pem_private_key(
-        federation.private_key_path("stub-service-signing.crt").read_bytes(), password=None
+        federation.private_key_path("check-your-paye-tax-signing.crt").read_bytes(), password=None
     )
     assert isinstance(key, rsa.RSAPrivateKey)
     signature = key.sign("&".join(parts).encode(), padding.PKCS1v15(), hashes.SHA256())

@@ -76,7 +76,7 @@ def _bad_requests(federation: Federation) -> dict[str, dict[str, str]]:
 def _signed_after(federation: Federation, edit: Callable[[etree._Element], object]) -> etree._Element:
     request = service_authn_request(federation, signed=False)
     edit(request)
-    sign(request, key_pair(federation, "stub-service-signing.crt"))
+    sign(request, key_pair(federation, "check-your-paye-tax-signing.crt"))
     return request
 
 
@@ -207,7 +207,7 @@ def _request_for(
     )
     if edit is not None:
         edit(request)
-    sign(request, key_pair(federation, "stub-service-signing.crt"))
+    sign(request, key_pair(federation, "check-your-paye-tax-signing.crt"))
     return b64(request)
 
 

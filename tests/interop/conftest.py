@@ -83,8 +83,9 @@ class Interop:
         return self.live.federation.hub.entity_id
 
 
-def _service_entry(name: str, base_url: str, acs_urls: list[str], keys: dict[str, str], msa: Any) -> dict[str, Any]:
-    """A relying-service entry for federation.yaml, every field spelled out (docs/integration-guide.md)."""
+def _service_entry(name: str, base_url: str, acs_urls: list[str], keys: dict[str, str]) -> dict[str, Any]:
+    """A relying-service entry for federation.yaml, every field spelled out (docs/integration-guide.md). It
+    joins HMRC, so its department's one matching service answers for it."""
     return {
         "entity_id": f"{base_url}/saml/metadata",
         "display_name": f"Interoperability service ({name})",
@@ -93,7 +94,6 @@ def _service_entry(name: str, base_url: str, acs_urls: list[str], keys: dict[str
         "level_of_assurance": "LEVEL_2",
         "signing_certificates": [keys["signing"]],
         "encryption_certificate": keys["encryption"],
-        "matching_service": msa,
         "account_creation_attributes": [],
         "other_ways": "You can also use this service by post.",
         "profile": "simple",
@@ -133,19 +133,19 @@ def interop(
     }
     federation_file = federation_file_with(directory)
     data = yaml.safe_load(federation_file.read_text(encoding="utf-8"))
-    msa = data["relying_services"][0]["matching_service"]
+    hmrc = next(department for department in data["departments"] if department["id"] == "hmrc")
     keys = {
         PYTHON3_SAML: {"signing": f"{PYTHON3_SAML}-signing.crt", "encryption": f"{PYTHON3_SAML}-signing.crt"},
         PYSAML2: {"signing": f"{PYSAML2}-signing.crt", "encryption": f"{PYSAML2}-encryption.crt"},
     }
-    data["relying_services"] += [
-        _service_entry(name, base[name], acs_urls[name], keys[name], msa) for name in toolkit_servers
+    hmrc["relying_services"] += [
+        _service_entry(name, base[name], acs_urls[name], keys[name]) for name in toolkit_servers
     ]
     # The python3-saml service again, under another entity ID, creating accounts for citizens it cannot match.
-    creating = _service_entry(PYTHON3_SAML, base[PYTHON3_SAML], acs_urls[PYTHON3_SAML], keys[PYTHON3_SAML], msa)
+    creating = _service_entry(PYTHON3_SAML, base[PYTHON3_SAML], acs_urls[PYTHON3_SAML], keys[PYTHON3_SAML])
     creating["entity_id"] = f"{base[PYTHON3_SAML]}{ACCOUNT_CREATION_ENTITY_PATH}"
     creating["account_creation_attributes"] = ["firstname", "surname", "dateofbirth", "currentaddress"]
-    data["relying_services"].append(creating)
+    hmrc["relying_services"].append(creating)
     federation_file.write_text(yaml.safe_dump(data), encoding="utf-8")
 
     redis_server.client.flushall()  # what earlier packages left (say, an account made for bob) must not count

@@ -29,7 +29,7 @@ def test_matched_citizen_sees_record_identifier_and_level(live_federation: LiveF
     pairwise = outcome.text("#pairwise-id")
     raw_pid = journey.idp_persistent_id()
     assert len(pairwise) == 64 and pairwise != raw_pid and raw_pid not in outcome.response.text
-    msa = f"{live_federation.urls['stub_service']}/matching-service/SAML2/metadata"
+    msa = f"{live_federation.urls['stub_service']}/hmrc/matching-service/SAML2/metadata"
     expected = hashlib.sha256(f"{idp_entity(live_federation, 'stub-idp-one')}{msa}{raw_pid}".encode()).hexdigest()
     assert pairwise == expected
 

@@ -50,6 +50,8 @@ def test_dashboard_counts_three_matched_and_one_cancelled_journey(live_federatio
         "100%",
     )
     assert paye["Signed in"] == "3"
+    assert paye["Department"] == "HM Revenue and Customs"
+    assert page.table("services")["View your State Pension"]["Department"] == "Department for Work and Pensions"
     assert page.table("services")["Claim a tax refund"]["Started"] == "0"
     over_time = page.table("over-time")
     assert sum(int(row["Started"]) for row in over_time.values()) == 4

@@ -20,23 +20,23 @@ def test_config_check_summarises_a_valid_federation(workspace: Workspace, capsys
     assert workspace.cli("config", "check") == 0
     out = capsys.readouterr().out
     assert f"{workspace.federation_file} is valid" in out
-    assert "Identity providers (3):" in out and "Relying services (4):" in out
+    assert "Identity providers (4):" in out and "Departments (2):" in out and "Relying services (5):" in out
     paye = next(line for line in out.splitlines() if line.startswith("Check your PAYE tax"))
-    assert paye.split()[4:7] == ["simple", "Level", "2"]
+    assert paye.split()[4:8] == ["hmrc", "simple", "Level", "2"]
 
 
 def test_config_check_lists_the_problems_and_exits_1(workspace: Workspace, capsys: pytest.CaptureFixture[str]) -> None:
     data = yaml.safe_load(workspace.federation_file.read_text())
-    data["relying_services"][0]["level_of_assurance"] = "LEVEL_9"
-    data["relying_services"][1]["profile"] = "fancy"
+    data["departments"][0]["relying_services"][0]["level_of_assurance"] = "LEVEL_9"
+    data["departments"][0]["relying_services"][1]["profile"] = "fancy"
     workspace.federation_file.write_text(yaml.safe_dump(data))
     assert workspace.cli("config", "check") == 1
     out = capsys.readouterr().out
     assert "has problems; the apps will not start with it:" in out
     problems = [line for line in out.splitlines() if line.startswith("  - ")]
     assert len(problems) == 2
-    assert problems[0].startswith("  - relying_services[0].level_of_assurance:")
-    assert problems[1].startswith("  - relying_services[1].profile:")
+    assert problems[0].startswith("  - departments[0].relying_services[0].level_of_assurance:")
+    assert problems[1].startswith("  - departments[0].relying_services[1].profile:")
 
 
 def test_config_check_names_a_certificate_from_the_wrong_ca(
@@ -69,7 +69,7 @@ def test_certs_expiring_flags_soon_and_expired_certificates(
     assert soon.startswith("hub signing") and soon.endswith("EXPIRES WITHIN 30 DAYS") and " 9 " in soon
     assert expired.startswith("idp signing") and "Stub Identity Provider One" in expired and expired.endswith("EXPIRED")
     assert "2 certificates expired, unreadable or expiring within 30 days." in out
-    assert len(rows) == 16 and sum(row.endswith(" ok") for row in rows) == 14  # hub-signing.crt left the file
+    assert len(rows) == 27 and sum(row.endswith(" ok") for row in rows) == 25  # hub-signing.crt left the file
     assert workspace.cli("certs", "expiring", "--days", "5") == 1  # the expired one still counts
 
 
@@ -80,7 +80,7 @@ def test_metadata_printed_then_verified_and_tampering_found(
     assert workspace.cli("metadata", "print", "--federation", "--valid-days", "3", "--out", str(out_file)) == 0
     assert workspace.cli("metadata", "verify", str(out_file)) == 0
     out = capsys.readouterr().out
-    assert f"{out_file}: valid." in out and "4 entities:" in out and "(3.0 days from now)" in out
+    assert f"{out_file}: valid." in out and "5 entities:" in out and "(3.0 days from now)" in out
     out_file.write_bytes(out_file.read_bytes().replace(b"Stub Identity Provider One", b"Stub Identity Provider 0ne"))
     assert workspace.cli("metadata", "verify", str(out_file)) == 1
     assert "NOT VALID: metadata signature" in capsys.readouterr().out

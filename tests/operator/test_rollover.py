@@ -38,19 +38,20 @@ def test_three_stages_reorder_then_shorten_the_hub_list(workspace: Workspace) ->
 
 def test_edit_keeps_comments_anchors_and_every_other_line(workspace: Workspace) -> None:
     before = workspace.federation_file.read_text()
-    assert workspace.cli("keys", "rotate", "stub-service-signing", "add") == 0
+    assert workspace.cli("keys", "rotate", "check-your-paye-tax-signing", "add") == 0
     after = workspace.federation_file.read_text()
     changed = [(a, b) for a, b in zip(before.splitlines(), after.splitlines(), strict=True) if a != b]
-    # One anchored list serves the department's four services: one line changes, and all four accept the new key.
+    # Each service signs with its own key: one line changes, and only that service accepts the new key.
     assert changed == [
         (
-            "  signing_certificates: [stub-service-signing.crt]",
-            f"  signing_certificates: [stub-service-signing.crt, stub-service-signing-{TODAY}.crt]",
+            "        signing_certificates: [check-your-paye-tax-signing.crt]",
+            f"        signing_certificates: [check-your-paye-tax-signing.crt, check-your-paye-tax-signing-{TODAY}.crt]",
         )
     ]
-    assert "<<: *stub_service_keys" in after and after.startswith("# The federation:")
+    assert "# Departments:" in after and after.startswith("# The federation:")
     federation = load_federation(workspace.federation_file, keys_dir=workspace.keys)
-    assert all(len(rp.signing_certificates) == 2 for rp in federation.file.relying_services)
+    keys = {rp.display_name: len(rp.signing_certificates) for rp in federation.file.relying_services}
+    assert keys.pop("Check your PAYE tax") == 2 and set(keys.values()) == {1}
 
 
 def test_stages_out_of_order_are_refused_with_the_next_step(
@@ -110,6 +111,7 @@ def test_failed_validation_after_the_edit_removes_the_new_key(
         return load_federation(path, keys_dir=keys_dir)
 
     monkeypatch.setattr("hub.cli.rollover.load_federation", load_once_then_fail)
+    monkeypatch.setattr("hub.cli.file_edits.load_federation", load_once_then_fail)
     assert workspace.cli("keys", "rotate", "hub-signing", "add") == 2
     assert "left as it was" in capsys.readouterr().err
     assert workspace.federation_file.read_bytes() == before

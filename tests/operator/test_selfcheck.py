@@ -35,8 +35,8 @@ def good_metadata(workspace: Workspace) -> bytes:
     return sp_metadata(
         service["entity_id"],
         acs=[(BINDING_HTTP_POST, service["acs"])],
-        signing=[workspace.keys / "stub-service-signing.crt"],
-        encryption=[workspace.keys / "stub-service-encryption.crt"],
+        signing=[workspace.keys / "check-your-paye-tax-signing.crt"],
+        encryption=[workspace.keys / "check-your-paye-tax-encryption.crt"],
     )
 
 
@@ -61,23 +61,31 @@ def seed_broken_service(workspace: Workspace, tmp_path: Path) -> bytes:
     issue_leaf(keys, "broken-msa-weak-signing", Role.RP, Usage.SIGNING, key_size=1024)
     issue_leaf(keys, "broken-msa-soon-encryption", Role.RP, Usage.ENCRYPTION, days=10)
     data = yaml.safe_load(workspace.federation_file.read_text())
-    data["relying_services"].append(
+    data["departments"].append(
         {
-            "entity_id": BROKEN,
-            "display_name": "Broken service",
-            "service_url": "https://broken.example.gov.uk/",
-            "assertion_consumer_urls": ["http://broken.example.gov.uk/SAML2/SSO/Response/POST"],
-            "level_of_assurance": "LEVEL_3",
-            "profile": "fancy",
-            "account_creation_attributes": ["firstname", "cycle_3", "shoe_size"],
-            "signing_certificates": ["intruder-signing.crt", "broken-sha1-signing.crt"],
-            "encryption_certificate": "broken-expired-encryption.crt",
-            "matching_service": {
-                "entity_id": "https://broken.example.gov.uk/matching-service",
-                "url": "http://msa.example.gov.uk/matching-service/POST",
-                "signing_certificates": ["broken-msa-weak-signing.crt"],
-                "encryption_certificate": "broken-msa-soon-encryption.crt",
-            },
+            "id": "broken",
+            "name": "Department of Broken Things",
+            "matching_services": [
+                {
+                    "entity_id": "https://broken.example.gov.uk/matching-service",
+                    "url": "http://msa.example.gov.uk/matching-service/POST",
+                    "signing_certificates": ["broken-msa-weak-signing.crt"],
+                    "encryption_certificate": "broken-msa-soon-encryption.crt",
+                }
+            ],
+            "relying_services": [
+                {
+                    "entity_id": BROKEN,
+                    "display_name": "Broken service",
+                    "service_url": "https://broken.example.gov.uk/",
+                    "assertion_consumer_urls": ["http://broken.example.gov.uk/SAML2/SSO/Response/POST"],
+                    "level_of_assurance": "LEVEL_3",
+                    "profile": "fancy",
+                    "account_creation_attributes": ["firstname", "cycle_3", "shoe_size"],
+                    "signing_certificates": ["intruder-signing.crt", "broken-sha1-signing.crt"],
+                    "encryption_certificate": "broken-expired-encryption.crt",
+                }
+            ],
         }
     )
     workspace.federation_file.write_text(yaml.safe_dump(data, sort_keys=False))
@@ -87,7 +95,7 @@ def seed_broken_service(workspace: Workspace, tmp_path: Path) -> bytes:
             (ARTIFACT, "https://broken.example.gov.uk/artifact"),
             (BINDING_HTTP_POST, "https://broken.example.gov.uk/acs"),
         ],
-        signing=[keys / "stub-service-signing.crt"],  # a good certificate, but not this service's in the file
+        signing=[keys / "check-your-paye-tax-signing.crt"],  # a good certificate, but not this service's in the file
         encryption=[],
         authn_requests_signed="false",
         want_assertions_signed=None,
@@ -102,12 +110,12 @@ SEEDED = {
     ("cert-expired", "encryption_certificate (broken-expired-encryption.crt)"),
     ("cert-weak-key", "matching_service.signing_certificates.0 (broken-msa-weak-signing.crt)"),
     ("cert-expires-soon", "matching_service.encryption_certificate (broken-msa-soon-encryption.crt)"),
-    ("acs-not-https", "relying_services[4].assertion_consumer_urls.0"),
-    ("level-of-assurance", "relying_services[4].level_of_assurance"),
-    ("profile", "relying_services[4].profile"),
+    ("acs-not-https", "departments[2].relying_services[0].assertion_consumer_urls.0"),
+    ("level-of-assurance", "departments[2].relying_services[0].level_of_assurance"),
+    ("profile", "departments[2].relying_services[0].profile"),
     ("account-creation-attribute", "account_creation_attributes.2"),
-    ("account-creation-url", "relying_services[4].account_creation_attributes"),
-    ("account-creation-cycle3", "relying_services[4].account_creation_attributes"),
+    ("account-creation-url", "departments[2].relying_services[0].account_creation_attributes"),
+    ("account-creation-cycle3", "departments[2].relying_services[0].account_creation_attributes"),
     ("matching-service-url", "matching_service.url"),
     ("authn-requests-not-signed", "sp.xml SPSSODescriptor"),
     ("assertions-signed-not-wanted", "sp.xml SPSSODescriptor"),
@@ -115,7 +123,7 @@ SEEDED = {
     ("acs-unsupported-binding", "sp.xml AssertionConsumerService 1 (https://broken.example.gov.uk/artifact)"),
     ("acs-not-in-config", "sp.xml AssertionConsumerService (https://broken.example.gov.uk/acs)"),
     ("acs-not-in-metadata", "assertion_consumer_urls (http://broken.example.gov.uk/SAML2/SSO/Response/POST)"),
-    ("cert-not-in-config", "sp.xml signing certificate (CN=stub-service signing"),
+    ("cert-not-in-config", "sp.xml signing certificate (CN=check-your-paye-tax signing"),
     ("nameid-format", "sp.xml NameIDFormat"),
 }
 
@@ -161,8 +169,8 @@ def test_metadata_and_entry_that_disagree_on_certificates_and_entity_id(workspac
     metadata = sp_metadata(
         "https://elsewhere.example.gov.uk/metadata",
         acs=[(BINDING_HTTP_POST, service["acs"])],
-        signing=[workspace.keys / "stub-service-signing.crt"],
-        encryption=[workspace.keys / "stub-service-msa-encryption.crt"],
+        signing=[workspace.keys / "check-your-paye-tax-signing.crt"],
+        encryption=[workspace.keys / "hmrc-msa-encryption.crt"],
     )
     report = self_check(
         keys_dir=workspace.keys,

@@ -10,7 +10,7 @@ import pytest
 
 from federation.saml.xml import STATUS_SUCCESS
 from hub.cli import main
-from hub.cli.journey import SCENARIOS, JourneyDriver
+from hub.cli.journey import SCENARIOS, JourneyDriver, short_status
 from tests.factories import redirect_query, service_authn_request
 from tests.support import LiveFederation, start_federation
 
@@ -96,3 +96,25 @@ def test_a_redirect_binding_start_is_followed_and_an_acs_refusal_is_a_failure(li
     assert result.completed and result.saml_status == STATUS_SUCCESS
     assert result.acs_status == 400 and not result.passed
     assert result.problem == "the service's ACS answered HTTP 400 to the hub's Response"
+
+
+def test_scenarios_end_the_same_in_any_order_and_however_often_they_run(live: LiveFederation) -> None:
+    """At a service that makes accounts and asks cycle 3 (View your State Pension), the scenarios that sign in as
+    nobody the department knows use a new test person each run: an account made by one never turns another (or
+    a second run) into a match."""
+    start = f"{live.urls['stub_service']}/view-your-state-pension/"
+
+    def outcomes(order: list[str]) -> dict[str, tuple[str, str]]:
+        found = {}
+        for name in order:
+            result = JourneyDriver(start).run(SCENARIOS[name])
+            assert result.passed, (name, result.problem)
+            found[name] = (short_status(result.saml_status), short_status(result.saml_sub_status))
+        return found
+
+    names = ["no-match", "cycle3-cancel", "match"]
+    first = outcomes(names)
+    assert first["no-match"] == ("Success", "")  # an account made for the new person
+    assert first["cycle3-cancel"] != ("Success", "")
+    assert outcomes(names) == first
+    assert outcomes(list(reversed(names))) == first

@@ -144,7 +144,7 @@ def test_every_app_caps_request_bodies(keys_dir: Path, factory: object) -> None:
     app: Flask = factory({"keys_dir": keys_dir, "urls": UNREACHABLE, "testing": True})  # type: ignore[operator]
     assert app.config["MAX_CONTENT_LENGTH"] == 512 * 1024
     client = app.test_client()
-    for path in ("/SAML2/SSO", "/matching-service/POST", "/stub-idp-one/SAML2/SSO"):
+    for path in ("/SAML2/SSO", "/hmrc/matching-service/POST", "/stub-idp-one/SAML2/SSO"):
         response = client.post(path, data=b"x" * (600 * 1024), content_type="application/x-www-form-urlencoded")
         assert response.status_code in (404, 405, 413), path
         if response.status_code == 413:

@@ -98,13 +98,16 @@ def _broken(tmp_path: Path, edit: object) -> Path:
     ("edit", "named"),
     [
         (
-            lambda d: d["identity_providers"][0].update(signing_certificates=["stub-service-signing.crt"]),
+            lambda d: d["identity_providers"][0].update(signing_certificates=["check-your-paye-tax-signing.crt"]),
             "identity_providers[0].signing_certificates[0]",
         ),
-        (lambda d: d["relying_services"][0].pop("matching_service"), "relying_services[0].matching_service"),
-        (lambda d: d["relying_services"][2]["matching_service"].pop("account_creation_url"), "relying_services[2]"),
+        (lambda d: d["departments"][0].pop("matching_services"), "departments[0].matching_services"),
+        (
+            lambda d: d["departments"][0]["matching_services"][0].pop("account_creation_url"),
+            "departments[0]: relying_services[2]",
+        ),
     ],
-    ids=["idp-certificate-from-the-wrong-ca", "service-without-matching-service", "account-creation-without-url"],
+    ids=["idp-certificate-from-the-wrong-ca", "department-without-matching-service", "account-creation-without-url"],
 )
 def test_misconfigured_federation_stops_start_up_naming_the_field(
     keys_dir: Path, tmp_path: Path, edit: object, named: str

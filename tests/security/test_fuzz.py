@@ -124,7 +124,7 @@ def test_matching_service_never_fails_with_a_server_error(apps: dict[str, Flask]
     @FUZZ
     @given(st.one_of(xml_ish, _mutations(genuine), _hostile(genuine.split(b"?>", 1)[1])))
     def check(payload: bytes) -> None:
-        for path in ("/matching-service/POST", "/matching-service/account-creation/POST"):
+        for path in ("/hmrc/matching-service/POST", "/hmrc/matching-service/account-creation/POST"):
             check_no_server_error(client.post(path, data=payload, content_type="text/xml"))
 
     check()

@@ -71,7 +71,7 @@ def test_a_repeated_parameter_in_a_redirect_binding_query_is_refused(
         ("hub", "get", "/SAML2/SSO/Response/POST", {"POST"}),
         ("hub", "delete", "/SAML2/metadata", {"GET"}),
         ("stub_idp", "get", "/stub-idp-one/SAML2/SSO", {"POST"}),
-        ("stub_service", "get", "/matching-service/POST", {"POST"}),
+        ("stub_service", "get", "/hmrc/matching-service/POST", {"POST"}),
     ],
 )
 def test_a_wrong_method_gets_a_405_page_that_says_so_with_an_allow_header(

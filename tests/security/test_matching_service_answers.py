@@ -93,7 +93,7 @@ def _signed_answer(
     *,
     status: str = STATUS_SUCCESS,
     sub_status: str | None = STATUS_MATCH,
-    signer: str = "stub-service-msa-signing.crt",
+    signer: str = "hmrc-msa-signing.crt",
     issuer: str | None = None,
     in_response_to: str | None = None,
     sign: bool = True,
@@ -126,7 +126,7 @@ def test_genuine_match_and_no_match_are_understood(matcher: HostileMatcher) -> N
     "answer",
     [
         _signed_answer(sign=False),
-        _signed_answer(signer="stub-service-signing.crt"),
+        _signed_answer(signer="check-your-paye-tax-signing.crt"),
         _signed_answer(signer="hub-signing.crt"),
         _signed_answer(issuer="https://another-matcher.example"),
         _signed_answer(in_response_to="_someone_elses_query"),
@@ -184,7 +184,7 @@ def _full_answer(
     *,
     count: int = 1,
     encrypted_to: str = "hub-encryption.crt",
-    signer: str = "stub-service-msa-signing.crt",
+    signer: str = "hmrc-msa-signing.crt",
     **change: str,
 ) -> Answer:
     """A signed match answer with ``count`` assertions for the service; ``change`` alters the assertion."""
@@ -228,7 +228,7 @@ def _full_answer(
                 message.append(encrypt_assertion(item, runtime.federation.cert(encrypted_to)))
             else:
                 message.append(item)
-        sign_element(message, key_pair(runtime.federation, "stub-service-msa-signing.crt"))
+        sign_element(message, key_pair(runtime.federation, "hmrc-msa-signing.crt"))
         return soap_envelope(message)
 
     return answer
@@ -248,9 +248,9 @@ def test_full_profile_match_passes_on_the_matching_services_signed_assertion(mat
         _full_answer(count=0),
         _full_answer(count=2),
         _full_answer(encrypted_to=""),
-        _full_answer(encrypted_to="stub-service-encryption.crt"),
+        _full_answer(encrypted_to="check-your-paye-tax-encryption.crt"),
         _full_answer(signer="hub-signing.crt"),
-        _full_answer(signer="stub-service-signing.crt"),
+        _full_answer(signer="check-your-paye-tax-signing.crt"),
         _full_answer(issuer="https://another-matcher.example"),
         _full_answer(audience="https://another-service.example"),
         _full_answer(recipient="https://another-service.example/acs"),

@@ -160,7 +160,7 @@ def stub_service_acs(apps: dict[str, Flask], _: Federation, data: bytes) -> int:
 
 def stub_matching_service(apps: dict[str, Flask], _: Federation, data: bytes) -> int:
     client = apps["stub_service"].test_client()
-    return client.post("/matching-service/POST", data=data, content_type="text/xml").status_code
+    return client.post("/hmrc/matching-service/POST", data=data, content_type="text/xml").status_code
 
 
 HTTP_ENTRY_POINTS: dict[str, Deliver] = {

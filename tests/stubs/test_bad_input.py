@@ -57,12 +57,12 @@ def test_stub_service_acs_refuses_garbage(service_app: Flask, data: dict[str, st
     ids=["empty", "not-xml", "not-soap", "not-a-query"],
 )
 def test_matching_service_refuses_garbage(service_app: Flask, body: bytes) -> None:
-    response = service_app.test_client().post("/matching-service/POST", data=body, content_type="text/xml")
+    response = service_app.test_client().post("/hmrc/matching-service/POST", data=body, content_type="text/xml")
     assert response.status_code == 400
     assert "Traceback" not in response.get_data(as_text=True)
 
 
 def test_matching_service_refuses_a_query_not_from_the_hub(service_app: Flask, federation: Federation) -> None:
     request = service_authn_request(federation)  # a signed message, but the wrong kind from the wrong party
-    response = service_app.test_client().post("/matching-service/POST", data=soap_envelope(request))
+    response = service_app.test_client().post("/hmrc/matching-service/POST", data=soap_envelope(request))
     assert response.status_code == 400

@@ -149,7 +149,7 @@ def build_query(
 
 
 def post(app: Flask, body: bytes, *, account_creation: bool = False) -> Any:
-    path = "/matching-service/account-creation/POST" if account_creation else "/matching-service/POST"
+    path = "/hmrc/matching-service/account-creation/POST" if account_creation else "/hmrc/matching-service/POST"
     return app.test_client().post(path, data=body, content_type="text/xml; charset=utf-8")
 
 
@@ -166,7 +166,7 @@ def read_answer(federation: Federation, msa: MatchingServiceEntry, reply: Any, q
 
 
 def _matcher(app: Flask) -> Matcher:
-    matcher: Matcher = stub_service_services(app).matcher
+    matcher: Matcher = stub_service_services(app).departments["hmrc"].matcher
     return matcher
 
 
@@ -246,8 +246,8 @@ def test_account_creation_makes_a_linked_record_from_the_verified_dataset(
         "1975-11-02",
         "BS1 4DJ",
     )
-    assert (record.tax_code, record.employer, record.nino) == ("1257L", "Not yet known", None)
-    book: RecordBook = stub_service_services(service_app).records
+    assert (record.details, record.nino) == ({"Tax code": "1257L", "Employer": "Not yet known"}, None)
+    book: RecordBook = stub_service_services(service_app).departments["hmrc"].records
     assert record in book.all()
 
 
@@ -292,7 +292,7 @@ def test_account_creation_without_a_verified_current_address_fails(
     reply = post(service_app, body, account_creation=True)
     assert read_answer(federation, msa, reply, query_id) == (STATUS_RESPONDER, STATUS_CREATE_FAILURE)
     assert _matcher(service_app).linked_record(PAIRWISE) is None
-    book: RecordBook = stub_service_services(service_app).records
+    book: RecordBook = stub_service_services(service_app).departments["hmrc"].records
     assert not [r for r in book.all() if r.reference.startswith("PAYE-9")]
 
 
@@ -315,7 +315,7 @@ def test_a_query_signed_by_another_key_is_refused(
 @pytest.mark.parametrize(
     "change",
     [
-        {"evidence_signer": "stub-service-msa-signing.crt"},
+        {"evidence_signer": "hmrc-msa-signing.crt"},
         {"evidence_pairwise_id": "c" * 64},
         {"recipient": "http://service.you-forgot-to-start-it.invalid/matching-service/account-creation/POST"},
         {"requested": ("firstname",)},

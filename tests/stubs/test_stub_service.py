@@ -41,6 +41,11 @@ SLUGS = {
     "claim-a-tax-refund": ("Claim a tax refund", "Level 1", "None", "No"),
     "register-for-self-assessment": ("Register for Self Assessment", "Level 2", "None", "Yes"),
     "view-your-state-pension": ("View your State Pension", "Level 2", "NationalInsuranceNumber", "Yes"),
+    "apply-for-carers-allowance": ("Apply for Carer's Allowance", "Level 1", "None", "No"),
+}
+DEPARTMENTS = {
+    "hmrc": {"check-your-paye-tax", "claim-a-tax-refund", "register-for-self-assessment"},
+    "dwp": {"view-your-state-pension", "apply-for-carers-allowance"},
 }
 PAIRWISE = "e" * 64
 ALICE = MatchingDataset.model_validate(
@@ -148,17 +153,23 @@ def acs(client: FlaskClient, slug: str, saml_response: str) -> Any:
 # ---- index and start pages ---------------------------------------------------------------------------------
 
 
-def test_index_lists_every_variant_with_its_level_cycle3_and_account_creation(client: FlaskClient) -> None:
+def test_index_lists_every_variant_by_department_with_its_level_cycle3_and_account_creation(
+    client: FlaskClient,
+) -> None:
     soup = check_page(client.get("/"))
-    rows = soup.select("#services tbody tr")
     listed = {}
-    for row in rows:
-        cells = [cell.get_text(" ", strip=True) for cell in row.select("td, th")]
-        link = row.select_one("a")
-        assert link is not None
-        listed[str(link["href"]).strip("/")] = tuple(cells)
+    for department, slugs in DEPARTMENTS.items():
+        rows = soup.select(f"#services-{department} tbody tr")
+        found = set()
+        for row in rows:
+            cells = [cell.get_text(" ", strip=True) for cell in row.select("td, th")]
+            link = row.select_one("a")
+            assert link is not None
+            found.add(str(link["href"]).strip("/"))
+            listed[str(link["href"]).strip("/")] = tuple(cells)
+        assert found == slugs
+        assert soup.select_one(f"a#records-link-{department}")["href"] == f"/{department}/records"  # type: ignore[index]
     assert listed == SLUGS
-    assert soup.select_one("a#records-link")["href"] == "/records"  # type: ignore[index]
 
 
 @pytest.mark.parametrize("slug", SLUGS)
@@ -250,7 +261,7 @@ def test_no_authn_context_says_the_citizen_did_not_finish(client: FlaskClient, f
 def test_matched_outcome_shows_record_identifier_and_level(
     service_app: Flask, client: FlaskClient, federation: Federation
 ) -> None:
-    matcher: Matcher = stub_service_services(service_app).matcher
+    matcher: Matcher = stub_service_services(service_app).departments["hmrc"].matcher
     assert matcher.match(PAIRWISE, ALICE) is not None  # as the matching service would have, moments before
     request_id = start(client, "check-your-paye-tax")
     soup = check_page(
@@ -286,7 +297,7 @@ def test_account_created_outcome_shows_attributes_and_new_record(
 ) -> None:
     slug = "register-for-self-assessment"
     entry = variant(federation, slug)
-    matcher: Matcher = stub_service_services(service_app).matcher
+    matcher: Matcher = stub_service_services(service_app).departments["hmrc"].matcher
     created = matcher.create(PAIRWISE, BOB)  # as the matching service's account creation would have
     assert created is not None
     request_id = start(client, slug)
@@ -348,7 +359,7 @@ def test_response_not_bound_to_this_browsers_request_is_refused(
     request_id = "_never-sent" if case == "no-pending-request" else start(client, slug)
     if case == "another-request":
         request_id = start(service_app.test_client(), slug)  # another browser's
-    signer = "stub-service-signing.crt" if case == "signed-by-another-key" else "hub-signing.crt"
+    signer = "check-your-paye-tax-signing.crt" if case == "signed-by-another-key" else "hub-signing.crt"
     saml = hub_response(
         federation, entry, request_id, status=STATUS_RESPONDER, sub_status=STATUS_NO_MATCH, signer=signer
     )
@@ -381,7 +392,7 @@ def _form(**changes: str) -> dict[str, str]:
 
 
 def test_records_lists_every_seeded_record(client: FlaskClient) -> None:
-    soup = check_page(client.get("/records"))
+    soup = check_page(client.get("/hmrc/records"))
     references = [text(row, "th") for row in soup.select("#records tbody tr")]
     assert references == ["PAYE-1001", "PAYE-1002", "PAYE-1003", "PAYE-1004", "PAYE-1005"]
     erin = soup.select("#records tbody tr")[-1]
@@ -396,7 +407,7 @@ def test_records_lists_every_seeded_record(client: FlaskClient) -> None:
 
 
 def test_add_record_form_has_every_field(client: FlaskClient) -> None:
-    soup = check_page(client.get("/records/add"))
+    soup = check_page(client.get("/hmrc/records/add"))
     names = {str(node["name"]) for node in soup.select("form[novalidate] input[name]")}
     assert names == {
         "first_name",
@@ -433,7 +444,7 @@ def test_add_record_form_has_every_field(client: FlaskClient) -> None:
 def test_add_record_shows_design_system_errors(
     client: FlaskClient, changes: dict[str, str], errors: dict[str, str]
 ) -> None:
-    soup = check_page(client.post("/records/add", data=_form(**changes)), 400)
+    soup = check_page(client.post("/hmrc/records/add", data=_form(**changes)), 400)
     assert soup.title is not None and soup.title.get_text(strip=True).startswith("Error: ")
     assert text(soup, ".govuk-error-summary__title") == "There is a problem"
     summary = {str(a["href"]): a.get_text(strip=True) for a in soup.select(".govuk-error-summary__list a")}
@@ -446,7 +457,7 @@ def test_add_record_shows_design_system_errors(
 
 
 def test_a_valid_record_is_added_and_listed(client: FlaskClient) -> None:
-    reply = client.post("/records/add", data=_form(nino="jg 10 37 59 b"))
+    reply = client.post("/hmrc/records/add", data=_form(nino="jg 10 37 59 b"))
     assert reply.status_code == 303
     soup = check_page(client.get(reply.headers["Location"]))
     rows = soup.select("#records tbody tr")
@@ -470,12 +481,12 @@ def test_added_records_are_shared_by_every_worker_through_redis(
     redis_server.client.flushall()
     config = {**app_config, "redis_url": redis_server.url}
     one, two = stub_service.create_app(config), stub_service.create_app(config)
-    assert one.test_client().post("/records/add", data=_form()).status_code == 303
-    assert one.test_client().post("/records/add", data=_form(first_name="Yusuf")).status_code == 303
-    soup = check_page(two.test_client().get("/records"))
+    assert one.test_client().post("/hmrc/records/add", data=_form()).status_code == 303
+    assert one.test_client().post("/hmrc/records/add", data=_form(first_name="Yusuf")).status_code == 303
+    soup = check_page(two.test_client().get("/hmrc/records"))
     names = [cell.get_text(strip=True) for cell in soup.select("#records tbody tr td:first-of-type")]
     assert names[-2:] == ["Zara Quinn", "Yusuf Quinn"]
-    matcher: Matcher = stub_service_services(two).matcher
+    matcher: Matcher = stub_service_services(two).departments["hmrc"].matcher
     zara = MatchingDataset.model_validate(
         {
             "first_names": [{"value": "Zara"}],
@@ -492,7 +503,7 @@ def test_nothing_personal_is_logged(
     service_app: Flask, client: FlaskClient, federation: Federation, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    matcher: Matcher = stub_service_services(service_app).matcher
+    matcher: Matcher = stub_service_services(service_app).departments["hmrc"].matcher
     matcher.match(PAIRWISE, ALICE)
     request_id = start(client, "check-your-paye-tax")
     soup = check_page(
@@ -503,7 +514,7 @@ def test_nothing_personal_is_logged(
         )
     )
     assert text(soup, "#outcome-status") == "Matched"
-    client.post("/records/add", data=_form(nino="JG103759B"))
+    client.post("/hmrc/records/add", data=_form(nino="JG103759B"))
     assert "Hub response: Matched" in caplog.text
     for value in (PAIRWISE, "Alice", "Smith", "1980-05-14", "Zara", "Quinn", "1988", "LS1 4AP", "JG103759B", "PAYE-"):
         assert value not in caplog.text
@@ -525,3 +536,16 @@ def test_simple_profile_assertion_must_state_its_outcome_and_level(
     slug = "check-your-paye-tax"
     request_id = start(client, slug)
     check_page(acs(client, slug, hub_response(federation, variant(federation, slug), request_id, stated=stated)), 400)
+
+
+def test_records_added_since_start_can_be_forgotten_leaving_the_seeded_ones(client: FlaskClient) -> None:
+    assert client.post("/hmrc/records/add", data=_form()).status_code == 303
+    soup = check_page(client.get("/hmrc/records"))
+    assert len(soup.select("#records tbody tr")) == 6
+    forgotten = client.post("/hmrc/records/forget-added")
+    assert forgotten.status_code == 303 and forgotten.headers["Location"].endswith("/hmrc/records?forgotten=1")
+    soup = check_page(client.get(forgotten.headers["Location"]))
+    references = [row.select_one("th").get_text(strip=True) for row in soup.select("#records tbody tr")]  # type: ignore[union-attr]
+    assert references == ["PAYE-1001", "PAYE-1002", "PAYE-1003", "PAYE-1004", "PAYE-1005"]
+    assert "1 added records forgotten" in text(soup, ".govuk-notification-banner")
+    assert check_page(client.get("/dwp/records")).select("#records tbody tr")  # DWP's are untouched

@@ -1,0 +1,44 @@
+"""The real topologies, started once a session and stopped at its end: a Redis Cluster and a Sentinel set."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.stores.topologies import (
+    Cluster,
+    SentinelSet,
+    TopologyError,
+    cannot_run_reason,
+    start_cluster,
+    start_sentinel_set,
+)
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """Three masters and three replicas, for the journeys; the fail-over tests start their own."""
+    reason = cannot_run_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    try:
+        cluster = start_cluster(tmp_path_factory.mktemp("cluster"))
+    except TopologyError as exc:
+        pytest.fail(f"Redis Cluster did not start: {exc}")
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_sentinel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SentinelSet]:
+    """A master, a replica and three sentinels, for the journeys; the fail-over tests start their own."""
+    reason = cannot_run_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    try:
+        sentinels = start_sentinel_set(tmp_path_factory.mktemp("sentinel"))
+    except TopologyError as exc:
+        pytest.fail(f"Redis Sentinel did not start: {exc}")
+    yield sentinels
+    sentinels.stop()
