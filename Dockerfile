@@ -14,6 +14,7 @@ COPY federation ./federation
 COPY --from=assets /build/federation/static/govuk ./federation/static/govuk
 COPY hub ./hub
 COPY stub_idp ./stub_idp
+COPY stub_idp_pysaml2 ./stub_idp_pysaml2
 COPY stub_service ./stub_service
 COPY keys/__init__.py keys/__main__.py keys/pki.py ./keys/
 RUN pip install --no-cache-dir -e .

@@ -38,7 +38,7 @@ class JourneyFailedError(AssertionError):
 
 
 class LeanCitizen:
-    """A browser without JavaScript: cookies, redirects, forms and the waiting page's Refresh header."""
+    """A browser without JavaScript: cookies, redirects, forms and the waiting page's meta refresh."""
 
     def __init__(self, on_response: Hook | None = None) -> None:
         self.http = requests.Session()
@@ -63,13 +63,15 @@ class LeanCitizen:
         return self._checked(self.http.post(action, data=data, timeout=30))
 
     def wait(self, page: requests.Response, seconds: float = 20) -> requests.Response:
-        """Follow a waiting page's refresh until it stops refreshing."""
+        """Follow a waiting page's refresh until it stops refreshing (the hub's waiting page has a meta refresh
+        in ``<noscript>``, which a browser without JavaScript follows)."""
         deadline = time.monotonic() + seconds
-        while "Refresh" in page.headers:
+        while refreshes := _page(page.content).xpath('//meta[@http-equiv="refresh"]/@content'):
             if time.monotonic() > deadline:
                 raise JourneyFailedError(f"still waiting at {page.url}")
             time.sleep(0.1)
-            page = self.get(page.url)
+            _, _, target = str(refreshes[0]).partition("url=")
+            page = self.get(urljoin(page.url, target.strip()))
         return page
 
     @staticmethod

@@ -22,6 +22,7 @@ ENVIRONMENT = {
     "STATS_FLUSH_SECONDS": "stats_flush_seconds",
     "STUB_SERVICE_RECORDS_DIR": "records_dir",
     "FEDERATION_RELOAD_SECONDS": "federation_reload_seconds",
+    "STUB_IDP_CLOCK_OFFSET_SECONDS": "idp_clock_offset_seconds",
     "LOG_LEVEL": "log_level",
 }
 
@@ -51,6 +52,8 @@ class AppSettings(BaseModel):
     records_dir: Path | None = None
     # How often, at most, each process looks whether the federation file changed (0: never; a restart then).
     federation_reload_seconds: float = Field(default=1.0, ge=0, le=3600)
+    # The stub IDPs' clock, moved this many seconds from the real time: a company whose clock is wrong.
+    idp_clock_offset_seconds: float = Field(default=0, ge=-86400, le=86400)
 
     @classmethod
     def build(cls, overrides: Mapping[str, Any] | None = None) -> AppSettings:

@@ -17,26 +17,11 @@ from federation.settings import AppSettings
 from hub.audit import make_auditor
 from hub.journey import JourneyRepository, JourneyStageError
 from hub.matching import back_channel
-from hub.pages import to_the_page_for_the_stage
+from hub.pages import start_again, to_the_page_for_the_stage
 from hub.services import HubServices
 
 logger = logging.getLogger(__name__)
 SERVICE_NAME = "GOV.UK Sign in"
-
-
-def _start_again(error: JourneyNotFoundError) -> tuple[str, int]:
-    """'You need to start again', with a way back to the service the citizen came from when we know it."""
-    from hub.context import service_from_cookie
-
-    logger.info("Journey not found: %s", error.detail)
-    service = service_from_cookie()
-    return web.error_page(
-        error.http_status,
-        error.title,
-        error.description,
-        return_url=service.service_url if service else None,
-        return_text=f"Go back to {service.display_name}" if service else None,
-    )
 
 
 def _form_targets(federation: Federation) -> list[str]:
@@ -72,7 +57,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     web.init_app(app, form_targets=_form_targets)
     web.init_metrics(app, "hub")
-    app.register_error_handler(JourneyNotFoundError, _start_again)
+    app.register_error_handler(JourneyNotFoundError, start_again)
     app.register_error_handler(JourneyStageError, to_the_page_for_the_stage)
     from hub import home, journey_views, saml_views
 

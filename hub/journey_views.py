@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import hmac
 import logging
+import math
+import time
 from typing import Any
 
-from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, g, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from federation.config import Evidence, IdentityProviderEntry
@@ -21,7 +23,7 @@ from hub import matching_runner
 from hub.context import auditor, clear_service_cookie, current_journey, journeys, runtime, service_for
 from hub.journey import EXIT_PAGES, FINAL_MATCHING, IN_FLIGHT, STAGE_PAGES, STATUS_FOR_STAGE, Journey, Move, Stage
 from hub.outbound import final_response, request_to_idp
-from hub.pages import page_for, started_matching
+from hub.pages import in_words, page_for, started_matching
 from hub.services import services
 
 logger = logging.getLogger(__name__)
@@ -32,6 +34,12 @@ EVIDENCE_LABELS = {
     Evidence.MOBILE_PHONE.value: "A smartphone that can download an app",
     Evidence.UK_ADDRESS.value: "A UK address where you have lived for more than a year",
 }
+NO_EVIDENCE_CHOSEN = "Select which of these you have, or select ‘None of these’"
+# 'None of these' is exclusive: GOV.UK Frontend's script unticks the others, but without JavaScript both can
+# arrive, and the answer contradicts itself.
+NONE_AND_EVIDENCE_CHOSEN = "Select which of these you have, or select only ‘None of these’"
+# How often the waiting page asks again: the page's reload without JavaScript, its script's question with it.
+POLL_SECONDS = 2
 
 
 def _checked_form(journey: Journey) -> None:
@@ -39,15 +47,19 @@ def _checked_form(journey: Journey) -> None:
         abort(403)
 
 
-def _render(template: str, journey: Journey, status: int = 200, **context: Any) -> tuple[str, int]:
+def _company_name(journey: Journey, unknown: str = "the company") -> str:
     idp = runtime().federation.identity_provider(journey.idp_entity_id or "")
+    return idp.display_name if idp else unknown
+
+
+def _render(template: str, journey: Journey, status: int = 200, **context: Any) -> tuple[str, int]:
     return render_template(
-        template,
-        journey=journey,
-        service=service_for(journey),
-        company=idp.display_name if idp else "the company",
-        **context,
+        template, journey=journey, service=service_for(journey), company=_company_name(journey), **context
     ), status
+
+
+def _journey_seconds() -> int:
+    return runtime().federation.hub.journey_minutes * 60
 
 
 @blueprint.get("/start")
@@ -55,7 +67,7 @@ def start() -> ResponseReturnValue:
     journey = current_journey()
     if not journey.allows(Move.COMPANY_CHOSEN):
         return redirect(page_for(journey))
-    return _render("start.html", journey)
+    return _render("start.html", journey, time_limit=in_words(_journey_seconds() // 60))
 
 
 @blueprint.route("/which-of-these-do-you-have", methods=["GET", "POST"])
@@ -69,8 +81,10 @@ def which_of_these_do_you_have() -> ResponseReturnValue:
         _checked_form(journey)
         chosen = request.form.getlist("evidence")
         allowed = {*EVIDENCE_LABELS, "none"}
-        if not chosen or any(c not in allowed for c in chosen) or ("none" in chosen and len(chosen) > 1):
-            error = "Select which of these you have, or select ‘None of these’"
+        if not chosen or any(c not in allowed for c in chosen):
+            error = NO_EVIDENCE_CHOSEN
+        elif "none" in chosen and len(chosen) > 1:
+            error = NONE_AND_EVIDENCE_CHOSEN
         else:
             journey.give_evidence([c for c in chosen if c != "none"])
             journeys().save(journey)
@@ -136,16 +150,17 @@ def _send_to_idp(journey: Journey, idp: IdentityProviderEntry) -> str:
         idp.sso_url,
         {"SAMLRequest": encode_message(saml_request)},
         title=f"Continue to {idp.display_name}",
-        lead=f"You will now go to {idp.display_name} to prove your identity. "
-        "They will not be told which service you are using.",
+        lead=f"You chose {idp.display_name} to prove your identity. It will not be told which service you are using.",
+        next_step=f"You will leave GOV.UK for {idp.display_name}’s website. When you have finished there, "
+        f"{idp.display_name} will send you back to GOV.UK.",
+        button=f"Continue to {idp.display_name}",
     )
 
 
-@blueprint.get("/response-processing")
-def response_processing() -> ResponseReturnValue:
-    """The waiting page while matching runs; it refreshes itself, with or without JavaScript. Once matching has
-    answered for good it answers the service; otherwise it sends the citizen to the page for where they are."""
-    g.no_store = True
+def _waiting_journey() -> Journey:
+    """The citizen's journey, moved on to the time-out exit if matching has outlived the hub's wait (unless its
+    answer was written since the journey was loaded). Both the waiting page and its script ask through here, so
+    the script reaches the time-out exit just as the page does."""
     journey = current_journey()
     if journey.stage in IN_FLIGHT and matching_runner.timed_out(journey, runtime()):
         attempt = journey.attempt or ""
@@ -154,14 +169,36 @@ def response_processing() -> ResponseReturnValue:
             logger.warning("Matching took longer than allowed")
         else:
             journey = current_journey()
+    return journey
+
+
+@blueprint.get("/response-processing")
+def response_processing() -> ResponseReturnValue:
+    """The waiting page while matching runs. Once matching has answered for good it answers the service;
+    otherwise it sends the citizen to the page for where they are.
+
+    Without JavaScript the page reloads itself every ``POLL_SECONDS`` (a meta refresh inside ``<noscript>``, so
+    a browser running scripts ignores it); with JavaScript its script asks ``response_processing_status``
+    instead and the page is never reloaded."""
+    g.no_store = True
+    journey = _waiting_journey()
     if journey.stage in IN_FLIGHT:
-        page, status = _render("response_processing.html", journey)
-        response = Response(page, status)
-        response.headers["Refresh"] = "2"
-        return response
+        wait = runtime().federation.hub.matching_timeout_seconds
+        wait_limit = "1 second" if wait == 1 else f"{wait:g} seconds"
+        return _render("response_processing.html", journey, poll_seconds=POLL_SECONDS, wait_limit=wait_limit)
     if journey.stage in FINAL_MATCHING:
         return _answer_service(journey)
     return redirect(page_for(journey))
+
+
+@blueprint.get("/response-processing/status")
+def response_processing_status() -> ResponseReturnValue:
+    """For the waiting page's script: whether matching has answered (or the wait has run out), and the page to
+    go to next. Nothing personal: a flag and one of the hub's own paths. The same cookie as the page, and the
+    same answer to a journey that has gone (the page's 'You need to start again', which the script then shows)."""
+    g.no_store = True
+    journey = _waiting_journey()
+    return jsonify(answered=journey.stage not in IN_FLIGHT, next=page_for(journey))
 
 
 @blueprint.route("/further-information", methods=["GET", "POST"])
@@ -186,12 +223,23 @@ def further_information() -> ResponseReturnValue:
         "further_information.html",
         journey,
         400 if error else 200,
-        minutes_to_answer=journeys().dataset_seconds // 60,
+        time_left=in_words(_minutes_to_answer(journey)),
         attribute=attribute,
         error=error,
         value=value,
         error_prefix=bool(error),
     )
+
+
+def _minutes_to_answer(journey: Journey) -> int:
+    """Whole minutes (rounded up, at least 1) until the cycle 3 question lapses: its record lives
+    ``dataset_seconds`` from when matching's answer was written (after the attempt began, so this is never later),
+    and the journey itself ``journey_minutes`` from its start."""
+    now = time.time()
+    deadline = (journey.attempt_started or now) + journeys().dataset_seconds
+    if journey.started_at:
+        deadline = min(deadline, journey.started_at + _journey_seconds())
+    return max(1, math.ceil((deadline - now) / 60))
 
 
 @blueprint.post("/further-information/cancel")
@@ -210,9 +258,8 @@ def _exit_page(stage: Stage) -> Any:
         if journey.stage is not stage:
             return redirect(page_for(journey))
         page = EXIT_PAGES[stage]
-        idp = runtime().federation.identity_provider(journey.idp_entity_id or "")
         title = page.title.format(
-            company=idp.display_name if idp else "The company", service=service_for(journey).display_name
+            company=_company_name(journey, "The company"), service=service_for(journey).display_name
         )
         return _render(f"exit/{stage.value}.html", journey, title=title, try_another=page.try_another)
 
@@ -249,21 +296,33 @@ def _answer_service(journey: Journey) -> Response:
     auditor().event(
         "response_sent", **journey.audit_fields(), outcome=journey.stage.value, status=status, sub_status=sub_status
     )
-    titles = {
-        Stage.MATCHED: "Your identity has been confirmed",
-        Stage.ACCOUNT_CREATED: "Your identity has been confirmed",
-    }
+    title, lead = _return_page_words(journey, service.display_name)
     response = Response(
         post_form(
             journey.acs_url,
             fields,
-            title=titles.get(journey.stage, f"Returning you to {service.display_name}"),
-            lead=f"You will now return to {service.display_name}.",
+            title=title,
+            lead=lead,
+            next_step=f"You will now go back to {service.display_name}. It will tell you what happens next.",
             button=f"Continue to {service.display_name}",
         )
     )
     clear_service_cookie(response)
     return response
+
+
+def _return_page_words(journey: Journey, service: str) -> tuple[str, str | None]:
+    """The title and lead of the page that takes the citizen back to the service, for whoever reads it (without
+    JavaScript): what happened. After an exit page, which has said what happened, no lead."""
+    company = _company_name(journey)
+    if journey.stage in (Stage.MATCHED, Stage.ACCOUNT_CREATED):
+        found = "has found your record" if journey.stage is Stage.MATCHED else "has made an account for you"
+        return "Your identity has been confirmed", f"{company} has confirmed your identity and {service} {found}."
+    if journey.stage is Stage.NO_MATCH:
+        return f"Returning you to {service}", (
+            f"{company} has confirmed your identity, but {service} could not find your record."
+        )
+    return f"Returning you to {service}", None
 
 
 @blueprint.get("/cookies")

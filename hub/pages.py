@@ -1,11 +1,25 @@
-"""Which page the citizen sees for where their journey is: one module, so that no view module imports another."""
+"""Which page the citizen sees for where their journey is, or for a journey that has gone: one module, so that
+no view module imports another."""
 
 from __future__ import annotations
 
-from flask import redirect, url_for
+import logging
+
+from flask import redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 
+from federation.errors import JourneyNotFoundError
+from hub.context import journeys, runtime, service_from_cookie
 from hub.journey import STAGE_PAGES, Journey, JourneyStageError
+
+logger = logging.getLogger(__name__)
+
+
+def in_words(minutes: int) -> str:
+    """A length of time as the hub's pages say it: "1 minute", "15 minutes", "90 minutes", "2 hours"."""
+    if minutes >= 120 and minutes % 60 == 0:
+        return f"{minutes // 60} hours"
+    return "1 minute" if minutes == 1 else f"{minutes} minutes"
 
 
 def page_for(journey: Journey) -> str:
@@ -26,3 +40,17 @@ def started_matching(recorded: Journey | None) -> ResponseReturnValue:
 def to_the_page_for_the_stage(error: JourneyStageError) -> ResponseReturnValue:
     """A move the journey's stage does not allow (a second tab, the back button): show where the journey is."""
     return redirect(page_for(error.journey), code=303)
+
+
+def start_again(error: JourneyNotFoundError) -> tuple[str, int]:
+    """'You need to start again' (the hub's answer to ``JourneyNotFoundError``): why a journey ends, and always a
+    way on: back to the service the citizen came from when the ``hub_service`` cookie says which, otherwise the
+    hub's home page, which lists the services."""
+    logger.info("Journey not found: %s", error.detail)
+    page = render_template(
+        "start_again.html",
+        service=service_from_cookie(),
+        journey_limit=in_words(runtime().federation.hub.journey_minutes),
+        question_limit=in_words(journeys().dataset_seconds // 60),
+    )
+    return page, error.http_status

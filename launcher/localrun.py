@@ -45,6 +45,7 @@ from launcher import reverse_proxy
 APPS = (
     ("hub", "hub:create_app()"),
     ("stub_idp", "stub_idp:create_app()"),
+    ("stub_idp_pysaml2", "stub_idp_pysaml2:create_app()"),
     ("stub_service", "stub_service:create_app()"),
 )
 # The operators' dashboard, /metrics and /_status: an internal port, on loopback only (OPERATIONS_PORT to move it).
@@ -55,11 +56,13 @@ BEHIND_PROXY_OFFSET = 10000
 WORDS = {
     "hub": "the hub",
     "stub_idp": "the stub IDPs",
+    "stub_idp_pysaml2": "the pysaml2 stub IDP",
     "stub_service": "the stub service",
     "operations": "the operations app",
 }
 # The prefix of each app's keys in Redis, which its ACL user is limited to (docs/redis.md).
-STORE_PREFIXES = {"hub": "hub", "stub_idp": "stub-idp", "stub_service": "stub-service"}
+# The pysaml2 stub IDP keeps its keys beside the stub IDPs' (and reads their registered test users) as their ACL user.
+STORE_PREFIXES = {"hub": "hub", "stub_idp": "stub-idp", "stub_idp_pysaml2": "stub-idp", "stub_service": "stub-service"}
 # How long the apps have, together, to answer once started.
 START_SECONDS = 30
 # The request line the SAML HTTP-Redirect binding needs: 8 KB, the most gunicorn allows (its default is 4094).
@@ -242,6 +245,8 @@ def own_redis_url(name: str) -> dict[str, str]:
     """``REDIS_URL`` for one app from ``HUB_REDIS_URL``, ``STUB_IDP_REDIS_URL`` or ``STUB_SERVICE_REDIS_URL`` when
     set, so that each app can sign in to Redis as its own ACL user (docs/redis.md); else nothing (``REDIS_URL``)."""
     own = os.environ.get(f"{name.upper()}_REDIS_URL")
+    if not own and name == "stub_idp_pysaml2":  # it keeps its keys beside the stub IDPs', as their ACL user
+        own = os.environ.get("STUB_IDP_REDIS_URL")
     return {"REDIS_URL": own} if own else {}
 
 
@@ -408,7 +413,7 @@ def _say_running(urls: Mapping[str, str], served: Served, proxy: bool, federatio
     print(f"\nThe federation is running, from {federation_file}:")
     for name, url in urls.items():
         behind = f"  (nginx; the app on {behind_proxy(url)})" if proxy and name in reverse_proxy.PROXIED else ""
-        print(f"  {name:<13} {url}{behind}")
+        print(f"  {name:<16} {url}{behind}")
     if served.proxy is not None:
         print(f"\nnginx fronts the hub and the stubs; its access log: {served.proxy.access_log}")
     else:

@@ -43,6 +43,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     ).init_app(app)
     # The pages post the IDP's Response to the hub: the CSP's form-action must allow the hub's origin.
     web.init_app(app, form_targets=lambda federation: [federation.hub.acs_url])
+    # A certified company is not GOV.UK: every page of the stub IDPs, error pages too, wears a neutral brand.
+    app.jinja_env.globals["brand"] = "neutral"
     app.register_blueprint(blueprint)
     logger.info("Stub IDPs ready at %s: %s", base_url, ", ".join(idps))
     return app

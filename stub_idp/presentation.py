@@ -46,7 +46,7 @@ def dataset_rows(dataset: MatchingDataset, level: LevelOfAssurance) -> list[dict
     ]
     if dataset.middle_names:
         rows.append(_row("Middle names", [_item([name.value], name) for name in dataset.middle_names]))
-    rows.append(_row("Surname", [_item([name.value], name) for name in dataset.surnames]))
+    rows.append(_row("Last name", [_item([name.value], name) for name in dataset.surnames]))
     rows.append(_row("Date of birth", [_item([long_date(dob.value)], dob) for dob in dataset.dates_of_birth]))
     if dataset.gender:
         rows.append(_row("Gender", [_item([_GENDER_WORDS[dataset.gender.value]], dataset.gender)]))

@@ -55,7 +55,7 @@ def read_registration(form: Mapping[str, str], *, is_taken: Callable[[str], bool
     errors: Errors = {}
     _text(values, errors, "first_name", "first name", required=True)
     _text(values, errors, "middle_names", "middle names", required=False)
-    _text(values, errors, "surname", "surname", required=True)
+    _text(values, errors, "surname", "last name", required=True)
     birth_date = _date_of_birth(values, errors, today)
     if values["gender"] not in ("", *GENDERS):
         errors["gender"] = FieldError("Select a gender from the list", "gender")

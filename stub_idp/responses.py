@@ -79,6 +79,12 @@ class Fraud:
     event_id: str = field(default_factory=lambda: "fraud-" + secrets.token_hex(8))
 
 
+def idp_now(runtime: Runtime) -> dt.datetime:
+    """The stub company's clock: the real time, moved by ``idp_clock_offset_seconds`` to test a company whose
+    clock is wrong (the hub allows ``clock_skew_seconds`` either way)."""
+    return now() + dt.timedelta(seconds=runtime.settings.idp_clock_offset_seconds)
+
+
 def outcome_response(runtime: Runtime, idp: StubIdp, request_id: str, outcome: Outcome) -> etree._Element:
     """A signed non-success Response with no assertions."""
     status, sub_status, detail = outcome.status
@@ -86,7 +92,7 @@ def outcome_response(runtime: Runtime, idp: StubIdp, request_id: str, outcome: O
         issuer=idp.entry.entity_id,
         destination=runtime.federation.hub.acs_url,
         in_response_to=request_id,
-        moment=now(),
+        moment=idp_now(runtime),
         status=status,
         sub_status=sub_status,
         status_detail=detail,
@@ -105,7 +111,7 @@ def success_response(
     """
     federation = runtime.federation
     hub = federation.hub
-    moment = now()
+    moment = idp_now(runtime)
     signing_key = runtime.key_pair(idp.entry.signing_certificates[0])
     subject = Subject(
         name_id=persistent_id(idp.secret, idp.entry.entity_id, user),

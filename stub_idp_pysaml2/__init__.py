@@ -61,6 +61,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     ).init_app(app)
     # The pages post the Response to the hub: the CSP's form-action must allow the hub's origin.
     web.init_app(app, form_targets=lambda federation: [federation.hub.acs_url])
+    app.jinja_env.globals["brand"] = "neutral"  # a certified company's site, not GOV.UK's
     app.register_blueprint(blueprint)
     logger.info("%s ready at %s (pysaml2; crypto: %s)", entry.display_name, entry.sso_url, idp.setup.crypto_backend)
     return app

@@ -9,7 +9,7 @@ service of one department is handed only its own ``Department``: it has no way t
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from federation.config import DepartmentEntry, MatchingServiceEntry
@@ -39,12 +39,26 @@ class Department:
     service_entity_ids: frozenset[str]
 
 
+def records_file_for(department: str, records_dir: Path | None) -> Path:
+    """``<records_dir>/<department>.json`` when a team has put one there, else the stub's own seeded file."""
+    if records_dir is not None and (records_dir / f"{department}.json").exists():
+        return records_dir / f"{department}.json"
+    return DATA_DIR / f"{department}.json"
+
+
 def _matching_service(entry: DepartmentEntry, base_url: str) -> MatchingServiceEntry:
-    """The department's one matching service, at the paths this app serves it on."""
+    """The department's one matching service, at the paths this app serves it on. One whose URL is not this
+    app's at all is reached through something in between (a proxy, a fault injector), which must keep the path."""
     if len(entry.matching_services) != 1:
         raise VariantConfigError(f"department {entry.id}: the stub plays one matching service per department")
     matching = entry.matching_services[0]
     base = f"{base_url.rstrip('/')}/{entry.id}/matching-service"
+    if not matching.url.startswith(base_url.rstrip("/") + "/"):
+        if not matching.url.endswith(f"/{entry.id}/matching-service/POST"):
+            raise VariantConfigError(
+                f"department {entry.id}: matching service url must end /{entry.id}/matching-service/POST"
+            )
+        return matching
     if matching.url != f"{base}/POST":
         raise VariantConfigError(f"department {entry.id}: matching service url must be {base}/POST")
     if matching.account_creation_url not in (None, f"{base}/account-creation/POST"):
@@ -67,7 +81,6 @@ def build_departments(
     ``existing``: the departments built before a reload of the federation file; one still there keeps its
     store, records and links (only its services and matching service entry are taken from the new file).
     """
-    records_dir = settings.records_dir or DATA_DIR
     slugs = {variant.slug for variant in variants}
     departments: dict[str, Department] = {}
     for entry in entries:
@@ -78,17 +91,10 @@ def build_departments(
         if entry.id in slugs:
             raise VariantConfigError(f"department {entry.id}: a service already uses /{entry.id}/")
         kept = (existing or {}).get(entry.id)
-        if kept is not None:
-            departments[entry.id] = replace(
-                kept,
-                name=entry.name,
-                matching_service=_matching_service(entry, base_url),
-                variants=own,
-                service_entity_ids=frozenset(service.entity_id for service in entry.relying_services),
-            )
-            continue
-        store = make_store(settings.redis_url, f"{STORE_PREFIX}:{entry.id}")
-        records_file = records_dir / f"{entry.id}.json"
+        # A department kept over a reload keeps its store (records added, links made); its seeded records are
+        # read again, so a team's changed file of test records is taken up with the federation file.
+        store = kept.store if kept is not None else make_store(settings.redis_url, f"{STORE_PREFIX}:{entry.id}")
+        records_file = records_file_for(entry.id, settings.records_dir)
         book = RecordBook(load_records(records_file), store)
         departments[entry.id] = Department(
             id=entry.id,

@@ -74,11 +74,6 @@ class RecordsFileError(ValueError):
     """A records file that cannot be read, with its path and the reason in plain words."""
 
 
-def records_file_for(department: str) -> Path:
-    """The stub's seeded records for ``department`` (its id): ``data/<id>.json``."""
-    return DATA_DIR / f"{department}.json"
-
-
 def load_records(path: Path) -> RecordsFile:
     """A department's records file; a missing one is an empty book (a department enrolled with no test records)."""
     if not path.exists():

@@ -24,6 +24,7 @@ from werkzeug.test import TestResponse
 
 import hub
 import stub_idp
+import stub_idp_pysaml2
 import stub_service
 from federation.config import DEFAULT_FEDERATION_FILE, Federation, load_federation
 from federation.store import MemoryStore
@@ -115,7 +116,12 @@ class LiveFederation:
                 in_process_counters(store).clear()
 
 
-APP_FACTORIES = {"hub": hub.create_app, "stub_idp": stub_idp.create_app, "stub_service": stub_service.create_app}
+APP_FACTORIES = {
+    "hub": hub.create_app,
+    "stub_idp": stub_idp.create_app,
+    "stub_idp_pysaml2": stub_idp_pysaml2.create_app,
+    "stub_service": stub_service.create_app,
+}
 
 
 def start_federation(
@@ -300,10 +306,12 @@ class Citizen:
         return self.page(self.http.post(action, data=data, timeout=30))
 
     def wait(self, page: Page, seconds: float = 20) -> Page:
-        """Follow a waiting page's refresh (the Refresh header) until it stops refreshing."""
+        """Follow a waiting page's refresh until it stops refreshing: the meta refresh a browser without
+        JavaScript follows (the hub's waiting page has it in ``<noscript>``)."""
         deadline = time.monotonic() + seconds
-        while "Refresh" in page.response.headers:
+        while (meta := page.soup.find("meta", attrs={"http-equiv": "refresh"})) is not None:
             assert time.monotonic() < deadline, f"still waiting at {page.url}"
             time.sleep(0.1)
-            page = self.get(page.url)
+            _, _, target = str(meta.get("content", "")).partition("url=")
+            page = self.get(urljoin(page.url, target.strip()))
         return page

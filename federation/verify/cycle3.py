@@ -24,6 +24,9 @@ class Cycle3Attribute:
     empty_error: str
     format_error: str
     width_class: str
+    # The hint's example, and what a citizen who copies it is told: it is not theirs, whatever its format.
+    example: str
+    example_error: str
 
     def normalise(self, raw: str) -> str:
         return "".join(raw.split()).upper()
@@ -33,6 +36,8 @@ class Cycle3Attribute:
         value = self.normalise(raw)
         if not value:
             return None, self.empty_error
+        if value == self.normalise(self.example):
+            return None, self.example_error
         if not self.pattern.fullmatch(value):
             return None, self.format_error
         return value, None
@@ -49,6 +54,8 @@ CYCLE3_ATTRIBUTES = {
         empty_error="Enter your National Insurance number",
         format_error="Enter a National Insurance number in the correct format",
         width_class="govuk-input--width-10",
+        example="QQ 12 34 56 C",
+        example_error="Enter your own National Insurance number, not the example",
     ),
     Cycle3AttributeName.DRIVING_LICENCE_NUMBER: Cycle3Attribute(
         name=Cycle3AttributeName.DRIVING_LICENCE_NUMBER,
@@ -58,5 +65,7 @@ CYCLE3_ATTRIBUTES = {
         empty_error="Enter your driving licence number",
         format_error="Enter a driving licence number in the correct format",
         width_class="govuk-input--width-20",
+        example="MORGA753116SM9IJ",
+        example_error="Enter your own driving licence number, not the example",
     ),
 }

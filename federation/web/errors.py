@@ -24,7 +24,11 @@ logger = logging.getLogger(__name__)
 _PLAIN_WORDS = {
     400: ("There is a problem with the request", "The page could not use what your browser sent."),
     403: ("You cannot do that", "Your browser sent something we could not accept. Go back and try again."),
-    404: ("Page not found", "If you typed the web address, check it is correct."),
+    404: (
+        "Page not found",
+        "If you typed the web address, check it is correct. "
+        "If you pasted the web address, check you copied the entire address.",
+    ),
     405: ("You cannot use this page in that way", "Go back to the page you were on and try again."),
     413: ("The request was too large", "Your browser sent more than this service accepts."),
     500: ("Sorry, there is a problem with the service", "Try again later."),

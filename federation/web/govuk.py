@@ -24,8 +24,45 @@ _HEADER = """{%- from "govuk_frontend_jinja/components/header/macro.html" import
 {{ govukServiceNavigation({"serviceName": args[0], "serviceUrl": args[1]}) }}</header>"""
 _SKIP_LINK = """{%- from "govuk_frontend_jinja/components/skip-link/macro.html" import govukSkipLink -%}
 {{ govukSkipLink({"href": "#main-content", "text": "Skip to main content"}) }}"""
+# With support links the footer is GOV.UK's as it comes. Without them, its meta row (licence on the left, crest
+# on the right, bottom-aligned) leaves a gap as tall as the crest under the crown on wide screens, so the crown
+# moves to the top of the licence's column, keeping its own margin. The crown is the macro's own output: should
+# a new govuk-frontend-jinja render it differently, nothing is replaced and the footer stays GOV.UK's.
 _FOOTER = """{%- from "govuk_frontend_jinja/components/footer/macro.html" import govukFooter -%}
-<footer class="govuk-template__footer">{{ govukFooter({"meta": {"items": args[0]}}) }}</footer>"""
+{%- from "govuk_frontend_jinja/macros/logo.html" import govukLogo -%}
+<footer class="govuk-template__footer">
+{%- if args[0] %}{{ govukFooter({"meta": {"items": args[0]}}) }}
+{%- else %}
+{%- set footer = govukFooter({}) %}
+{%- set crown = govukLogo({"classes": "govuk-footer__crown", "useLogotype": false}) %}
+{%- set licence_column = '<div class="govuk-footer__meta-item govuk-footer__meta-item--grow">'|safe %}
+{%- if crown in footer and licence_column in footer %}
+{%- set moved = govukLogo({"classes": "govuk-footer__crown govuk-!-display-block", "useLogotype": false}) %}
+{{- footer|replace(crown, "")|replace(licence_column, licence_column ~ moved) }}
+{%- else %}{{ footer }}{% endif %}
+{%- endif %}</footer>"""
+# A site that is not GOV.UK (a certified company's, say): the generic header with the site's own name, and a
+# plain footer with its support links and a line of text; no crown, crest, logotype or licence.
+_NEUTRAL_HEADER = """{%- from "govuk_frontend_jinja/components/generic-header/macro.html" import govukGenericHeader -%}
+<header class="govuk-template__header">
+{{ govukGenericHeader({"logoText": args[0], "url": args[1] or "/"}) }}
+</header>"""
+_NEUTRAL_FOOTER = """<footer class="govuk-template__footer">
+  <div class="govuk-width-container govuk-!-padding-bottom-4">
+    <hr class="govuk-section-break govuk-section-break--visible govuk-!-margin-bottom-4">
+    {%- if args[0] %}
+    <h2 class="govuk-visually-hidden">Support links</h2>
+    <ul class="govuk-list govuk-body-s">
+      {%- for item in args[0] %}
+      <li><a class="govuk-link" href="{{ item.href }}">{{ item.text }}</a></li>
+      {%- endfor %}
+    </ul>
+    {%- endif %}
+    {%- if args[1] %}
+    <p class="govuk-body-s">{{ args[1] }}</p>
+    {%- endif %}
+  </div>
+</footer>"""
 
 
 GOVUK_MACROS = (
@@ -206,8 +243,8 @@ def _make_globals(environment: Environment) -> Callable[[MutableMapping[str, Any
 
 
 def _fragment(app: Flask, source: str) -> Any:
-    """The GOV.UK skip link, header and footer, rendered once per set of arguments: the same on every page,
-    and the macros behind them cost more than the rest of a page together."""
+    """The skip link, header and footer, rendered once per set of arguments: the same on every page, and the
+    macros behind them cost more than the rest of a page together."""
     cache: dict[str, Markup] = {}
 
     def render(*args: Any) -> Markup:
@@ -220,7 +257,8 @@ def _fragment(app: Flask, source: str) -> Any:
 
 
 def install_govuk(app: Flask) -> None:
-    """GOV.UK Frontend's templates and macros as globals of ``app``'s pages, with its skip link, header and footer."""
+    """GOV.UK Frontend's templates and macros as globals of ``app``'s pages, with its skip link, header and footer
+    (GOV.UK's, or the neutral ones for a site that is not GOV.UK)."""
     app.jinja_env.undefined = ChainableUndefined
     app.jinja_env.loader = ChoiceLoader(
         [
@@ -236,3 +274,5 @@ def install_govuk(app: Flask) -> None:
     app.jinja_env.globals["govuk_skip_link"] = _fragment(app, _SKIP_LINK)
     app.jinja_env.globals["govuk_header"] = _fragment(app, _HEADER)
     app.jinja_env.globals["govuk_footer"] = _fragment(app, _FOOTER)
+    app.jinja_env.globals["neutral_header"] = _fragment(app, _NEUTRAL_HEADER)
+    app.jinja_env.globals["neutral_footer"] = _fragment(app, _NEUTRAL_FOOTER)

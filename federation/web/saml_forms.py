@@ -28,15 +28,25 @@ def post_form(
     title: str,
     button: str = "Continue",
     lead: str | None = None,
+    next_step: str | None = None,
     **context: Any,
 ) -> str:
     """An HTML form that posts ``fields`` to ``url``: submits itself with JavaScript, shows a button without.
 
-    ``context`` goes to the template too (``service_name``, say, for the header).
+    Without JavaScript the citizen reads the page, so say where the button goes (``button``: "Continue to …"),
+    what has happened (``lead``) and what happens there (``next_step``). ``context`` goes to the template too
+    (``service_name``, say, for the header).
     """
     g.no_store = True
     return render_template(
-        "federation/post_form.html", url=url, fields=fields, title=title, button=button, lead=lead, **context
+        "federation/post_form.html",
+        url=url,
+        fields=fields,
+        title=title,
+        button=button,
+        lead=lead,
+        next_step=next_step,
+        **context,
     )
 
 

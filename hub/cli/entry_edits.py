@@ -32,7 +32,7 @@ from keys.pki import CertificateError, Role, Usage, issue_leaf, read_certificate
 _PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
 _KEY_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 WIDTH = 110
-TAKES_EFFECT = "The running apps pick up the change within a few seconds; no restart."
+TAKES_EFFECT = "The running apps take the change up within about a second; no restart."
 PRIVATE_KEY_WARNING = (
     "Warning: the private keys above belong to {whom}, not to the hub. Send them to {whom} by a secure channel "
     "(never by email), then delete them here: whoever holds them can act as {whom}."

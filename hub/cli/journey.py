@@ -144,11 +144,12 @@ class JourneyDriver:
         deadline, steps = time.monotonic() + self.wait_seconds, 0
         while steps < MAX_STEPS:
             self._note_redirected_request(response)
-            if "Refresh" in response.headers:  # the hub's waiting page while matching runs: not a step
+            refresh = _refresh_url(response)
+            if refresh is not None:  # the hub's waiting page while matching runs: not a step
                 if time.monotonic() > deadline:
                     raise JourneyError(f"still waiting at {response.url} after {self.wait_seconds:.0f} seconds")
                 time.sleep(0.25)
-                response = self._get(_refresh_url(response))
+                response = self._get(refresh)
                 continue
             steps += 1
             page = _html(response)
@@ -223,7 +224,7 @@ class JourneyDriver:
         if forms:  # the service's start page: a "Start now" form
             return self._post_form(forms[0], url, {})
         for link in page.xpath("//main//a[contains(concat(' ', @class, ' '), ' govuk-button ')]"):
-            return self._get(urljoin(url, str(link.get("href"))))  # the hub's start page: "Continue"
+            return self._get(urljoin(url, str(link.get("href"))))  # the hub's start page: "Start now"
         raise JourneyError(f"did not know what to do at {url} ({_heading(page)})")
 
     def _idp_step(self, page: lxml.html.HtmlElement, url: str, scenario: Scenario) -> requests.Response | None:
@@ -332,9 +333,15 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def _refresh_url(response: requests.Response) -> str:
-    _, _, target = response.headers["Refresh"].partition("url=")
-    return urljoin(response.url, target.strip()) if target.strip() else response.url
+def _refresh_url(response: requests.Response) -> str | None:
+    """Where a page's meta refresh sends a browser without JavaScript (the hub's waiting page has one in
+    ``<noscript>``), or None for a page without one."""
+    if "html" not in response.headers.get("Content-Type", "") or not response.content:
+        return None
+    for meta in _html(response).xpath('//meta[@http-equiv="refresh"]'):
+        _, _, target = str(meta.get("content", "")).partition("url=")
+        return urljoin(response.url, target.strip()) if target.strip() else response.url
+    return None
 
 
 def _html(response: requests.Response) -> lxml.html.HtmlElement:

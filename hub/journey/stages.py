@@ -59,8 +59,19 @@ class Move(StrEnum):
     ENDED = "service answered"
 
 
-# Where a citizen may (re)choose a company: before any answer, or after an answer that lets them try again.
-CAN_CHOOSE = frozenset({Stage.STARTED, Stage.AT_IDP, Stage.AUTHN_FAILED, Stage.CANCELLED, Stage.LEVEL_REFUSED})
+# Where a citizen may (re)choose a company: before any answer, after an answer that lets them try again, or
+# from the cycle 3 question (its back link), which gives up what the first company proved.
+CAN_CHOOSE = frozenset(
+    {
+        Stage.STARTED,
+        Stage.AT_IDP,
+        Stage.AUTHN_FAILED,
+        Stage.CANCELLED,
+        Stage.LEVEL_REFUSED,
+        Stage.REQUESTER_ERROR,
+        Stage.AWAITING_CYCLE3,
+    }
+)
 # The stages in which a matching request is in flight.
 IN_FLIGHT = frozenset({Stage.MATCHING, Stage.CREATING_ACCOUNT})
 # Matching has answered for good: the waiting page answers the service.
@@ -109,7 +120,9 @@ EXIT_PAGES: dict[Stage, ExitPage] = {
     Stage.PENDING: ExitPage("/registration-paused", "You have saved your progress with {company}"),
     Stage.FRAUD: ExitPage("/we-could-not-confirm-your-identity", "We could not confirm your identity"),
     Stage.ACCOUNT_CREATION_FAILED: ExitPage("/account-not-created", "{service} could not create an account for you"),
-    Stage.REQUESTER_ERROR: ExitPage("/something-went-wrong", "Sorry, there is a problem with the service"),
+    Stage.REQUESTER_ERROR: ExitPage(
+        "/something-went-wrong", "A technical problem stopped {company} checking your identity", try_another=True
+    ),
     Stage.MATCHING_ERROR: ExitPage("/could-not-check-your-details", "Sorry, there is a problem with the service"),
     Stage.CYCLE3_CANCELLED: ExitPage("/details-not-given", "You have not been signed in"),
 }

@@ -78,6 +78,24 @@ class Chart:
             x += 20 + 8.5 * len(name) + 28
 
 
+@dataclass(frozen=True)
+class Segment:
+    """A part of a ``shares`` bar: its name in the legend, its colour, and a count of it in words (one, many)."""
+
+    name: str
+    colour: str
+    one: str
+    many: str
+
+    def count(self, count: int) -> str:
+        return counted(count, self.one, self.many)
+
+
+def counted(count: int, one: str, many: str | None = None) -> str:
+    """``count`` with the noun in the form it takes: "1 journey", "0 journeys", "2 accounts created"."""
+    return f"{count:,} {one if count == 1 else many or one + 's'}"
+
+
 def nice_step(largest: float, steps: int = 4) -> int:
     """A round tick step (1, 2 or 5 times a power of ten) so that about ``steps`` steps cover ``largest``."""
     if largest <= steps:
@@ -103,7 +121,7 @@ def bars_over_time(chart_id: str, title: str, groups: Sequence[tuple[str, int, i
         chart_id,
         title,
         f"{title}: {total_a} {names[0].lower()} and {total_b} {names[1].lower()} in the period, "
-        f"in {len(groups)} intervals. The table after the chart has each interval's figures.",
+        f"in {counted(len(groups), 'interval')}. The table after the chart has each interval's figures.",
         height=290,
     )
     chart.legend([(names[0], BLUE), (names[1], DARK_BLUE)])
@@ -145,13 +163,11 @@ def rates(chart_id: str, title: str, rows: Sequence[tuple[str, int, int]], noun:
     return chart
 
 
-def shares(
-    chart_id: str, title: str, rows: Sequence[tuple[str, Sequence[int]]], segments: Sequence[tuple[str, str]]
-) -> Chart:
+def shares(chart_id: str, title: str, rows: Sequence[tuple[str, Sequence[int]]], segments: Sequence[Segment]) -> Chart:
     """One full-width bar per row split into coloured segments (say matched, no match, error), with a legend."""
     track = WIDTH - LABEL_WIDTH - 150
     chart = Chart(chart_id, title, "", height=34 + max(1, len(rows)) * ROW_HEIGHT)
-    chart.legend(segments)
+    chart.legend([(segment.name, segment.colour) for segment in segments])
     sentences = []
     for index, (label, counts) in enumerate(rows):
         y = 34 + index * ROW_HEIGHT
@@ -159,15 +175,15 @@ def shares(
         chart.texts.append(Text(LABEL_WIDTH - 12, y + 20, label, anchor="end"))
         chart.rects.append(Rect(LABEL_WIDTH, y, track, 28, TRACK))
         x = float(LABEL_WIDTH)
-        for count, (_, colour) in zip(counts, segments, strict=True):
+        for count, segment in zip(counts, segments, strict=True):
             if count:
                 width = track * count / total
-                chart.rects.append(Rect(x, y, max(width - 2, 1), 28, colour))  # a white gap between segments
+                chart.rects.append(Rect(x, y, max(width - 2, 1), 28, segment.colour))  # a white gap between segments
                 if width >= 8.5 * len(f"{count:,}") + 12:  # the count inside the segment, where it fits
                     chart.texts.append(Text(x + width / 2, y + 20, f"{count:,}", anchor="middle", colour="#ffffff"))
                 x += width
-        chart.texts.append(Text(LABEL_WIDTH + track + 10, y + 20, f"{total:,} journeys" if total else "none yet"))
-        parts = ", ".join(f"{count:,} {name.lower()}" for count, (name, _) in zip(counts, segments, strict=True))
+        chart.texts.append(Text(LABEL_WIDTH + track + 10, y + 20, counted(total, "journey") if total else "none yet"))
+        parts = ", ".join(segment.count(count) for count, segment in zip(counts, segments, strict=True))
         sentences.append(f"{label}: {parts}")
     chart.summary = f"{title}. " + "; ".join(sentences) + "." if rows else f"{title}: nothing yet."
     return chart

@@ -69,10 +69,10 @@ MATCHING_OUTCOMES = {
     "matching-error": "Error",
 }
 MATCHING_SEGMENTS = (
-    ("Matched", charts.GREEN),
-    ("Account created", charts.BLUE),
-    ("No match", charts.PURPLE),
-    ("Error", charts.RED),
+    charts.Segment("Matched", charts.GREEN, "matched", "matched"),
+    charts.Segment("Account created", charts.BLUE, "account created", "accounts created"),
+    charts.Segment("No match", charts.PURPLE, "with no match", "with no match"),
+    charts.Segment("Error", charts.RED, "error", "errors"),
 )
 IDP_COLUMNS = {
     VERIFIED_OUTCOME: "Verified",
@@ -164,7 +164,7 @@ def _tables(
     services: list[ServiceRow],
 ) -> dict[str, Table]:
     company_columns = list(dict.fromkeys(IDP_COLUMNS.values()))
-    service_columns = [name for name, _ in MATCHING_SEGMENTS]
+    service_columns = [segment.name for segment in MATCHING_SEGMENTS]
     return {
         "over-time": Table(
             [_text("From (UTC)"), _number("Started"), _number("Completed")],
@@ -258,20 +258,43 @@ def _describe(period: Period, starts: Sequence[int], now: float) -> str:
     return f"from {since} to {time.strftime('%H:%M on %d %B %Y', time.gmtime(now))} (UTC)"
 
 
-def _typical_time(totals: Totals) -> tuple[str, str]:
-    """The median sign-in's duration bucket: a short figure, and the sentence it stands for."""
+def _median_time(totals: Totals) -> tuple[str, str]:
+    """The band of durations the median sign-in falls in, as a short figure and the sentence it stands for.
+
+    The counters keep each journey's duration band (``DURATION_BOUNDS``), not its time, so a band is all the
+    median can be: shown as a band ("30 s to 1 min"), never as its upper bound alone, which would read as a time
+    someone measured.
+    """
     counts = {key[-1]: n for key, n in totals.kind("duration").items() if key[0] == "signed-in"}
     whole = sum(counts.values())
-    running = 0
+    if not whole:
+        return "–", "no sign-ins in the period"
+    who = "the only sign-in" if whole == 1 else f"at least half of the {whole:,} sign-ins"
+    running, lower = 0, 0
     for bound in DURATION_BOUNDS:
         running += counts.get(str(bound), 0)
-        if whole and running * 2 >= whole:
-            words = f"{bound} seconds" if bound < 60 else f"{bound // 60} minute{'s' * (bound > 60)}"
-            short = f"{bound} s" if bound < 60 else f"{bound // 60} min"
-            return short, f"half of sign-ins took {words} or less"
-    if whole:
-        return f"{DURATION_BOUNDS[-1] // 60}+ min", f"half of sign-ins took over {DURATION_BOUNDS[-1] // 60} minutes"
-    return "–", "no sign-ins in the period"
+        if running * 2 >= whole:
+            return _band(lower, bound), f"{who} took {_words(bound)} or less"
+        lower = bound
+    who = "the only sign-in" if whole == 1 else f"more than half of the {whole:,} sign-ins"
+    return f"over {_short(lower)}", f"{who} took over {_words(lower)}"
+
+
+def _band(lower: int, upper: int) -> str:
+    """A duration band in short: "30 s or less", "30 s to 1 min", "2 to 5 min"."""
+    if not lower:
+        return f"{_short(upper)} or less"
+    if lower >= 60:
+        return f"{lower // 60} to {upper // 60} min"
+    return f"{_short(lower)} to {_short(upper)}"
+
+
+def _short(seconds: int) -> str:
+    return f"{seconds} s" if seconds < 60 else f"{seconds // 60} min"
+
+
+def _words(seconds: int) -> str:
+    return charts.counted(seconds, "second") if seconds < 60 else charts.counted(seconds // 60, "minute")
 
 
 def _funnel(totals: Totals) -> list[FunnelStep]:
@@ -323,7 +346,7 @@ def _services(totals: Totals, federation: Federation) -> list[ServiceRow]:
     rows = []
     for entity_id in seen:
         answered = responses.get(entity_id, Counter())
-        outcomes = {name: 0 for name, _ in MATCHING_SEGMENTS}
+        outcomes = {segment.name: 0 for segment in MATCHING_SEGMENTS}
         for outcome, segment in MATCHING_OUTCOMES.items():
             outcomes[segment] += answered[outcome]
         reached = sum(outcomes.values())
@@ -363,9 +386,17 @@ def build(store: Store, federation: Federation, period: Period, now: float | Non
     cards = [
         Card("Journeys started", f"{started:,}", "citizens sent to the hub by a service"),
         Card("Journeys completed", f"{completed:,}", "the hub answered the service"),
-        Card("Signed in", charts.percent(signed_in, completed), f"{signed_in:,} of {completed:,} completed journeys"),
-        Card("Identity verified", charts.percent(verified, answered), f"{verified:,} of {answered:,} company answers"),
-        Card("Time to sign in", *_typical_time(totals)),
+        Card(
+            "Signed in",
+            charts.percent(signed_in, completed),
+            f"{signed_in:,} of {charts.counted(completed, 'completed journey')}",
+        ),
+        Card(
+            "Identity verified",
+            charts.percent(verified, answered),
+            f"{verified:,} of {charts.counted(answered, 'company answer')}",
+        ),
+        Card("Median time to sign in", *_median_time(totals)),
     ]
     chart_set = {
         "over-time": charts.bars_over_time(

@@ -1,7 +1,8 @@
 """A citizen in a real browser: clicks through the federation as a person would, with or without JavaScript.
 
 With JavaScript the SAML hops ("Continue to …", "Returning you to …") post themselves and the citizen never
-presses their button; without it the citizen presses it. The hub's waiting page refreshes itself either way.
+presses their button; without it the citizen presses it. The hub's waiting page moves on by itself either way:
+with JavaScript its script asks the hub and goes on when matching has answered; without, it reloads itself.
 With JavaScript on, axe-core checks every page the citizen reaches, the hub's and the stubs' (axe needs
 JavaScript to run: ``check_accessibility`` on a page without it never returns).
 """
@@ -24,6 +25,7 @@ PENSION = ("view-your-state-pension", "View your State Pension")
 IDP_ONE = "Stub Identity Provider One"
 IDP_TWO = "Stub Identity Provider Two"
 IDP_THREE = "Stub Identity Provider Three"
+IDP_FOUR = "Stub Identity Provider Four"
 
 PHOTO_ID = "A UK passport or photocard driving licence"
 UK_ADDRESS = "A UK address where you have lived for more than a year"
@@ -153,7 +155,7 @@ class Citizen:
 
     def says_what_they_have(self, *evidence: str) -> None:
         """'Which of these do you have?': tick each of ``evidence`` and continue to the company picker."""
-        self.button("Continue").click()
+        self.button("Start now").click()
         self.sees_hub_page("Which of these do you have?")
         for label in evidence:
             self.page.get_by_label(label, exact=True).check()
@@ -164,7 +166,7 @@ class Citizen:
         """Pick ``company`` on the hub's picker and arrive at its sign-in page."""
         self.page.get_by_label(company, exact=True).check()
         self.button("Continue").click()
-        self._through_saml_form(f"Continue to {company}")
+        self._through_saml_form(f"Continue to {company}", button=f"Continue to {company}")
         self.sees_idp_page(f"Sign in to {company}")
 
     def reaches_idp(self, service: tuple[str, str], company: str = IDP_ONE) -> None:
@@ -230,7 +232,7 @@ class Citizen:
     def _settle(self, *headings: str) -> None:
         """Wait for a page headed one of ``headings``, auditing each waiting page shown on the way.
 
-        The waiting page refreshes itself until the answer is there, with or without JavaScript.
+        The waiting page moves on by itself when the answer is there, with or without JavaScript.
         """
         if not self.javascript:  # nothing to audit: just wait for the refreshes to bring the answer
             expect(self.heading).to_have_text(one_of(*headings), timeout=MATCHING_WAIT_MS)
@@ -244,9 +246,9 @@ class Citizen:
                 self.audit()  # then lets the held refresh go
 
     def _hold_refreshes_until_audited(self) -> None:
-        """The waiting page refreshes itself after 2 seconds: hold each refresh until axe has read the page it
-        would replace, so an audit never races a navigation. (Routing turns off the browser's cache, so only
-        from the point where a waiting page can appear.)"""
+        """The waiting page's script goes back to it when matching has answered: hold that navigation until axe
+        has read the page it would replace, so an audit never races a navigation. (Routing turns off the
+        browser's cache, so only from the point where a waiting page can appear.)"""
         if self.javascript and not self._holding:
             self.page.route(f"{self.hub}/response-processing", self._hold_refresh)
             self._holding = True

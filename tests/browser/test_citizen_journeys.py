@@ -13,6 +13,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.citizen import (
+    IDP_FOUR,
     IDP_ONE,
     IDP_THREE,
     IDP_TWO,
@@ -57,10 +58,10 @@ def test_cycle3_shows_an_error_for_a_malformed_number_then_matches_on_a_valid_on
     citizen.signs_in_and_agrees("erin")
     citizen.sees_hub_page("What is your National Insurance number?")
 
-    citizen.gives_national_insurance_number("QQ 12 34 56 C")
+    citizen.gives_national_insurance_number("QQ 12 34 56 C")  # the hint's example
     citizen.sees_hub_page("What is your National Insurance number?")
     field = citizen.page.get_by_label("What is your National Insurance number?")
-    citizen.sees_error_linked_to(field, "Enter a National Insurance number in the correct format")
+    citizen.sees_error_linked_to(field, "Enter your own National Insurance number, not the example")
     expect(field).to_have_value("QQ 12 34 56 C")
 
     citizen.gives_national_insurance_number("SE 12 34 56 C")
@@ -177,7 +178,7 @@ def test_level_the_company_is_not_certified_for_is_refused(citizen: Citizen) -> 
         ),
         (
             "Requester error",
-            "Sorry, there is a problem with the service",
+            f"A technical problem stopped {IDP_ONE} checking your identity",
             "Sorry, there is a problem with the service",
             "Request error",
         ),
@@ -214,7 +215,7 @@ def test_failed_sign_in_lets_the_citizen_try_another_company_and_match(citizen: 
     citizen.sees_hub_page("Choose a certified company")
     # Stub Identity Provider Three is certified to level 1 only: not offered for a level 2 service.
     picker = citizen.page.get_by_role("group", name="Choose a certified company")
-    expect(picker.locator("label")).to_have_text([IDP_ONE, IDP_TWO])
+    expect(picker.locator("label")).to_have_text([IDP_ONE, IDP_FOUR, IDP_TWO])
     citizen.chooses(IDP_TWO)
     citizen.signs_in_and_agrees("alice")
     citizen.arrives_at_service("You are signed in")
@@ -223,7 +224,7 @@ def test_failed_sign_in_lets_the_citizen_try_another_company_and_match(citizen: 
 
 def test_questions_need_an_answer_and_the_picker_marks_companies_likely_to_work(citizen: Citizen) -> None:
     citizen.starts_at(REFUND)  # a level 1 service: every company is offered
-    citizen.button("Continue").click()
+    citizen.button("Start now").click()
     citizen.sees_hub_page("Which of these do you have?")
     citizen.button("Continue").click()
     citizen.sees_hub_page("Which of these do you have?")
@@ -237,10 +238,10 @@ def test_questions_need_an_answer_and_the_picker_marks_companies_likely_to_work(
     citizen.button("Continue").click()
     citizen.sees_hub_page("Choose a certified company")
     picker = citizen.page.get_by_role("group", name="Choose a certified company")
-    expect(picker.get_by_role("radio")).to_have_count(3)
-    expect(picker.locator("label")).to_have_text([IDP_THREE, IDP_ONE, IDP_TWO])  # recommended first
+    expect(picker.get_by_role("radio")).to_have_count(4)
+    expect(picker.locator("label")).to_have_text([IDP_THREE, IDP_ONE, IDP_TWO, IDP_FOUR])  # recommended first
     expect(citizen.page.get_by_label(IDP_THREE, exact=True)).to_have_accessible_description(re.compile("^Recommended"))
-    for company in (IDP_ONE, IDP_TWO):
+    for company in (IDP_ONE, IDP_TWO, IDP_FOUR):
         expect(citizen.page.get_by_label(company, exact=True)).to_have_accessible_description(
             re.compile("^Unlikely to work for you")
         )

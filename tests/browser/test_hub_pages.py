@@ -12,7 +12,7 @@ pytestmark = DROPPED_STATIC_FILE
 
 def test_expired_session_asks_the_citizen_to_start_again_at_their_service(citizen: Citizen) -> None:
     citizen.starts_at(PAYE)
-    citizen.button("Continue").click()
+    citizen.button("Start now").click()
     citizen.sees_hub_page("Which of these do you have?")
     citizen.page.context.clear_cookies(name="hub_journey")  # as when the journey cookie expires
     citizen.page.reload()

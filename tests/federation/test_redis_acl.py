@@ -153,12 +153,14 @@ def test_make_run_gives_each_app_its_own_redis_url_when_set(monkeypatch: pytest.
     for name, url in urls.items():
         monkeypatch.setenv(f"{name.upper()}_REDIS_URL", url)
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/0")
-    binds = {name: f"127.0.0.1:{port}" for name, port in (("hub", 1), ("stub_idp", 2), ("stub_service", 3))}
+    apps = (("hub", 1), ("stub_idp", 2), ("stub_idp_pysaml2", 5), ("stub_service", 3))
+    binds = {name: f"127.0.0.1:{port}" for name, port in apps}
     processes = localrun._processes({**binds, "operations": "127.0.0.1:4"}, True, None, ())
     targets = {command[-1]: env.get("REDIS_URL") for command, env in processes}
     assert targets == {
         "hub:create_app()": urls["hub"],
         "stub_idp:create_app()": urls["stub_idp"],
+        "stub_idp_pysaml2:create_app()": urls["stub_idp"],  # the stub IDPs' ACL user: their keys and users
         "stub_service:create_app()": urls["stub_service"],
         "hub.operations:create_app()": urls["hub"],
     }

@@ -35,7 +35,8 @@ def test_signed_request_starts_a_journey_with_an_opaque_httponly_cookie(
     assert soup.select_one("h1").get_text(strip=True) == "Choose a certified company"
     # The level 1-only company is not offered to a level 2 service.
     offered = [node["value"] for node in soup.select('input[name="company"]')]
-    assert len(offered) == 2 and not any("three" in value for value in offered)
+    assert offered and set(offered) == _certified_at(federation, LevelOfAssurance.LEVEL_2)
+    assert not any("three" in value for value in offered)
 
 
 def _bad_requests(federation: Federation) -> dict[str, dict[str, str]]:
@@ -207,7 +208,7 @@ def _request_for(
     )
     if edit is not None:
         edit(request)
-    sign(request, key_pair(federation, "check-your-paye-tax-signing.crt"))
+    sign(request, key_pair(federation, entry.signing_certificates[0]))  # each service signs with its own key
     return b64(request)
 
 
@@ -286,16 +287,26 @@ def test_name_id_policy_the_hub_cannot_honour_is_refused_with_a_page_that_says_w
     assert any("Refused: UnsupportedNameIdPolicyError" in record.getMessage() for record in caplog.records)
 
 
+def _certified_at(federation: Federation, level: LevelOfAssurance) -> set[str]:
+    """The companies certified to prove ``level`` (or more): what the picker must offer, no more."""
+    return {
+        idp.entity_id
+        for idp in federation.file.identity_providers
+        if any(certified.satisfies(level) for certified in idp.levels_of_assurance)
+    }
+
+
 def test_level_requested_above_the_configured_level_is_what_the_citizen_must_prove(
     client: FlaskClient, federation: Federation
 ) -> None:
     """A level 1 service asking for level 2 gets level 2: the level 1-only company is no longer offered."""
     client.post("/SAML2/SSO", data={"SAMLRequest": _request_for(federation, REFUND)})
-    assert len(_offered_companies(client)) == 3
+    assert set(_offered_companies(client)) == _certified_at(federation, LevelOfAssurance.LEVEL_1)
     edit = _requested([LevelOfAssurance.LEVEL_2.uri], "exact")
     assert client.post("/SAML2/SSO", data={"SAMLRequest": _request_for(federation, REFUND, edit)}).status_code == 303
     offered = _offered_companies(client)
-    assert len(offered) == 2 and not any("three" in value for value in offered)
+    assert set(offered) == _certified_at(federation, LevelOfAssurance.LEVEL_2)
+    assert not any("three" in value for value in offered)
 
 
 @pytest.mark.parametrize(
@@ -314,7 +325,7 @@ def test_requested_context_never_lowers_the_configured_level(
 ) -> None:
     response = client.post("/SAML2/SSO", data={"SAMLRequest": _request_for(federation, PAYE, edit)})
     assert response.status_code == 303
-    assert len(_offered_companies(client)) == 2  # level 2 companies only
+    assert set(_offered_companies(client)) == _certified_at(federation, LevelOfAssurance.LEVEL_2)
 
 
 L1, L2 = LevelOfAssurance.LEVEL_1, LevelOfAssurance.LEVEL_2

@@ -30,7 +30,7 @@ def python3_saml_settings(
     python3-saml has one key pair for signing requests and decrypting assertions, so the service registers
     the same certificate as both its signing and its encryption certificate.
     """
-    # The hub's metadata lists its SSO endpoint under HTTP-POST; login() still redirects there (one URL).
+    # The hub's metadata lists its one SSO URL under both HTTP-Redirect and HTTP-POST; login() redirects there.
     hub = OneLogin_Saml2_IdPMetadataParser.parse(
         hub_metadata, required_sso_binding=OneLogin_Saml2_Constants.BINDING_HTTP_POST
     )["idp"]

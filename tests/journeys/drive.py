@@ -38,7 +38,7 @@ class Journey:
         hub_start = citizen.submit(to_hub, selector="#saml-form")
         assert hub_start.h1 == "Prove your identity to continue", hub_start.url
         continue_link = hub_start.soup.select_one("main a.govuk-button")
-        assert continue_link is not None and continue_link.get_text(strip=True) == "Continue"
+        assert continue_link is not None and continue_link.get_text(strip=True) == "Start now"
         question = citizen.get(self.live.urls["hub"] + str(continue_link["href"]))
         choose = citizen.submit(question, {"evidence": evidence or ["photo_id"]})
         assert choose.h1 == "Choose a certified company", choose.url

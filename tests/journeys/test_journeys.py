@@ -78,8 +78,8 @@ def test_cycle3_finds_a_record_by_national_insurance_number(live_federation: Liv
     journey = Journey(live_federation)
     question = journey.sign_in("erin")
     assert question.h1 == "What is your National Insurance number?"
-    invalid = journey.citizen.submit(question, {"cycle3": "QQ 12 34 56 C"})
-    assert invalid.status == 400 and invalid.response.text.count("Enter a National Insurance number in the correct")
+    invalid = journey.citizen.submit(question, {"cycle3": "QQ 12 34 56 C"})  # the hint's example
+    assert invalid.status == 400 and invalid.response.text.count("Enter your own National Insurance number, not the")
     matched = journey.citizen.wait(journey.citizen.submit(invalid, {"cycle3": "se 12 34 56 c"}))
     outcome = journey.to_service(matched)
     assert outcome.text("#record-reference") == "PAYE-1005"
@@ -162,7 +162,11 @@ def test_level_the_idp_is_not_certified_for_is_refused(live_federation: LiveFede
         ("cancel", "You did not finish proving your identity", "Not signed in"),
         ("authn-failed", "Stub Identity Provider One could not confirm your identity", "Authentication failed"),
         ("pending", "You have saved your progress with Stub Identity Provider One", "Not signed in"),
-        ("requester-error", "Sorry, there is a problem with the service", "Request error"),
+        (
+            "requester-error",
+            "A technical problem stopped Stub Identity Provider One checking your identity",
+            "Request error",
+        ),
     ],
 )
 def test_idp_outcome_shows_its_page_and_the_service_gets_its_status(

@@ -62,6 +62,7 @@ def test_dashboard_renders_its_figures_and_charts_and_passes_axe(
         summary = page.locator("#summary")
         expect(summary.locator(".app-card").first).to_contain_text("Journeys started 4")
         expect(summary).to_contain_text("Signed in 75% 3 of 4 completed journeys")
+        expect(summary).to_contain_text("Median time to sign in 30 s or less")
         for name in CHARTS:
             expect(page.get_by_role("img", name=name)).to_be_visible()
         if javascript:

@@ -113,7 +113,7 @@ def test_enrolling_a_department_a_service_and_a_company_keeps_every_line_and_loa
     assert "Next: the company sets its identity provider up" in company_report
     service_report = out[out.index("Enrolled the relying service") : out.index("Enrolled the certified company")]
     assert f"ida-hub self-check --metadata <its metadata file> --entity-id {VEHICLE_TAX}" in service_report
-    assert "pick up the change within a few seconds; no restart" in service_report
+    assert "take the change up within about a second; no restart" in service_report
 
 
 def test_one_key_makes_one_certificate_that_signs_and_decrypts(

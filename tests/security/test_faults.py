@@ -14,7 +14,7 @@ from federation.saml.checks import read_status
 from federation.saml.crypto import verify
 from federation.saml.xml import STATUS_NO_AUTHN_CONTEXT, STATUS_RESPONDER, parse
 from tests.journeys.drive import Journey
-from tests.support import Page, RedisServer, federation_file_with, start_federation
+from tests.support import Page, RedisServer, federation_file_with, start_federation, url_of
 
 pytestmark = pytest.mark.live  # its tests start the federation (or gunicorn) themselves
 
@@ -60,14 +60,16 @@ def test_matching_service_down_shows_a_way_back_and_tells_the_service_no_authent
         login = journey.to_idp()
         consent = journey.citizen.submit(login, {"username": "alice", "password": "password"}, selector="#sign-in-form")
         to_hub = journey.citizen.submit(consent, {"decision": "agree"}, selector="#consent-form")
-        servers[2].shutdown()  # the stub service, and with it the matching service, goes away
+        stub_service = next(server for server in servers if url_of(server) == live.urls["stub_service"])
+        stub_service.shutdown()  # the stub service, and with it the matching service, goes away
         exit_page = journey.citizen.wait(journey.citizen.submit(to_hub, selector="#saml-form"))
         assert exit_page.h1 == "Sorry, there is a problem with the service"
         assert "Go back to Check your PAYE tax" in exit_page.response.text
         assert _service_status(journey, exit_page) == (STATUS_RESPONDER, STATUS_NO_AUTHN_CONTEXT)
     finally:
-        for server in servers[:2]:
-            server.shutdown()
+        for server in servers:
+            if url_of(server) != live.urls["stub_service"]:
+                server.shutdown()
 
 
 def test_slow_matching_service_runs_out_of_time_with_a_clear_page(keys_dir: Path, tmp_path: Path) -> None:

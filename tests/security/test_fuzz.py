@@ -137,6 +137,7 @@ def test_journey_pages_never_fail_with_a_server_error(apps: dict[str, Flask]) ->
         "/which-of-these-do-you-have",
         "/choose-a-certified-company",
         "/response-processing",
+        "/response-processing/status",
         "/further-information",
         "/further-information/cancel",
         "/return-to-service",

@@ -180,7 +180,7 @@ def test_make_run_puts_nginx_in_front_where_it_can(monkeypatch: pytest.MonkeyPat
 def test_docker_compose_runs_the_apps_as_make_run_does_behind_the_same_proxy() -> None:
     services = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))["services"]
     ours = localrun.gunicorn_command("app:create_app()", "127.0.0.1:1", 1)
-    for name in ("hub", "stub_idp", "stub_service", "operations"):
+    for name in ("hub", "stub_idp", "stub_idp_pysaml2", "stub_service", "operations"):
         command = services[name]["command"]
         for option in ("--worker-class", "--limit-request-line", "--access-logformat", "--keep-alive", "--timeout"):
             assert command[command.index(option) + 1] == ours[ours.index(option) + 1], (name, option)

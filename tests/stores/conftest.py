@@ -6,26 +6,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.stores.topologies import (
-    Cluster,
-    SentinelSet,
-    TopologyError,
-    cannot_run_reason,
-    start_cluster,
-    start_sentinel_set,
-)
+from tests.stores.topologies import Cluster, SentinelSet, start_cluster, start_for_test, start_sentinel_set
 
 
 @pytest.fixture(scope="session")
 def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """Three masters and three replicas, for the journeys; the fail-over tests start their own."""
-    reason = cannot_run_reason()
-    if reason is not None:
-        pytest.skip(reason)
-    try:
-        cluster = start_cluster(tmp_path_factory.mktemp("cluster"))
-    except TopologyError as exc:
-        pytest.fail(f"Redis Cluster did not start: {exc}")
+    cluster = start_for_test(start_cluster, tmp_path_factory.mktemp("cluster"))
     yield cluster
     cluster.stop()
 
@@ -33,12 +20,6 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]
 @pytest.fixture(scope="session")
 def redis_sentinel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SentinelSet]:
     """A master, a replica and three sentinels, for the journeys; the fail-over tests start their own."""
-    reason = cannot_run_reason()
-    if reason is not None:
-        pytest.skip(reason)
-    try:
-        sentinels = start_sentinel_set(tmp_path_factory.mktemp("sentinel"))
-    except TopologyError as exc:
-        pytest.fail(f"Redis Sentinel did not start: {exc}")
+    sentinels = start_for_test(start_sentinel_set, tmp_path_factory.mktemp("sentinel"))
     yield sentinels
     sentinels.stop()

@@ -14,50 +14,70 @@ from pathlib import Path
 import pytest
 
 import hub
+from federation.errors import StoreUnavailableError
 from federation.runtime import StoreUnreachableError
 from federation.store import REPLICA_WAIT_MS, RedisStore, replay_key
 from tests.journeys.drive import Journey
 from tests.operations.conftest import operations_for
 from tests.stores.topologies import (
     Cluster,
+    Node,
     SentinelSet,
-    cannot_run_reason,
     start_cluster,
+    start_for_test,
     start_sentinel_set,
     wait_until,
 )
-from tests.support import TEST_SETTINGS, LiveFederation, start_federation, stop
+from tests.support import TEST_SETTINGS, LiveFederation, Page, start_federation, stop
 
 pytestmark = pytest.mark.live
 
 FAILOVER_SECONDS = 15
 
 
-@pytest.fixture(autouse=True)
-def _redis_7() -> None:
-    reason = cannot_run_reason()
-    if reason is not None:
-        pytest.skip(reason)
-
-
 @pytest.fixture()
 def sentinels(tmp_path: Path) -> Iterator[SentinelSet]:
-    topology = start_sentinel_set(tmp_path)
+    topology = start_for_test(start_sentinel_set, tmp_path)
     yield topology
     topology.stop()
 
 
 @pytest.fixture()
 def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    topology = start_cluster(tmp_path)
+    topology = start_for_test(start_cluster, tmp_path)
     yield topology
     topology.stop()
 
 
-def signed_in(live: LiveFederation, journey: Journey | None = None) -> str:
-    """A journey (new, or ``journey`` already at the identity provider) to the service; its record reference."""
-    journey = journey or Journey(live)
+def signed_in(live: LiveFederation) -> str:
+    """A new journey to the service; its record reference."""
+    journey = Journey(live)
     return journey.to_service(journey.sign_in("alice")).text("#record-reference")
+
+
+def finish(journey: Journey, login: Page) -> str:
+    """A journey at the identity provider's sign-in page (``login``) carried on to the service; its record."""
+    citizen = journey.citizen
+    consent = citizen.submit(login, {"username": "alice", "password": "password"}, selector="#sign-in-form")
+    back = citizen.submit(consent, {"decision": "agree"}, selector="#consent-form")
+    return journey.to_service(citizen.wait(citizen.submit(back, selector="#saml-form"))).text("#record-reference")
+
+
+def in_flight_on(live: LiveFederation, node: Node) -> tuple[Journey, Page]:
+    """A journey at the identity provider's sign-in page whose record lies on ``node``: journeys are started
+    until one's key falls in that node's slots (a third do, with three masters)."""
+
+    def journeys() -> set[bytes]:
+        with node.client() as client:
+            return set(client.scan_iter(match="hub:journey:*"))
+
+    for _ in range(30):
+        before = journeys()
+        journey = Journey(live)
+        login = journey.to_idp()
+        if journeys() - before:
+            return journey, login
+    raise AssertionError(f"30 journeys and none on {node.address}")
 
 
 def hub_store(live: LiveFederation) -> RedisStore:
@@ -85,16 +105,22 @@ def test_sentinel_promotes_the_replica_and_journeys_carry_on(keys_dir: Path, sen
         assert operations.get("/_status").get_json()["store_details"]["master"] == sentinels.master.address
         assert signed_in(live) == "PAYE-1001"
         in_flight = Journey(live)
-        in_flight.to_idp()
+        login = in_flight.to_idp()  # in flight: the hub's journey and the IDP's sign-in wait in Redis
         marker = replay_key("idp-response", "written just before the fail-over")
         assert hub_store(live).add_once(marker, 600) is True
 
         sentinels.master.kill()
+        # Until the sentinels agree it is down (1 s here), they still name the dead master.
+        during = operations.get("/_status")
+        assert during.status_code == 503 and during.get_json()["store_ok"] is False
+        seen = during.get_json()["store_details"]
+        assert (seen["ok"], seen["master"], seen["role"]) == (False, sentinels.master.address, None)
+        assert seen["error"] in {"ConnectionError", "MasterNotFoundError"}  # redis-py says either, by timing
         took = sentinels.wait_for_master_other_than(sentinels.master, FAILOVER_SECONDS)
 
         assert sentinels.current_master() is sentinels.replica, f"promoted after {took:.1f} s"
         assert hub_store(live).add_once(marker, 600) is False  # the promoted replica had the marker
-        assert signed_in(live, in_flight) == "PAYE-1001"
+        assert finish(in_flight, login) == "PAYE-1001"
         assert signed_in(live) == "PAYE-1001"
         details = operations.get("/_status").get_json()["store_details"]
         assert (details["ok"], details["master"], details["role"]) == (True, sentinels.replica.address, "master")
@@ -136,10 +162,10 @@ def test_a_marker_no_replica_acknowledged_is_lost_if_the_master_then_fails(
 
 
 def test_cluster_replica_takes_over_a_killed_master_and_journeys_carry_on(keys_dir: Path, cluster: Cluster) -> None:
-    """``kill -9`` of the master the apps' URL names: its replica takes over its slots (``cluster_state:ok`` on
-    every node again), the running apps carry on (they learnt every node at start), and ``/_status`` shows the
-    new masters and the failed node. A new process with that one-node URL cannot start; one that names two
-    nodes can."""
+    """``kill -9`` of the master the apps' URL names, which holds a journey in flight: its replica takes over its
+    slots (``cluster_state:ok`` on every node again), the running apps carry on (they learnt every node at
+    start) and so does the journey, and ``/_status`` shows the new masters and the failed node. A new process
+    with that one-node URL cannot start; one that names two nodes can."""
     victim = cluster.nodes[0]
     assert victim in cluster.masters()
     live, servers = start_federation(keys_dir, Cluster.url_naming(victim))
@@ -147,8 +173,7 @@ def test_cluster_replica_takes_over_a_killed_master_and_journeys_carry_on(keys_d
         operations = operations_for(live).test_client()
         assert operations.get("/_status").get_json()["store_details"]["failed_nodes"] == []
         assert signed_in(live) == "PAYE-1001"
-        in_flight = Journey(live)
-        in_flight.to_idp()
+        in_flight, login = in_flight_on(live, victim)
 
         victim.kill()
         took = wait_until(
@@ -156,7 +181,7 @@ def test_cluster_replica_takes_over_a_killed_master_and_journeys_carry_on(keys_d
         )
         took += cluster.wait_until_ok("after the fail-over", FAILOVER_SECONDS)
 
-        assert signed_in(live, in_flight) == "PAYE-1001", f"fail-over took {took:.1f} s"
+        assert finish(in_flight, login) == "PAYE-1001", f"fail-over took {took:.1f} s"
         assert signed_in(live) == "PAYE-1001"
         details = operations.get("/_status").get_json()["store_details"]
         assert (details["ok"], details["cluster_state"], details["masters"]) == (True, "ok", 3)
@@ -166,5 +191,14 @@ def test_cluster_replica_takes_over_a_killed_master_and_journeys_carry_on(keys_d
         with pytest.raises(StoreUnreachableError, match="did not answer a PING"):
             hub.create_app({**config, "redis_url": Cluster.url_naming(victim)})
         assert hub.create_app({**config, "redis_url": Cluster.url_naming(victim, cluster.nodes[1])})
+
+        # The whole cluster gone: redis-py raises RedisClusterException, not a RedisError; still a 503.
+        for node in cluster.running():
+            node.kill()
+        with pytest.raises(StoreUnavailableError):
+            hub_store(live).get("journey:anything")
+        assert live.apps["hub"].test_client().get("/_status").status_code == 503
+        down = operations.get("/_status")
+        assert down.status_code == 503 and down.get_json()["store_details"]["ok"] is False
     finally:
         stop(servers)

@@ -21,7 +21,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
+import pytest
 import redis
 
 from tests.support import free_port
@@ -64,6 +66,21 @@ def cannot_run_reason() -> str | None:
     if found is None or int(found[1]) < 7:
         return f"Redis 7 or later is needed (cluster-port); {server} --version says {version.strip()!r}"
     return None
+
+
+Topology = TypeVar("Topology", "Cluster", "SentinelSet")
+
+
+def start_for_test(start: Callable[[Path], Topology], directory: Path) -> Topology:
+    """``start(directory)`` for a fixture: skipped, with the reason, on a machine that cannot run it; failed, in
+    plain words, when it does not come up."""
+    reason = cannot_run_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    try:
+        return start(directory)
+    except TopologyError as exc:
+        pytest.fail(f"{start.__name__}: {exc}")
 
 
 def wait_until(what: str, condition: Callable[[], bool], seconds: float) -> float:

@@ -200,6 +200,44 @@ def test_index_lists_each_idp_with_levels_and_evidence_and_every_seeded_user(idp
     assert "cycle 3" in seeded["erin"].exercises.lower() and "no verified address" in seeded["harry"].exercises
 
 
+def test_index_is_titled_once_by_its_name(idp: FlaskClient) -> None:
+    soup = check_page(idp.get("/"))
+    assert soup.title is not None and soup.title.get_text(strip=True) == "Stub identity providers – GOV.UK"
+
+
+def _brand(soup: BeautifulSoup) -> tuple[str, str]:
+    """The header's name and the footer's text, after checking the page wears nothing of GOV.UK's brand."""
+    assert not soup.select(".govuk-header, .govuk-logo, .govuk-footer, .govuk-footer__crown"), "GOV.UK's brand"
+    assert not soup.select(".govuk-footer__copyright-logo, .govuk-footer__licence-logo"), "the crest or licence"
+    assert "govuk-crest" not in str(soup) and "govuk-icon" not in str(soup)
+    assert [str(link["href"]) for link in soup.select("link[rel~=icon], link[rel=mask-icon]")] == ["data:,"]
+    header = one(soup, "header.govuk-template__header .govuk-generic-header__homepage-link")
+    footer = one(soup, "footer.govuk-template__footer")
+    return header.get_text(strip=True), footer.get_text(" ", strip=True)
+
+
+def test_every_stub_idp_page_has_the_companys_plain_header_and_footer_not_govuks(
+    idp: FlaskClient, federation: Federation
+) -> None:
+    started = start(idp, federation)
+    pages = {
+        "index": "/",
+        "login": f"/{IDP_ONE}/login?request_token={started.token}",
+        "register": f"/{IDP_ONE}/register?request_token={started.token}",
+    }
+    brands = {name: _brand(check_page(idp.get(url))) for name, url in pages.items()}
+    idp.post(f"/{IDP_ONE}/login", data={"request_token": started.token, "username": "alice", "password": "password"})
+    brands["consent"] = _brand(check_page(idp.get(f"/{IDP_ONE}/consent?request_token={started.token}")))
+
+    footer = "A stub identity provider for testing GOV.UK Sign in. It is not a real certified company."
+    assert brands == {
+        "index": ("Stub identity providers", footer),
+        "login": ("Stub Identity Provider One", footer),
+        "register": ("Stub Identity Provider One", footer),
+        "consent": ("Stub Identity Provider One", footer),
+    }
+
+
 def test_login_page_offers_sign_in_registration_and_every_other_outcome(
     idp: FlaskClient, federation: Federation
 ) -> None:
@@ -214,6 +252,8 @@ def test_login_page_offers_sign_in_registration_and_every_other_outcome(
         one(soup, f'label[for="{field}"]')
     register = one(soup, "#register-link")
     assert register.get_text(strip=True) == "Register a new test user"
+    group = one(soup, "#sign-in-form .govuk-button-group")  # the page's two actions, side by side
+    assert [str(node["id"]) for node in group.select("button, a")] == ["sign-in", "register-link"]
     assert parse_qs(urlsplit(str(register["href"])).query)["request_token"] == [started.token]
     outcome_form = one(soup, "#outcome-form")
     assert outcome_form["action"] == f"/{IDP_ONE}/outcome"
@@ -293,7 +333,7 @@ def test_consent_shows_the_dataset_and_defaults_to_the_users_level(idp: FlaskCli
         for row in soup.select("#matching-dataset .govuk-summary-list__row")
     }
     assert rows["First name"] == "Alice verified"
-    assert rows["Surname"] == "Smith verified, from 21 June 2008 Jones verified, to 20 June 2008"
+    assert rows["Last name"] == "Smith verified, from 21 June 2008 Jones verified, to 20 June 2008"
     assert rows["Date of birth"] == "14 May 1980 verified"
     assert rows["Gender"] == "Female not verified"
     assert rows["Current address"].startswith("10 Downing Street London SW1A 2AA verified")
@@ -416,6 +456,9 @@ def test_empty_registration_form_lists_every_missing_answer(idp: FlaskClient) ->
     soup = check_page(idp.post(f"/{IDP_ONE}/register", data={}), 400)
     links = form_errors(soup)
     assert links[0] == ("Enter the first name", "#first_name")
+    assert links[1] == ("Enter the last name", "#surname")  # "Last name", as the Design System's names pattern says
+    assert one(soup, 'label[for="surname"]').get_text(strip=True) == "Last name"
+    assert one(soup, 'label[for="middle_names"]').get_text(strip=True) == "Middle names"
     assert [href for _, href in links] == [
         "#first_name",
         "#surname",
