@@ -8,7 +8,7 @@ ASSETS := federation/static/govuk/govuk-frontend.min.css
 TEST_WORKERS ?= 2
 PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadfile
 
-.PHONY: run test check lint bench install assets keys keys-if-missing clean
+.PHONY: run test check lint bench chaos install assets keys keys-if-missing clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,9 @@ bench: install assets keys-if-missing  ## measure journeys per second and hub CP
 	$(BIN)/python -m bench --journeys 200 --concurrency 16 --backends inprocess --hub-cpus 1 --json bench/results-hub-own-cpu.json
 	$(BIN)/python -m bench --journeys 200 --concurrency 16 --backends inprocess --think-ms 250 --json bench/results-paced.json
 	$(BIN)/python -m bench.server_floor
+
+chaos: install assets keys-if-missing  ## faults under load (16 journeys in flight) on each store: about 5 minutes on 2 cores
+	$(BIN)/python -m bench.chaos --store all
 
 keys-if-missing: install
 	$(BIN)/python -m keys
