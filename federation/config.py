@@ -18,7 +18,16 @@ from typing import Annotated, Any
 import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from federation.verify.cycle3 import Cycle3AttributeName
@@ -188,15 +197,12 @@ class DepartmentEntry(_Entry):
     matching_services: list[MatchingServiceEntry] = Field(min_length=1)
     relying_services: list[ServiceInFile] = Field(default_factory=list)
 
+    # Each service with its matching service filled in: made once, when the department is validated.
+    _resolved: list[RelyingServiceEntry] = PrivateAttr(default_factory=list)
+
     def resolved_services(self) -> list[RelyingServiceEntry]:
         """Each service with its matching service filled in (the department's own, checked when validated)."""
-        by_id = {ms.entity_id: ms for ms in self.matching_services}
-        resolved = []
-        for service in self.relying_services:
-            matching = by_id[service.matching_service] if service.matching_service else self.matching_services[0]
-            fields = {name: getattr(service, name) for name in _ServiceFields.model_fields}
-            resolved.append(RelyingServiceEntry(**fields, matching_service=matching, department=self.id))
-        return resolved
+        return list(self._resolved)
 
     @model_validator(mode="after")
     def _services_use_their_own_departments_matching_service(self) -> DepartmentEntry:
@@ -210,14 +216,16 @@ class DepartmentEntry(_Entry):
                     f"{self.id}'s matching services"
                 )
         by_id = {ms.entity_id: ms for ms in self.matching_services}
+        resolved = []
         for i, service in enumerate(self.relying_services):
             matching = by_id[service.matching_service] if service.matching_service else self.matching_services[0]
             fields = {name: getattr(service, name) for name in _ServiceFields.model_fields}
             try:
-                RelyingServiceEntry(**fields, matching_service=matching, department=self.id)
+                resolved.append(RelyingServiceEntry(**fields, matching_service=matching, department=self.id))
             except ValidationError as exc:
                 problems = "; ".join(_problem(err).removeprefix("(top level): ") for err in exc.errors())
                 raise ValueError(f"relying_services[{i}] ({service.entity_id}): {problems}") from None
+        self._resolved = resolved
         return self
 
 

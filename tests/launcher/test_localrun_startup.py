@@ -186,6 +186,7 @@ def test_readiness_waits_for_our_process_to_answer(tmp_path: Path) -> None:
     )
     try:
         localrun.wait_until_serving(ours, f"127.0.0.1:{port}", "a server", time.monotonic() + 30)  # a 404 answers
+        assert ours.poll() is None  # it returned because our own process answered, and that process still runs
     finally:
         ours.terminate()
         ours.wait(timeout=10)

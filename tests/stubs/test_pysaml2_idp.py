@@ -267,7 +267,7 @@ def test_redirect_binding_request_signed_by_the_hub_is_accepted(
 # ---- what it refuses, in plain words -------------------------------------------------------------------------
 
 
-def refused(response: TestResponse, status: int, h1: str) -> None:
+def assert_refused(response: TestResponse, status: int, h1: str) -> None:
     soup = check_page(response, status)
     heading = soup.find("h1")
     assert heading is not None and heading.get_text(strip=True) == h1
@@ -277,13 +277,13 @@ REQUEST_REFUSED = "There is a problem with the sign-in request"
 
 
 def test_sso_without_a_request_is_refused(idp: FlaskClient, hub_side: HubSide) -> None:
-    refused(idp.post(sso_path(hub_side), data={}), 400, REQUEST_REFUSED)
-    refused(idp.get(sso_path(hub_side)), 400, REQUEST_REFUSED)
+    assert_refused(idp.post(sso_path(hub_side), data={}), 400, REQUEST_REFUSED)
+    assert_refused(idp.get(sso_path(hub_side)), 400, REQUEST_REFUSED)
 
 
 def test_sso_with_a_request_that_is_not_saml_is_refused(idp: FlaskClient, hub_side: HubSide) -> None:
     for junk in ("not base64 at all!", base64.b64encode(b"<not-saml/>").decode(), b64(b"\x00\x01")):
-        refused(idp.post(sso_path(hub_side), data={"SAMLRequest": junk}), 400, REQUEST_REFUSED)
+        assert_refused(idp.post(sso_path(hub_side), data={"SAMLRequest": junk}), 400, REQUEST_REFUSED)
 
 
 def _request(federation: Federation, entry: IdentityProviderEntry, *, acs_url: str | None = None) -> etree._Element:
@@ -303,7 +303,7 @@ def test_request_not_signed_by_the_hub_is_refused(
     request = _request(federation, hub_side.entry)
     if signer is not None:
         sign(request, key_pair(federation, signer))
-    refused(idp.post(sso_path(hub_side), data={"SAMLRequest": b64(request)}), 400, REQUEST_REFUSED)
+    assert_refused(idp.post(sso_path(hub_side), data={"SAMLRequest": b64(request)}), 400, REQUEST_REFUSED)
 
 
 def test_request_naming_an_assertion_consumer_the_hub_does_not_list_is_refused(
@@ -311,7 +311,7 @@ def test_request_naming_an_assertion_consumer_the_hub_does_not_list_is_refused(
 ) -> None:
     request = _request(federation, hub_side.entry, acs_url="https://elsewhere.example/acs")
     sign(request, key_pair(federation, "hub-signing.crt"))
-    refused(idp.post(sso_path(hub_side), data={"SAMLRequest": b64(request)}), 400, REQUEST_REFUSED)
+    assert_refused(idp.post(sso_path(hub_side), data={"SAMLRequest": b64(request)}), 400, REQUEST_REFUSED)
 
 
 def test_redirect_request_with_a_signature_that_does_not_match_is_refused(
@@ -319,7 +319,7 @@ def test_redirect_request_with_a_signature_that_does_not_match_is_refused(
 ) -> None:
     request, _ = hub_side.journey()
     query = redirect_query(federation, request, relay_state="state-1", signer="stub-idp-one-signing.crt")
-    refused(idp.get(f"{sso_path(hub_side)}?{query}"), 400, REQUEST_REFUSED)
+    assert_refused(idp.get(f"{sso_path(hub_side)}?{query}"), 400, REQUEST_REFUSED)
 
 
 def test_unknown_or_missing_request_token_asks_the_tester_to_start_again(idp: FlaskClient) -> None:
@@ -329,7 +329,7 @@ def test_unknown_or_missing_request_token_asks_the_tester_to_start_again(idp: Fl
         idp.post("/other-outcome", data={"outcome": "cancel"}),
         idp.get("/share-your-details?request_token=nonsense"),
     ):
-        refused(response, 400, "You need to start again")
+        assert_refused(response, 400, "You need to start again")
 
 
 def test_wrong_password_shows_the_error_summary_linking_to_the_username(idp: FlaskClient, hub_side: HubSide) -> None:
@@ -351,14 +351,14 @@ def test_consent_before_sign_in_and_choices_the_page_never_offered_are_refused(
     idp: FlaskClient, hub_side: HubSide
 ) -> None:
     token, _ = start(idp, hub_side)
-    refused(idp.get(f"/share-your-details?request_token={token}"), 400, "You need to sign in first")
-    refused(
+    assert_refused(idp.get(f"/share-your-details?request_token={token}"), 400, "You need to sign in first")
+    assert_refused(
         idp.post("/other-outcome", data={"request_token": token, "outcome": "win"}),
         400,
         "There is a problem with the request",
     )
     sign_in(idp, token)
-    refused(
+    assert_refused(
         idp.post("/share-your-details", data={"request_token": token, "decision": "maybe"}),
         400,
         "There is a problem with the request",
@@ -372,7 +372,7 @@ def test_consent_before_sign_in_and_choices_the_page_never_offered_are_refused(
 def test_a_request_is_answered_once(idp: FlaskClient, hub_side: HubSide) -> None:
     token, _ = start(idp, hub_side)
     answer(idp.post("/other-outcome", data={"request_token": token, "outcome": "cancel"}))
-    refused(
+    assert_refused(
         idp.post("/other-outcome", data={"request_token": token, "outcome": "cancel"}), 400, "You need to start again"
     )
 
@@ -383,7 +383,7 @@ def test_without_the_hubs_metadata_the_tester_sees_the_service_is_unavailable(
     """No pinned copy and a hub that cannot be reached: a 503 page, and a try again later, not a traceback."""
     client = stub_idp_pysaml2.create_app(app_config).test_client()
     request, _ = hub_side.journey()
-    refused(
+    assert_refused(
         client.post(sso_path(hub_side), data={"SAMLRequest": b64(request)}), 503, "Sorry, the service is unavailable"
     )
 
