@@ -10,13 +10,14 @@ from __future__ import annotations
 from typing import ClassVar
 
 from federation.saml.xml import STATUS_REQUESTER, STATUS_RESPONDER
+from federation.words import N_
 
 
 class FederationError(Exception):
     http_status: ClassVar[int] = 400
     saml_status: ClassVar[str] = STATUS_REQUESTER
-    title: ClassVar[str] = "There is a problem with the sign-in request"
-    description: ClassVar[str] = "We could not accept the sign-in message your browser sent."
+    title: ClassVar[str] = N_("There is a problem with the sign-in request")
+    description: ClassVar[str] = N_("We could not accept the sign-in message your browser sent.")
 
     def __init__(self, detail: str = "") -> None:
         # ``detail`` is for the log: it must never carry personal data or message bodies.
@@ -25,47 +26,49 @@ class FederationError(Exception):
 
 
 class InvalidSamlMessageError(FederationError):
-    description = "The sign-in message was missing, damaged or not in the format we expect."
+    description = N_("The sign-in message was missing, damaged or not in the format we expect.")
 
 
 class SignatureError(InvalidSamlMessageError):
-    description = "The sign-in message was not signed by an organisation we trust."
+    description = N_("The sign-in message was not signed by an organisation we trust.")
 
 
 class DisallowedAlgorithmError(InvalidSamlMessageError):
-    description = "The sign-in message used a signing or encryption method we do not accept."
+    description = N_("The sign-in message used a signing or encryption method we do not accept.")
 
 
 class UnknownEntityError(InvalidSamlMessageError):
-    description = "The sign-in message came from an organisation that is not part of this service."
+    description = N_("The sign-in message came from an organisation that is not part of this service.")
 
 
 class ProtocolError(InvalidSamlMessageError):
-    description = "The sign-in message was not valid for this step of signing in."
+    description = N_("The sign-in message was not valid for this step of signing in.")
 
 
 class ReplayError(InvalidSamlMessageError):
-    description = "This sign-in message has already been used. Start again from the service you were using."
+    description = N_("This sign-in message has already been used. Start again from the service you were using.")
 
 
 class JourneyNotFoundError(FederationError):
     http_status = 400
-    title = "You need to start again"
-    description = "Your session has ended or could not be found. Go back to the service you were using and start again."
+    title = N_("You need to start again")
+    description = N_(
+        "Your session has ended or could not be found. Go back to the service you were using and start again."
+    )
 
 
 class MatchingServiceError(FederationError):
     http_status = 502
     saml_status = STATUS_RESPONDER
-    title = "Sorry, there is a problem with the service"
-    description = "The service you are using could not check your details just now."
+    title = N_("Sorry, there is a problem with the service")
+    description = N_("The service you are using could not check your details just now.")
 
 
 class StoreUnavailableError(FederationError):
     http_status = 503
     saml_status = STATUS_RESPONDER
-    title = "Sorry, the service is unavailable"
-    description = "You will be able to use the service later."
+    title = N_("Sorry, the service is unavailable")
+    description = N_("You will be able to use the service later.")
 
 
 class SuspendedError(FederationError):
@@ -76,10 +79,10 @@ class SuspendedError(FederationError):
 
 
 class ServiceSuspendedError(SuspendedError):
-    title = "You cannot prove your identity online for this service at the moment"
-    description = "Go back to the service you were using: it can tell you other ways to use it."
+    title = N_("You cannot prove your identity online for this service at the moment")
+    description = N_("Go back to the service you were using: it can tell you other ways to use it.")
 
 
 class CompanySuspendedError(SuspendedError):
-    title = "The company you chose cannot prove your identity at the moment"
-    description = "Go back to the service you were using and start again, then choose another company."
+    title = N_("The company you chose cannot prove your identity at the moment")
+    description = N_("Go back to the service you were using and start again, then choose another company.")

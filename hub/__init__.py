@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -55,7 +56,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         service_name=SERVICE_NAME,
         footer_links=[{"href": "/cookies", "text": "Cookies"}, {"href": "/privacy", "text": "Privacy"}],
     )
-    web.init_app(app, form_targets=_form_targets)
+    web.init_app(app, form_targets=_form_targets, translations=os.path.join(app.root_path, "translations"))
     web.init_metrics(app, "hub")
     app.register_error_handler(JourneyNotFoundError, start_again)
     app.register_error_handler(JourneyStageError, to_the_page_for_the_stage)

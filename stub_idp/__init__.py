@@ -9,6 +9,7 @@ Response signed by the IDP; a success carries two signed assertions encrypted to
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -42,7 +43,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         pending=PendingRequests(runtime.store),
     ).init_app(app)
     # The pages post the IDP's Response to the hub: the CSP's form-action must allow the hub's origin.
-    web.init_app(app, form_targets=lambda federation: [federation.hub.acs_url])
+    web.init_app(
+        app,
+        form_targets=lambda federation: [federation.hub.acs_url],
+        translations=os.path.join(app.root_path, "translations"),
+    )
     # A certified company is not GOV.UK: every page of the stub IDPs, error pages too, wears a neutral brand.
     app.jinja_env.globals["brand"] = "neutral"
     app.register_blueprint(blueprint)

@@ -13,6 +13,7 @@ default, which forks the ``xmlsec1`` command for every operation (``xmlsec_backe
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -60,7 +61,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         pending=PendingRequests(runtime.store),
     ).init_app(app)
     # The pages post the Response to the hub: the CSP's form-action must allow the hub's origin.
-    web.init_app(app, form_targets=lambda federation: [federation.hub.acs_url])
+    web.init_app(
+        app,
+        form_targets=lambda federation: [federation.hub.acs_url],
+        translations=os.path.join(app.root_path, "translations"),
+    )
     app.jinja_env.globals["brand"] = "neutral"  # a certified company's site, not GOV.UK's
     app.register_blueprint(blueprint)
     logger.info("%s ready at %s (pysaml2; crypto: %s)", entry.display_name, entry.sso_url, idp.setup.crypto_backend)

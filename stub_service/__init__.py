@@ -9,6 +9,7 @@ records only, at ``/<department>/matching-service/POST`` (``stub_service.departm
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -60,7 +61,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     ).init_app(app)
     runtime.listeners.append(lambda federation: _take_up(app, federation, base_url, settings))
     app.jinja_env.globals["service_name"] = APP_NAME
-    web.init_app(app, form_targets=lambda federation: [federation.hub.sso_url])
+    web.init_app(
+        app,
+        form_targets=lambda federation: [federation.hub.sso_url],
+        translations=os.path.join(app.root_path, "translations"),
+    )
     app.register_blueprint(views.blueprint)
     app.register_blueprint(department_records.blueprint)
     app.register_blueprint(matching_service.blueprint)

@@ -7,6 +7,7 @@ Every app calls ``init_app`` (and ``init_metrics``), and registers its typed ser
 - ``errors``: error pages in plain words;
 - ``guards``: body cap, repeated SAML parameters, CSP nonce and security headers;
 - ``govuk``: GOV.UK Frontend's macros, compiled once per process;
+- ``language``: pages in English or Welsh, and the citizen's language passed on to the next party;
 - ``saml_forms``: reading a posted SAML message, and posting one on;
 - ``logs``: logging with the journey's opaque ID;
 - ``timing``: request timings for the metrics.
@@ -24,6 +25,7 @@ from federation.runtime import Runtime
 from federation.web.errors import error_page, register_error_pages
 from federation.web.govuk import install_govuk
 from federation.web.guards import install_guards, origins
+from federation.web.language import current_language, gettext, init_language, language_hint, ngettext
 from federation.web.logs import JourneyLogFilter, configure_logging
 from federation.web.saml_forms import encode_message, post_form, read_posted_message
 from federation.web.status import STATUS_DETAILS, blueprint
@@ -37,6 +39,10 @@ __all__ = [
     "error_page",
     "init_app",
     "init_metrics",
+    "current_language",
+    "gettext",
+    "language_hint",
+    "ngettext",
     "metrics_exposition",
     "post_form",
     "read_posted_message",
@@ -73,9 +79,18 @@ def app_runtime() -> Runtime:
 FormTargets = Callable[[Federation], Iterable[str]]
 
 
-def init_app(app: Flask, form_targets: FormTargets | None = None, *, status_details: bool = False) -> None:
+def init_app(
+    app: Flask,
+    form_targets: FormTargets | None = None,
+    *,
+    status_details: bool = False,
+    translations: str | None = None,
+) -> None:
     """Shared templates, GOV.UK Frontend, error pages in plain words, request-size cap and security headers, and
     the federation file taken up again when it changes (``Runtime.reload_if_changed``, before each request).
+
+    ``translations``: the app's folder of gettext catalogues, for pages in Welsh as well as English
+    (``language``); ``None`` for an app in English only.
 
     ``form_targets`` gives the URLs this app's pages post SAML forms to, from the federation in use; their
     origins go in the CSP (worked out again only after a reload).
@@ -83,6 +98,7 @@ def init_app(app: Flask, form_targets: FormTargets | None = None, *, status_deta
     """
     app.config[STATUS_DETAILS] = status_details
     app.register_blueprint(blueprint)
+    init_language(app, translations)
     install_govuk(app)
     install_guards(app, _csp_form_targets(app, form_targets))
     register_error_pages(app)

@@ -18,27 +18,35 @@ from werkzeug.exceptions import HTTPException
 
 from federation.errors import FederationError
 from federation.metrics import ERRORS
+from federation.web.language import gettext
+from federation.words import N_
 
 logger = logging.getLogger(__name__)
 
 _PLAIN_WORDS = {
-    400: ("There is a problem with the request", "The page could not use what your browser sent."),
-    403: ("You cannot do that", "Your browser sent something we could not accept. Go back and try again."),
-    404: (
-        "Page not found",
-        "If you typed the web address, check it is correct. "
-        "If you pasted the web address, check you copied the entire address.",
+    400: (N_("There is a problem with the request"), N_("The page could not use what your browser sent.")),
+    403: (
+        N_("You cannot do that"),
+        N_("Your browser sent something we could not accept. Go back and try again."),
     ),
-    405: ("You cannot use this page in that way", "Go back to the page you were on and try again."),
-    413: ("The request was too large", "Your browser sent more than this service accepts."),
-    500: ("Sorry, there is a problem with the service", "Try again later."),
-    503: ("Sorry, the service is unavailable", "You will be able to use the service later."),
+    404: (
+        N_("Page not found"),
+        N_(
+            "If you typed the web address, check it is correct. "
+            "If you pasted the web address, check you copied the entire address."
+        ),
+    ),
+    405: (N_("You cannot use this page in that way"), N_("Go back to the page you were on and try again.")),
+    413: (N_("The request was too large"), N_("Your browser sent more than this service accepts.")),
+    500: (N_("Sorry, there is a problem with the service"), N_("Try again later.")),
+    503: (N_("Sorry, the service is unavailable"), N_("You will be able to use the service later.")),
 }
 
 
 def error_page(status: int, title: str, description: str, **context: Any) -> tuple[str, int]:
+    """The error page, its ``title`` and ``description`` in the page's language (both are catalogue messages)."""
     return render_template(
-        "federation/error.html", title=title, description=description, status=status, **context
+        "federation/error.html", title=gettext(title), description=gettext(description), status=status, **context
     ), status
 
 

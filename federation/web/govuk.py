@@ -17,23 +17,28 @@ from jinja2.bccache import Bucket, BytecodeCache
 from markupsafe import Markup
 
 from federation.web.guards import csp_nonce
+from federation.web.language import gettext
+from federation.words import N_
 
 _HEADER = """{%- from "govuk_frontend_jinja/components/header/macro.html" import govukHeader -%}
 {%- from "govuk_frontend_jinja/components/service-navigation/macro.html" import govukServiceNavigation -%}
 <header class="govuk-template__header">{{ govukHeader({}) }}
-{{ govukServiceNavigation({"serviceName": args[0], "serviceUrl": args[1]}) }}</header>"""
+{{ govukServiceNavigation({"serviceName": args[0], "serviceUrl": args[1], "ariaLabel": args[2]}) }}</header>"""
 _SKIP_LINK = """{%- from "govuk_frontend_jinja/components/skip-link/macro.html" import govukSkipLink -%}
-{{ govukSkipLink({"href": "#main-content", "text": "Skip to main content"}) }}"""
+{{ govukSkipLink({"href": "#main-content", "text": args[0]}) }}"""
 # With support links the footer is GOV.UK's as it comes. Without them, its meta row (licence on the left, crest
 # on the right, bottom-aligned) leaves a gap as tall as the crest under the crown on wide screens, so the crown
 # moves to the top of the licence's column, keeping its own margin. The crown is the macro's own output: should
 # a new govuk-frontend-jinja render it differently, nothing is replaced and the footer stays GOV.UK's.
+# args: the support links, their heading, and the licence and copyright lines in the page's language (None: the
+# macro's own English).
 _FOOTER = """{%- from "govuk_frontend_jinja/components/footer/macro.html" import govukFooter -%}
 {%- from "govuk_frontend_jinja/macros/logo.html" import govukLogo -%}
+{%- set words = {"contentLicence": {"html": args[2]}, "copyright": {"text": args[3]}} if args[2] else {} %}
 <footer class="govuk-template__footer">
-{%- if args[0] %}{{ govukFooter({"meta": {"items": args[0]}}) }}
+{%- if args[0] %}{{ govukFooter(dict(words, meta={"items": args[0], "visuallyHiddenTitle": args[1]})) }}
 {%- else %}
-{%- set footer = govukFooter({}) %}
+{%- set footer = govukFooter(words) %}
 {%- set crown = govukLogo({"classes": "govuk-footer__crown", "useLogotype": false}) %}
 {%- set licence_column = '<div class="govuk-footer__meta-item govuk-footer__meta-item--grow">'|safe %}
 {%- if crown in footer and licence_column in footer %}
@@ -51,7 +56,7 @@ _NEUTRAL_FOOTER = """<footer class="govuk-template__footer">
   <div class="govuk-width-container govuk-!-padding-bottom-4">
     <hr class="govuk-section-break govuk-section-break--visible govuk-!-margin-bottom-4">
     {%- if args[0] %}
-    <h2 class="govuk-visually-hidden">Support links</h2>
+    <h2 class="govuk-visually-hidden">{{ args[2] }}</h2>
     <ul class="govuk-list govuk-body-s">
       {%- for item in args[0] %}
       <li><a class="govuk-link" href="{{ item.href }}">{{ item.text }}</a></li>
@@ -208,17 +213,66 @@ class _Bucket(Bucket):
 COMPILED_MACROS = _CompiledMacros()
 
 
+# GOV.UK Frontend's own words in its components, set through the components' parameters in the page's language
+# when a page leaves them out (GOV.UK Frontend's i18n options): English is the macros' own default.
+COMPONENT_WORDS: dict[str, dict[str, str]] = {
+    "back-link": {"text": N_("Back")},
+    "error-summary": {"titleText": N_("There is a problem")},
+    "warning-text": {"iconFallbackText": N_("Warning")},
+}
+# Components whose error message starts with a hidden "Error:" for screen readers.
+FIELD_COMPONENTS = frozenset({"checkboxes", "date-input", "input", "radios", "select", "textarea"})
+_BANNER_TITLES = {"success": N_("Success")}
+_BANNER_TITLE = N_("Important")
+_DATE_PARTS = {"day": N_("Day"), "month": N_("Month"), "year": N_("Year")}
+
+
+def _in_page_language(component: str, params: Any) -> Any:
+    """``params`` with the component's own words in the page's language, where the page did not give its own."""
+    if not isinstance(params, dict):
+        return params
+    words: dict[str, Any] = {
+        key: gettext(text) for key, text in COMPONENT_WORDS.get(component, {}).items() if not params.get(key)
+    }
+    if component == "notification-banner" and not params.get("titleText") and not params.get("titleHtml"):
+        words["titleText"] = gettext(_BANNER_TITLES.get(params.get("type") or "", _BANNER_TITLE))
+    error = params.get("errorMessage")
+    if component in FIELD_COMPONENTS and isinstance(error, dict) and not error.get("visuallyHiddenText"):
+        words["errorMessage"] = dict(error, visuallyHiddenText=gettext("Error"))
+    items = params.get("items")
+    if component == "date-input" and isinstance(items, list):
+        words["items"] = [
+            dict(item, label=gettext(_DATE_PARTS[item["name"]]))
+            if isinstance(item, dict) and not item.get("label") and item.get("name") in _DATE_PARTS
+            else item
+            for item in items
+        ]
+    return dict(params, **words) if words else params
+
+
+def _speaking_the_page_language(component: str, macro: Any) -> Any:
+    if component not in COMPONENT_WORDS and component not in FIELD_COMPONENTS and component != "notification-banner":
+        return macro
+
+    def render(params: Any = None, **kwargs: Any) -> Any:
+        return macro(_in_page_language(component, params), **kwargs)
+
+    return render
+
+
 def _install_macros(app: Flask) -> None:
     """Make the GOV.UK macros globals, loaded once.
 
     A ``{% from … import %}`` in a template re-executes the macro file on every render when the context has
-    request globals (Flask's always does): it was most of the cost of a page.
+    request globals (Flask's always does): it was most of the cost of a page. The words a component adds of its
+    own are set in the page's language before the memo sees the parameters, so each language has its own entry.
     """
     for component in GOVUK_MACROS:
         name = _macro_name(component)
         template = app.jinja_env.get_template(f"govuk_frontend_jinja/components/{component}/macro.html")
         macro = getattr(template.module, name)
-        app.jinja_env.globals[name] = _memoised(macro) if component in MEMOISED_MACROS else macro
+        macro = _memoised(macro) if component in MEMOISED_MACROS else macro
+        app.jinja_env.globals[name] = _speaking_the_page_language(component, macro)
 
 
 class _TemplateGlobals(ChainMap[str, Any]):

@@ -14,6 +14,7 @@ from lxml import etree
 
 from federation.saml.bindings import decode_post
 from federation.saml.xml import to_bytes
+from federation.web.language import gettext, language_hint
 
 
 def read_posted_message(field: str) -> etree._Element:
@@ -26,7 +27,7 @@ def post_form(
     fields: dict[str, str],
     *,
     title: str,
-    button: str = "Continue",
+    button: str | None = None,
     lead: str | None = None,
     next_step: str | None = None,
     **context: Any,
@@ -35,15 +36,16 @@ def post_form(
 
     Without JavaScript the citizen reads the page, so say where the button goes (``button``: "Continue to …"),
     what has happened (``lead``) and what happens there (``next_step``). ``context`` goes to the template too
-    (``service_name``, say, for the header).
+    (``service_name``, say, for the header). The citizen's language goes with the message when it is not English
+    (``language.language_hint``), so that the next party's pages are in it too.
     """
     g.no_store = True
     return render_template(
         "federation/post_form.html",
         url=url,
-        fields=fields,
+        fields=fields | language_hint(),
         title=title,
-        button=button,
+        button=button or gettext("Continue"),
         lead=lead,
         next_step=next_step,
         **context,

@@ -1,0 +1,12 @@
+"""Marking text for the Welsh catalogue where it is written, in code that has no request to translate it for."""
+
+from __future__ import annotations
+
+
+def N_(message: str) -> str:  # noqa: N802 (gettext's own name for it, which the extractor looks for)
+    """``message``, unchanged: marked for the catalogue (``make translations``), translated where it is shown.
+
+    For words fixed before any page is built (an error's title, a form's label) in modules that must not load
+    Flask; the page that shows them passes them through ``gettext``.
+    """
+    return message
