@@ -8,7 +8,7 @@ ASSETS := federation/static/govuk/govuk-frontend.min.css
 TEST_WORKERS ?= 2
 PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadfile
 
-.PHONY: run test check lint bench chaos install assets keys keys-if-missing clean
+.PHONY: run test check lint bench chaos install assets keys keys-if-missing clean translations
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,9 @@ bench: install assets keys-if-missing  ## measure journeys per second and hub CP
 
 chaos: install assets keys-if-missing  ## faults under load (16 journeys in flight) on each store: about 5 minutes on 2 cores
 	$(BIN)/python -m bench.chaos --store all
+
+translations: install  ## extract the pages' words and update each app's Welsh catalogue, then list what is left to translate
+	$(BIN)/python -m federation.web.catalogues
 
 keys-if-missing: install
 	$(BIN)/python -m keys
