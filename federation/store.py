@@ -10,6 +10,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -75,13 +76,17 @@ def _client(url: str) -> redis.Redis:
         sentinels = [(host, int(port)) for host, _, port in (item.rpartition(":") for item in hosts.split(","))]
         # Each sentinel asked once: Sentinel already tries them in turn, and redis-py's default retries (ten, with
         # back-off) made every store call wait 12 s when three sentinels were unreachable.
-        once = {**options, "retry": Retry(NoBackoff(), 0)}
+        # A sentinel answers in a millisecond: one that does not within half a second is asked no longer.
+        once = {"socket_timeout": 0.5, "socket_connect_timeout": 0.5, "retry": Retry(NoBackoff(), 0)}
         sentinel = redis.sentinel.Sentinel(sentinels, sentinel_kwargs=once, **options)  # type: ignore[no-untyped-call]
         master: redis.Redis = sentinel.master_for(service, db=int(db or 0), **options)  # type: ignore[no-untyped-call]
         return master
     if url.startswith("redis+cluster://"):
         return _cluster_client(url.removeprefix("redis+cluster://"), options)
-    return redis.Redis.from_url(url, **options)
+    # One immediate retry on a new connection, as the cluster client retries: a pooled connection that Redis or
+    # something between closed while idle would otherwise fail the citizen's request with a 503. Every write
+    # the hub makes is safe to send twice (use-once markers included: see ``RedisStore.add_once``).
+    return redis.Redis.from_url(url, retry=Retry(NoBackoff(), 1), **options)
 
 
 def _cluster_client(location: str, options: dict[str, Any]) -> redis.Redis:
@@ -119,6 +124,8 @@ def _topology(url: str) -> str:
 # has a marker would let the promoted replica accept the same message again. Measured on loopback, each round trip
 # that writes markers (three a journey) takes 0.02 ms (Sentinel) to 0.15 ms (Cluster) longer.
 REPLICA_WAIT_MS = 100
+# How often a process on Sentinel asks which server is master (RedisStore._follow_master).
+MASTER_CHECK_SECONDS = 1.0
 # When no replica acknowledged in time (none is up, or there are none), waiting stops for this long: each
 # marker would otherwise wait the whole REPLICA_WAIT_MS, for a protection there is no replica to give.
 REPLICA_WAIT_PAUSE_SECONDS = 30
@@ -139,6 +146,16 @@ end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 return 1
 """
+
+
+def _token() -> bytes:
+    return secrets.token_hex(8).encode()
+
+
+def _first(previous: bytes | None, token: bytes) -> bool:
+    """Whether a use-once marker written with ``token`` by SET NX GET was first: nothing was there before it, or
+    the marker is this call's own (a retry of a write that had been applied)."""
+    return previous is None or previous == token
 
 
 def _encode(value: dict[str, Any]) -> str:
@@ -171,6 +188,7 @@ class RedisStore:
         self._replica_wait_paused_until = 0.0 if self.topology != "single" else float("inf")
         self._masters_seen: str | None = None  # the master's address (Sentinel) or masters' (Cluster) seen last
         self._failover_noticed_at: float | None = None
+        self._next_master_check = 0.0
 
     def _key(self, key: str) -> str:
         return f"{self._prefix}:{key}"
@@ -179,8 +197,30 @@ class RedisStore:
         """``key`` as Redis holds it (with this store's prefix), for a module that sends its own commands."""
         return self._key(key)
 
+    def _follow_master(self) -> None:
+        """On Sentinel, ask the sentinels which server is master at most once a second, and drop idle connections
+        to one that no longer is.
+
+        redis-py's Sentinel pool looks the master up only when it opens a connection, so a process whose pooled
+        connections stayed open through a fail-over (a master frozen, then back) went on writing to the old
+        master, now outvoted, for the ten seconds or so until the sentinels made it a replica: those writes
+        were lost. One lookup a second (a round trip of about 0.1 ms to a sentinel) bounds that to a second.
+        """
+        if self.topology != "sentinel" or time.monotonic() < self._next_master_check:
+            return
+        self._next_master_check = time.monotonic() + MASTER_CHECK_SECONDS
+        try:
+            self._redis.connection_pool.get_master_address()  # type: ignore[attr-defined]
+        except REDIS_FAILURES:
+            pass  # no sentinel answered: the command itself tells the caller whether the store is there
+
+    def _pipeline(self) -> Any:
+        self._follow_master()
+        return self._redis.pipeline(transaction=False)
+
     def _call(self, method: str | Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """A Redis command by name, or a registered script; a Redis failure becomes StoreUnavailableError."""
+        self._follow_master()
         try:
             return (getattr(self._redis, method) if isinstance(method, str) else method)(*args, **kwargs)
         except REDIS_FAILURES as exc:
@@ -201,41 +241,61 @@ class RedisStore:
         """Delete ``keys`` in one command (Redis Cluster splits it by shard)."""
         self._call("delete", *(self._key(key) for key in keys))
 
+    # A use-once marker holds a token of the call that wrote it, and is written with SET NX GET: the answer is
+    # the token already there, if any. redis-py retries a command whose answer was lost (a frozen or failing
+    # node: the cluster client retries by default), and a retry of a plain SET NX that had in fact been applied
+    # answered "already there", so a genuine message was refused as a replay. A marker holding this call's own
+    # token was written by this call. (SET with both NX and GET needs Redis 7.0 or later.)
+
     def add_once(self, key: str, ttl_seconds: int) -> bool:
-        pipe = self._redis.pipeline(transaction=False)
-        pipe.set(self._key(key), b"1", nx=True, ex=max(1, ttl_seconds))
-        return bool(self._execute_marking(pipe, [self._key(key)])[0])
+        token = _token()
+        pipe = self._pipeline()
+        pipe.set(self._key(key), token, nx=True, get=True, ex=max(1, ttl_seconds))
+        return _first(self._execute_marking(pipe, [self._key(key)])[0], token)
 
     # Several writes in one round trip (a pipeline, not a transaction: each write stands on its own).
 
     def put_many(self, values: Mapping[str, dict[str, Any]], ttl_seconds: int) -> None:
-        pipe = self._redis.pipeline(transaction=False)
+        pipe = self._pipeline()
         for key, value in values.items():
             pipe.set(self._key(key), _encode(value), ex=max(1, ttl_seconds))
         self._execute(pipe)
 
     def add_once_many(self, entries: Sequence[tuple[str, int]]) -> list[bool]:
         """``add_once`` for each (key, ttl), in order; every key is marked, whichever were already there."""
-        pipe = self._redis.pipeline(transaction=False)
+        token = _token()
+        pipe = self._pipeline()
         for key, ttl_seconds in entries:
-            pipe.set(self._key(key), b"1", nx=True, ex=max(1, ttl_seconds))
-        return [bool(result) for result in self._execute_marking(pipe, [self._key(key) for key, _ in entries])]
+            pipe.set(self._key(key), token, nx=True, get=True, ex=max(1, ttl_seconds))
+        results = self._execute_marking(pipe, [self._key(key) for key, _ in entries])
+        return [_first(result, token) for result in results]
 
     def take_and_add_once(self, key: str, once_key: str, ttl_seconds: int) -> tuple[dict[str, Any] | None, bool]:
-        """``take(key)`` and ``add_once(once_key, ttl_seconds)`` in one round trip."""
-        pipe = self._redis.pipeline(transaction=False)
-        pipe.getdel(self._key(key))
-        pipe.set(self._key(once_key), b"1", nx=True, ex=max(1, ttl_seconds))
-        raw, added = self._execute_marking(pipe, [self._key(once_key)])
-        return None if raw is None else dict(json.loads(raw)), bool(added)
+        """``take(key)`` and ``add_once(once_key, ttl_seconds)`` in one round trip, then ``key`` deleted.
+
+        Taking is marking ``key`` as taken once (a replay marker, as ``add_once`` writes it, so a retried call
+        still takes) and reading the value: a GETDEL whose answer was lost would have deleted the value, and its
+        retry found nothing.
+        """
+        token, taken = _token(), replay_key("taken", key)
+        pipe = self._pipeline()
+        pipe.get(self._key(key))
+        pipe.set(self._key(taken), token, nx=True, get=True, ex=max(1, ttl_seconds))
+        pipe.set(self._key(once_key), token, nx=True, get=True, ex=max(1, ttl_seconds))
+        raw, took, added = self._execute_marking(pipe, [self._key(taken), self._key(once_key)])
+        if raw is None or not _first(took, token):
+            return None, _first(added, token)
+        self.delete(key)
+        return dict(json.loads(raw)), _first(added, token)
 
     def put_and_add_once(self, key: str, value: dict[str, Any], ttl_seconds: int, once_key: str, once_ttl: int) -> bool:
         """``put(key, value, ttl_seconds)`` and ``add_once(once_key, once_ttl)`` in one round trip; the
         ``add_once``'s answer (the value is written either way)."""
-        pipe = self._redis.pipeline(transaction=False)
-        pipe.set(self._key(once_key), b"1", nx=True, ex=max(1, once_ttl))
+        token = _token()
+        pipe = self._pipeline()
+        pipe.set(self._key(once_key), token, nx=True, get=True, ex=max(1, once_ttl))
         pipe.set(self._key(key), _encode(value), ex=max(1, ttl_seconds))
-        return bool(self._execute_marking(pipe, [self._key(once_key)])[0])
+        return _first(self._execute_marking(pipe, [self._key(once_key)])[0], token)
 
     def _execute_marking(self, pipe: Any, markers: Sequence[str]) -> list[Any]:
         """Send ``pipe``, which sets the use-once ``markers`` (keys as Redis holds them); with replicas, end it

@@ -15,6 +15,8 @@ from federation.errors import JourneyNotFoundError
 from federation.runtime import load_runtime
 from federation.sealing import Sealer
 from federation.settings import AppSettings
+from federation.web import gettext
+from federation.words import N_
 from hub.audit import make_auditor
 from hub.journey import JourneyRepository, JourneyStageError
 from hub.matching import back_channel
@@ -23,6 +25,7 @@ from hub.services import HubServices
 
 logger = logging.getLogger(__name__)
 SERVICE_NAME = "GOV.UK Sign in"
+FOOTER_LINKS = (("/cookies", N_("Cookies")), ("/privacy", N_("Privacy")))
 
 
 def _form_targets(federation: Federation) -> list[str]:
@@ -31,6 +34,11 @@ def _form_targets(federation: Federation) -> list[str]:
     return [idp.sso_url for idp in file.identity_providers] + [
         url for rp in file.relying_services for url in rp.assertion_consumer_urls
     ]
+
+
+def _footer_links() -> dict[str, list[dict[str, str]]]:
+    """The footer's links in the page's language: a context processor, since a global is fixed when the app starts."""
+    return {"footer_links": [{"href": href, "text": gettext(text)} for href, text in FOOTER_LINKS]}
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -52,10 +60,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         http=back_channel(),
         audit=make_auditor(runtime, "hub"),
     ).init_app(app)
-    app.jinja_env.globals.update(
-        service_name=SERVICE_NAME,
-        footer_links=[{"href": "/cookies", "text": "Cookies"}, {"href": "/privacy", "text": "Privacy"}],
-    )
+    app.jinja_env.globals.update(service_name=SERVICE_NAME)
+    app.context_processor(_footer_links)
     web.init_app(app, form_targets=_form_targets, translations=os.path.join(app.root_path, "translations"))
     web.init_metrics(app, "hub")
     app.register_error_handler(JourneyNotFoundError, start_again)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template, url_for
 
+from federation.web import gettext
 from hub.context import runtime
 
 blueprint = Blueprint("home", __name__)
@@ -17,7 +18,7 @@ def index() -> str:
     base_url = federation.hub.base_url
     return render_template(
         "home.html",
-        title="Prove your identity to use government services",
+        title=gettext("Prove your identity to use government services"),
         services=[service for service in federation.file.relying_services if not service.suspended],
         metadata_url=base_url + url_for("saml.metadata"),
         status_url=base_url + url_for("federation.status"),

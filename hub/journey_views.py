@@ -18,26 +18,27 @@ from flask.typing import ResponseReturnValue
 from federation.config import Evidence, IdentityProviderEntry
 from federation.metrics import JOURNEYS
 from federation.verify.cycle3 import CYCLE3_ATTRIBUTES
-from federation.web import encode_message, post_form
+from federation.web import encode_message, gettext, post_form
+from federation.words import N_
 from hub import matching_runner
 from hub.context import auditor, clear_service_cookie, current_journey, journeys, runtime, service_for
 from hub.journey import EXIT_PAGES, FINAL_MATCHING, IN_FLIGHT, STAGE_PAGES, STATUS_FOR_STAGE, Journey, Move, Stage
 from hub.outbound import final_response, request_to_idp
-from hub.pages import in_words, page_for, started_matching
+from hub.pages import in_words, page_for, seconds_in_words, started_matching
 from hub.services import services
 
 logger = logging.getLogger(__name__)
 blueprint = Blueprint("journey", __name__)
 
 EVIDENCE_LABELS = {
-    Evidence.PHOTO_ID.value: "A UK passport or photocard driving licence",
-    Evidence.MOBILE_PHONE.value: "A smartphone that can download an app",
-    Evidence.UK_ADDRESS.value: "A UK address where you have lived for more than a year",
+    Evidence.PHOTO_ID.value: N_("A UK passport or photocard driving licence"),
+    Evidence.MOBILE_PHONE.value: N_("A smartphone that can download an app"),
+    Evidence.UK_ADDRESS.value: N_("A UK address where you have lived for more than a year"),
 }
-NO_EVIDENCE_CHOSEN = "Select which of these you have, or select ‘None of these’"
+NO_EVIDENCE_CHOSEN = N_("Select which of these you have, or select ‘None of these’")
 # 'None of these' is exclusive: GOV.UK Frontend's script unticks the others, but without JavaScript both can
 # arrive, and the answer contradicts itself.
-NONE_AND_EVIDENCE_CHOSEN = "Select which of these you have, or select only ‘None of these’"
+NONE_AND_EVIDENCE_CHOSEN = N_("Select which of these you have, or select only ‘None of these’")
 # How often the waiting page asks again: the page's reload without JavaScript, its script's question with it.
 POLL_SECONDS = 2
 
@@ -47,9 +48,10 @@ def _checked_form(journey: Journey) -> None:
         abort(403)
 
 
-def _company_name(journey: Journey, unknown: str = "the company") -> str:
+def _company_name(journey: Journey, unknown: str = N_("the company")) -> str:
+    """The chosen company's name (never translated: it is the company's own), or ``unknown`` in the page's language."""
     idp = runtime().federation.identity_provider(journey.idp_entity_id or "")
-    return idp.display_name if idp else unknown
+    return idp.display_name if idp else gettext(unknown)
 
 
 def _render(template: str, journey: Journey, status: int = 200, **context: Any) -> tuple[str, int]:
@@ -93,9 +95,9 @@ def which_of_these_do_you_have() -> ResponseReturnValue:
         "which_of_these_do_you_have.html",
         journey,
         400 if error else 200,
-        error=error,
+        error=gettext(error) if error else None,
         chosen=chosen,
-        labels=EVIDENCE_LABELS,
+        labels={value: gettext(label) for value, label in EVIDENCE_LABELS.items()},
         error_prefix=bool(error),
     )
 
@@ -127,7 +129,7 @@ def choose_a_certified_company() -> ResponseReturnValue:
         idp = next((idp for idp, _ in companies if idp.entity_id == choice), None)
         if idp is not None:
             return _send_to_idp(journey, idp)
-        error = "Select a certified company"
+        error = gettext("Select a certified company")
     return _render(
         "choose_a_certified_company.html",
         journey,
@@ -146,14 +148,21 @@ def _send_to_idp(journey: Journey, idp: IdentityProviderEntry) -> str:
     journeys().save(journey, sent_request=saml_request.get("ID", ""))
     logger.info("Company chosen", extra={"idp": idp.entity_id})
     auditor().event("company_chosen", **journey.audit_fields(), evidence=sorted(journey.evidence or []))
+    company = idp.display_name
     return post_form(
         idp.sso_url,
         {"SAMLRequest": encode_message(saml_request)},
-        title=f"Continue to {idp.display_name}",
-        lead=f"You chose {idp.display_name} to prove your identity. It will not be told which service you are using.",
-        next_step=f"You will leave GOV.UK for {idp.display_name}’s website. When you have finished there, "
-        f"{idp.display_name} will send you back to GOV.UK.",
-        button=f"Continue to {idp.display_name}",
+        title=gettext("Continue to %(company)s", company=company),
+        lead=gettext(
+            "You chose %(company)s to prove your identity. It will not be told which service you are using.",
+            company=company,
+        ),
+        next_step=gettext(
+            "You will leave GOV.UK for %(company)s’s website. When you have finished there, %(company)s will send "
+            "you back to GOV.UK.",
+            company=company,
+        ),
+        button=gettext("Continue to %(company)s", company=company),
     )
 
 
@@ -183,8 +192,7 @@ def response_processing() -> ResponseReturnValue:
     g.no_store = True
     journey = _waiting_journey()
     if journey.stage in IN_FLIGHT:
-        wait = runtime().federation.hub.matching_timeout_seconds
-        wait_limit = "1 second" if wait == 1 else f"{wait:g} seconds"
+        wait_limit = seconds_in_words(runtime().federation.hub.matching_timeout_seconds)
         return _render("response_processing.html", journey, poll_seconds=POLL_SECONDS, wait_limit=wait_limit)
     if journey.stage in FINAL_MATCHING:
         return _answer_service(journey)
@@ -225,7 +233,10 @@ def further_information() -> ResponseReturnValue:
         400 if error else 200,
         time_left=in_words(_minutes_to_answer(journey)),
         attribute=attribute,
-        error=error,
+        # The question's words are the federation's (federation.verify.cycle3), in its catalogue when marked there.
+        question=gettext(attribute.label),
+        hint=gettext(attribute.hint),
+        error=gettext(error) if error else None,
         value=value,
         error_prefix=bool(error),
     )
@@ -258,8 +269,8 @@ def _exit_page(stage: Stage) -> Any:
         if journey.stage is not stage:
             return redirect(page_for(journey))
         page = EXIT_PAGES[stage]
-        title = page.title.format(
-            company=_company_name(journey, "The company"), service=service_for(journey).display_name
+        title = gettext(
+            page.title, company=_company_name(journey, N_("The company")), service=service_for(journey).display_name
         )
         return _render(f"exit/{stage.value}.html", journey, title=title, try_another=page.try_another)
 
@@ -303,8 +314,10 @@ def _answer_service(journey: Journey) -> Response:
             fields,
             title=title,
             lead=lead,
-            next_step=f"You will now go back to {service.display_name}. It will tell you what happens next.",
-            button=f"Continue to {service.display_name}",
+            next_step=gettext(
+                "You will now go back to %(service)s. It will tell you what happens next.", service=service.display_name
+            ),
+            button=gettext("Continue to %(service)s", service=service.display_name),
         )
     )
     clear_service_cookie(response)
@@ -315,30 +328,42 @@ def _return_page_words(journey: Journey, service: str) -> tuple[str, str | None]
     """The title and lead of the page that takes the citizen back to the service, for whoever reads it (without
     JavaScript): what happened. After an exit page, which has said what happened, no lead."""
     company = _company_name(journey)
-    if journey.stage in (Stage.MATCHED, Stage.ACCOUNT_CREATED):
-        found = "has found your record" if journey.stage is Stage.MATCHED else "has made an account for you"
-        return "Your identity has been confirmed", f"{company} has confirmed your identity and {service} {found}."
-    if journey.stage is Stage.NO_MATCH:
-        return f"Returning you to {service}", (
-            f"{company} has confirmed your identity, but {service} could not find your record."
+    if journey.stage is Stage.MATCHED:
+        return gettext("Your identity has been confirmed"), gettext(
+            "%(company)s has confirmed your identity and %(service)s has found your record.",
+            company=company,
+            service=service,
         )
-    return f"Returning you to {service}", None
+    if journey.stage is Stage.ACCOUNT_CREATED:
+        return gettext("Your identity has been confirmed"), gettext(
+            "%(company)s has confirmed your identity and %(service)s has made an account for you.",
+            company=company,
+            service=service,
+        )
+    returning = gettext("Returning you to %(service)s", service=service)
+    if journey.stage is Stage.NO_MATCH:
+        return returning, gettext(
+            "%(company)s has confirmed your identity, but %(service)s could not find your record.",
+            company=company,
+            service=service,
+        )
+    return returning, None
 
 
 @blueprint.get("/cookies")
 def cookies() -> str:
-    return render_template("cookies.html", title="Cookies")
+    return render_template("cookies.html", title=gettext("Cookies"))
 
 
 @blueprint.get("/privacy")
 def privacy() -> str:
-    return render_template("privacy.html", title="Privacy notice")
+    return render_template("privacy.html", title=gettext("Privacy notice"))
 
 
 @blueprint.get("/about-certified-companies")
 def about_certified_companies() -> str:
     return render_template(
         "about_certified_companies.html",
-        title="About certified companies",
+        title=gettext("About certified companies"),
         companies=runtime().federation.file.offered_identity_providers,
     )

@@ -9,6 +9,7 @@ from flask import redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 
 from federation.errors import JourneyNotFoundError
+from federation.web import ngettext
 from hub.context import journeys, runtime, service_from_cookie
 from hub.journey import STAGE_PAGES, Journey, JourneyStageError
 
@@ -16,10 +17,23 @@ logger = logging.getLogger(__name__)
 
 
 def in_words(minutes: int) -> str:
-    """A length of time as the hub's pages say it: "1 minute", "15 minutes", "90 minutes", "2 hours"."""
+    """A length of time as the hub's pages say it, in the page's language: "1 minute", "15 minutes", "90 minutes",
+    "2 hours"."""
     if minutes >= 120 and minutes % 60 == 0:
-        return f"{minutes // 60} hours"
-    return "1 minute" if minutes == 1 else f"{minutes} minutes"
+        return ngettext("%(num)d hour", "%(num)d hours", minutes // 60)
+    return ngettext("%(num)d minute", "%(num)d minutes", minutes)
+
+
+# A count whose plural form is the "other" one in English and in Welsh (Welsh sets 0, 1, 2, 3 and 6 apart).
+_OTHER = 100
+
+
+def seconds_in_words(seconds: float) -> str:
+    """A number of seconds as the hub's pages say it: "1 second", "10 seconds", "2.5 seconds". A fraction takes
+    the "other" plural form, as it does in both languages."""
+    count = int(seconds) if float(seconds).is_integer() else _OTHER
+    shown = format(seconds, "g")
+    return ngettext("%(seconds)s second", "%(seconds)s seconds", count, seconds=shown)
 
 
 def page_for(journey: Journey) -> str:

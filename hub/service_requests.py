@@ -33,6 +33,7 @@ from federation.saml.checks import check_message, exact_uri
 from federation.saml.crypto import verify
 from federation.saml.xml import BINDING_HTTP_POST, NAMEID_PERSISTENT, now, q
 from federation.verify.loa import LevelOfAssurance
+from federation.words import N_
 
 MAX_RELAY_STATE = 80  # SAML bindings §3.5.3: RelayState MUST NOT exceed 80 bytes
 NAMEID_UNSPECIFIED = "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified"
@@ -44,7 +45,7 @@ class UnsupportedNameIdPolicyError(ProtocolError):
     """The service asked for a kind of identifier the hub never issues (SAML's InvalidNameIDPolicy)."""
 
     saml_sub_status: ClassVar[str] = STATUS_INVALID_NAMEID_POLICY
-    description = (
+    description = N_(
         "The service you were using asked for a kind of sign-in this service does not provide. "
         "Go back to the service and tell them about the problem."
     )

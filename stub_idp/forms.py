@@ -1,35 +1,50 @@
 """Server-side validation of the sign-in and consent forms, in the GOV.UK Design System's words.
 
 Framework-free: each reader takes the submitted fields as a mapping and returns what it understood plus
-the errors, in page order, that the template shows in the error summary and beside each field.
+the errors, in page order, that the template shows in the error summary and beside each field. Messages and
+labels are catalogue messages (``N_``): the view puts them in the page's language.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from federation.saml.xml import GPG45_FRAUD_STATUSES
 from federation.verify.loa import LevelOfAssurance
+from federation.words import N_
 from stub_idp.responses import Fraud
 
 LEVEL_X = "LEVEL_X"
 RETURN_LEVELS = {
-    LevelOfAssurance.LEVEL_1.value: "Level 1",
-    LevelOfAssurance.LEVEL_2.value: "Level 2",
-    LEVEL_X: "Level X: report a fraud event",
+    LevelOfAssurance.LEVEL_1.value: N_("Level 1"),
+    LevelOfAssurance.LEVEL_2.value: N_("Level 2"),
+    LEVEL_X: N_("Level X: report a fraud event"),
 }
-_GPG45_MEANINGS = {"DF01": "document fraud", "FI01": "false identity", "IT01": "identity theft"}
-GPG45_LABELS = {status: f"{status}: {_GPG45_MEANINGS[status]}" for status in GPG45_FRAUD_STATUSES}
+_GPG45_MEANINGS = {"DF01": N_("document fraud"), "FI01": N_("false identity"), "IT01": N_("identity theft")}
+
+
+def gpg45_labels(gettext: Callable[[str], str]) -> dict[str, str]:
+    """Each GPG 45 fraud status with its meaning in the page's language; the status itself is a code, not words."""
+    return {status: f"{status}: {gettext(_GPG45_MEANINGS[status])}" for status in GPG45_FRAUD_STATUSES}
 
 
 @dataclass(frozen=True)
 class FieldError:
-    """One field's error: the message, and the id of the input the error summary links to."""
+    """One field's error: the message, and the id of the input the error summary links to.
+
+    ``message`` is a catalogue message, with ``%(name)s`` placeholders for ``variables``; ``in_words`` gives the
+    error with its message in the page's language, filled in.
+    """
 
     message: str
     anchor: str
     parts: tuple[str, ...] = ()  # for a date: which of day, month and year are wrong
+    variables: Mapping[str, str | int] = field(default_factory=dict)
+
+    def in_words(self, gettext: Callable[..., str]) -> FieldError:
+        """This error with its message translated by ``gettext`` and its placeholders filled in."""
+        return FieldError(gettext(self.message, **self.variables), self.anchor, self.parts)
 
 
 Errors = dict[str, FieldError]
@@ -59,15 +74,15 @@ class SignInForm:
         username, password = form.get("username", "").strip(), form.get("password", "")
         errors: Errors = {}
         if not username:
-            errors["username"] = FieldError("Enter your username", "username")
+            errors["username"] = FieldError(N_("Enter your username"), "username")
         if not password:
-            errors["password"] = FieldError("Enter your password", "password")
+            errors["password"] = FieldError(N_("Enter your password"), "password")
         return cls(username, password, errors)
 
     def refused(self) -> SignInForm:
         """The same answers with the error for a wrong username or password."""
         return SignInForm(
-            self.username, "", {"username": FieldError("Enter a correct username and password", "username")}
+            self.username, "", {"username": FieldError(N_("Enter a correct username and password"), "username")}
         )
 
 
@@ -93,9 +108,9 @@ class ConsentForm:
         status = form.get("gpg45_status", GPG45_FRAUD_STATUSES[0])
         errors: Errors = {}
         if level not in RETURN_LEVELS:
-            errors["level"] = FieldError("Select the level of assurance to return", "level")
+            errors["level"] = FieldError(N_("Select the level of assurance to return"), "level")
         elif level == LEVEL_X and status not in GPG45_FRAUD_STATUSES:
-            errors["gpg45_status"] = FieldError("Select a GPG 45 fraud status from the list", "gpg45_status")
+            errors["gpg45_status"] = FieldError(N_("Select a GPG 45 fraud status from the list"), "gpg45_status")
         return cls(level, status, errors)
 
     def returned_level(self) -> LevelOfAssurance | Fraud:

@@ -7,12 +7,13 @@ from dataclasses import dataclass
 
 from federation.config import Evidence, IdentityProviderEntry
 from federation.runtime import Runtime
+from federation.words import N_
 from keys.pki import Role, ca_file
 
 EVIDENCE_LABELS = {
-    Evidence.PHOTO_ID: "Photo ID: a UK passport or photocard driving licence",
-    Evidence.MOBILE_PHONE: "A smartphone that can install an app",
-    Evidence.UK_ADDRESS: "A UK address and a credit record there",
+    Evidence.PHOTO_ID: N_("Photo ID: a UK passport or photocard driving licence"),
+    Evidence.MOBILE_PHONE: N_("A smartphone that can install an app"),
+    Evidence.UK_ADDRESS: N_("A UK address and a credit record there"),
 }
 
 
@@ -26,11 +27,8 @@ class StubIdp:
 
     @property
     def evidence(self) -> list[str]:
+        """What the company needs, as catalogue messages: the page shows them in its language."""
         return [EVIDENCE_LABELS[item] for item in self.entry.evidence_required]
-
-    @property
-    def levels(self) -> str:
-        return " and ".join(level.label for level in self.entry.levels_of_assurance)
 
 
 def stub_idps(runtime: Runtime, base_url: str) -> dict[str, StubIdp]:

@@ -1,7 +1,9 @@
 """Validating the registration form and turning it into a new test user with a full matching dataset.
 
 Framework-free. Error messages follow the GOV.UK Design System's patterns (names, dates, addresses,
-passwords); every value of a registered user's dataset is verified.
+passwords); every value of a registered user's dataset is verified. Messages and option texts are catalogue
+messages (``N_``), each a whole sentence so that it can be translated as one; the view puts them in the page's
+language.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass, field
 
 from federation.verify.loa import LevelOfAssurance
 from federation.verify.mds import Address, DateValue, Gender, MatchingDataset, Name
+from federation.words import DATE_OF_BIRTH_PARTS_MISSING, N_
 from stub_idp.forms import Errors, FieldError
 from stub_idp.users import USERNAME_PATTERN, TestUser, new_registered_user
 
@@ -31,9 +34,20 @@ TEXT_FIELDS = (
     "username",
     "level",
 )
-GENDERS = {"FEMALE": "Female", "MALE": "Male", "NOT_SPECIFIED": "Not specified"}
-REGISTRATION_LEVELS = {LevelOfAssurance.LEVEL_1.value: "Level 1", LevelOfAssurance.LEVEL_2.value: "Level 2"}
+GENDERS = {"FEMALE": N_("Female"), "MALE": N_("Male"), "NOT_SPECIFIED": N_("Not specified")}
+REGISTRATION_LEVELS = {LevelOfAssurance.LEVEL_1.value: N_("Level 1"), LevelOfAssurance.LEVEL_2.value: N_("Level 2")}
 MAX_TEXT = 100
+# The messages for a name left out (None: it may be) and for one that is too long.
+_NAMES: dict[str, tuple[str | None, str]] = {
+    "first_name": (N_("Enter the first name"), N_("First name must be %(max)d characters or fewer")),
+    "middle_names": (None, N_("Middle names must be %(max)d characters or fewer")),
+    "surname": (N_("Enter the last name"), N_("Last name must be %(max)d characters or fewer")),
+}
+_TOO_LONG = {
+    "address_line_1": N_("Address line 1 must be %(max)d characters or fewer"),
+    "address_line_2": N_("Address line 2 must be %(max)d characters or fewer"),
+    "address_town": N_("Town or city must be %(max)d characters or fewer"),
+}
 _POSTCODE = re.compile(r"[A-Z]{1,2}[0-9][A-Z0-9]?[0-9][A-Z]{2}")
 _DATE_PARTS = ("day", "month", "year")
 EARLIEST_BIRTH_DATE = dt.date(1900, 1, 1)
@@ -53,31 +67,28 @@ def read_registration(form: Mapping[str, str], *, is_taken: Callable[[str], bool
     values = {name: form.get(name, "").strip() for name in TEXT_FIELDS}
     password = form.get("password", "")
     errors: Errors = {}
-    _text(values, errors, "first_name", "first name", required=True)
-    _text(values, errors, "middle_names", "middle names", required=False)
-    _text(values, errors, "surname", "last name", required=True)
+    for name in _NAMES:
+        _name(values, errors, name)
     birth_date = _date_of_birth(values, errors, today)
     if values["gender"] not in ("", *GENDERS):
-        errors["gender"] = FieldError("Select a gender from the list", "gender")
+        errors["gender"] = FieldError(N_("Select a gender from the list"), "gender")
     if not values["address_line_1"]:
         errors["address_line_1"] = FieldError(
-            "Enter address line 1, typically the building and street", "address_line_1"
+            N_("Enter address line 1, typically the building and street"), "address_line_1"
         )
-    for name, words in (
-        ("address_line_1", "Address line 1"),
-        ("address_line_2", "Address line 2"),
-        ("address_town", "Town or city"),
-    ):
+    for name, too_long in _TOO_LONG.items():
         if len(values[name]) > MAX_TEXT:
-            errors[name] = FieldError(f"{words} must be {MAX_TEXT} characters or fewer", name)
+            errors[name] = FieldError(too_long, name, variables={"max": MAX_TEXT})
     postcode = _postcode(values, errors)
     _username(values, errors, is_taken)
     if not password:
-        errors["password"] = FieldError("Enter a password", "password")
+        errors["password"] = FieldError(N_("Enter a password"), "password")
     elif not 8 <= len(password) <= MAX_TEXT:
-        errors["password"] = FieldError(f"Password must be between 8 and {MAX_TEXT} characters", "password")
+        errors["password"] = FieldError(
+            N_("Password must be between 8 and %(max)d characters"), "password", variables={"max": MAX_TEXT}
+        )
     if values["level"] not in REGISTRATION_LEVELS:
-        errors["level"] = FieldError("Select the level of assurance the test user is verified to", "level")
+        errors["level"] = FieldError(N_("Select the level of assurance the test user is verified to"), "level")
     # Errors go in in page order: the summary lists them as the page does.
     if errors or birth_date is None or postcode is None:
         return Registration(values, errors)
@@ -95,11 +106,12 @@ def read_registration(form: Mapping[str, str], *, is_taken: Callable[[str], bool
     return Registration(values, user=user)
 
 
-def _text(values: dict[str, str], errors: Errors, name: str, words: str, *, required: bool) -> None:
-    if required and not values[name]:
-        errors[name] = FieldError(f"Enter the {words}", name)
+def _name(values: dict[str, str], errors: Errors, name: str) -> None:
+    missing, too_long = _NAMES[name]
+    if missing and not values[name]:
+        errors[name] = FieldError(missing, name)
     elif len(values[name]) > MAX_TEXT:
-        errors[name] = FieldError(f"{words.capitalize()} must be {MAX_TEXT} characters or fewer", name)
+        errors[name] = FieldError(too_long, name, variables={"max": MAX_TEXT})
 
 
 def _date_of_birth(values: dict[str, str], errors: Errors, today: dt.date) -> dt.date | None:
@@ -110,23 +122,23 @@ def _date_of_birth(values: dict[str, str], errors: Errors, today: dt.date) -> dt
         errors["date_of_birth"] = FieldError(message, f"date_of_birth-{wrong[0]}", wrong)
 
     if len(missing) == len(_DATE_PARTS):
-        fail("Enter the date of birth")
+        fail(N_("Enter the date of birth"))
     elif missing:
-        fail(f"Date of birth must include a {' and '.join(missing)}", missing)
+        fail(DATE_OF_BIRTH_PARTS_MISSING[missing], missing)
     elif not all(value.isdigit() for value in parts.values()):
-        fail("Date of birth must be a real date")
+        fail(N_("Date of birth must be a real date"))
     elif len(parts["year"]) != 4:
-        fail("Year must include 4 numbers", ("year",))
+        fail(N_("Year must include 4 numbers"), ("year",))
     else:
         try:
             date = dt.date(int(parts["year"]), int(parts["month"]), int(parts["day"]))
         except ValueError:
-            fail("Date of birth must be a real date")
+            fail(N_("Date of birth must be a real date"))
             return None
         if date >= today:
-            fail("Date of birth must be in the past")
+            fail(N_("Date of birth must be in the past"))
         elif date < EARLIEST_BIRTH_DATE:
-            fail("Date of birth must be the same as or after 1 January 1900")
+            fail(N_("Date of birth must be the same as or after 1 January 1900"))
         else:
             return date
     return None
@@ -135,9 +147,9 @@ def _date_of_birth(values: dict[str, str], errors: Errors, today: dt.date) -> dt
 def _postcode(values: dict[str, str], errors: Errors) -> str | None:
     compact = re.sub(r"\s+", "", values["postcode"]).upper()
     if not compact:
-        errors["postcode"] = FieldError("Enter the postcode", "postcode")
+        errors["postcode"] = FieldError(N_("Enter the postcode"), "postcode")
     elif not _POSTCODE.fullmatch(compact):
-        errors["postcode"] = FieldError("Enter a full UK postcode, like AA1 1AA", "postcode")
+        errors["postcode"] = FieldError(N_("Enter a full UK postcode, like AA1 1AA"), "postcode")
     else:
         return f"{compact[:-3]} {compact[-3:]}"
     return None
@@ -146,11 +158,13 @@ def _postcode(values: dict[str, str], errors: Errors) -> str | None:
 def _username(values: dict[str, str], errors: Errors, is_taken: Callable[[str], bool]) -> None:
     username = values["username"]
     if not username:
-        errors["username"] = FieldError("Enter a username", "username")
+        errors["username"] = FieldError(N_("Enter a username"), "username")
     elif not USERNAME_PATTERN.fullmatch(username):
         errors["username"] = FieldError(
-            "Username must be 3 to 40 characters and only include lowercase letters, numbers, dots, hyphens "
-            "and underscores, starting with a letter or number",
+            N_(
+                "Username must be 3 to 40 characters and only include lowercase letters, numbers, dots, hyphens "
+                "and underscores, starting with a letter or number"
+            ),
             "username",
         )
     elif is_taken(username):
@@ -158,7 +172,7 @@ def _username(values: dict[str, str], errors: Errors, is_taken: Callable[[str], 
 
 
 def taken_error() -> FieldError:
-    return FieldError("That username is already taken. Choose another username", "username")
+    return FieldError(N_("That username is already taken. Choose another username"), "username")
 
 
 def _address_lines(values: dict[str, str]) -> list[str]:

@@ -33,6 +33,7 @@ from federation.saml.xml import (
 )
 from federation.verify.loa import FRAUD_LEVEL_URI, LevelOfAssurance
 from federation.verify.mds import attribute_element, to_attributes
+from federation.words import N_
 from stub_idp.idps import StubIdp
 from stub_idp.users import TestUser, persistent_id
 
@@ -57,11 +58,12 @@ class Outcome(StrEnum):
         return _STATUSES[self]
 
 
+# Catalogue messages: the page shows them in its language.
 _LABELS = {
-    Outcome.CANCEL: "Cancel",
-    Outcome.AUTHN_FAILED: "Authentication failed",
-    Outcome.PENDING: "Registration pending",
-    Outcome.REQUESTER_ERROR: "Requester error",
+    Outcome.CANCEL: N_("Cancel"),
+    Outcome.AUTHN_FAILED: N_("Authentication failed"),
+    Outcome.PENDING: N_("Registration pending"),
+    Outcome.REQUESTER_ERROR: N_("Requester error"),
 }
 _STATUSES: dict[Outcome, tuple[str, str, str | None]] = {
     Outcome.CANCEL: (STATUS_RESPONDER, STATUS_NO_AUTHN_CONTEXT, DETAIL_AUTHN_CANCEL),

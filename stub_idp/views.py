@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from flask import Blueprint, abort, g, redirect, render_template, request, url_for
@@ -21,12 +22,12 @@ from federation.saml.checks import check_message, describe
 from federation.saml.crypto import verify
 from federation.saml.xml import exact_text, now, q
 from federation.verify.loa import LevelOfAssurance
-from federation.web import encode_message, post_form, read_posted_message
+from federation.web import encode_message, gettext, post_form, read_posted_message
 from stub_idp.errors import NotSignedInError, StubIdpError, UnknownChoiceError
-from stub_idp.forms import GPG45_LABELS, RETURN_LEVELS, ConsentForm, SignInForm, error_summary, inline_error
+from stub_idp.forms import RETURN_LEVELS, ConsentForm, SignInForm, error_summary, gpg45_labels, inline_error
 from stub_idp.idps import StubIdp
 from stub_idp.pending import PendingRequest, PendingRequests
-from stub_idp.presentation import dataset_rows
+from stub_idp.presentation import dataset_rows, level_label, levels_text
 from stub_idp.registration import GENDERS, REGISTRATION_LEVELS, Registration, read_registration, taken_error
 from stub_idp.responses import Outcome, outcome_response, success_response
 from stub_idp.services import services
@@ -34,6 +35,10 @@ from stub_idp.users import UserDirectory, check_password
 
 logger = logging.getLogger(__name__)
 blueprint = Blueprint("stub_idp", __name__, template_folder="templates")
+# Globals, not filters: apps share the compiled GOV.UK macros only while their filters are the same
+# (federation.web.govuk).
+blueprint.add_app_template_global(level_label)
+blueprint.add_app_template_global(levels_text)
 
 
 def _runtime() -> Runtime:
@@ -72,10 +77,15 @@ def _pending(slug: str) -> PendingRequest:
     return pending
 
 
+def _in_words(options: Mapping[str, str]) -> dict[str, str]:
+    """A field's options (values and catalogue messages) with their texts in the page's language."""
+    return {value: gettext(text) for value, text in options.items()}
+
+
 def _page(template: str, idp: StubIdp, **context: Any) -> tuple[str, int]:
     """Render one of this IDP's pages; 400 with "Error: " in the title when its form has errors."""
     g.no_store = True
-    errors = context.pop("errors", None) or {}
+    errors = {name: error.in_words(gettext) for name, error in (context.pop("errors", None) or {}).items()}
     html = render_template(
         template,
         idp=idp,
@@ -103,10 +113,10 @@ def index() -> str:
     """Every company this app plays, with its levels and evidence, and every seeded test user."""
     return render_template(
         "index.html",
-        idps=list(_idps().values()),
+        idps=[(idp, [gettext(label) for label in idp.evidence]) for idp in _idps().values()],
         users=_directory().seeded,
         registered=request.args.get("registered") == "true",
-        service_name="Stub identity providers",
+        service_name=gettext("Stub identity providers"),
     )
 
 
@@ -155,7 +165,7 @@ def login(slug: str) -> Response | tuple[str, int]:
         token=pending.token,
         form=form,
         errors=form.errors,
-        outcomes=list(Outcome),
+        outcomes={outcome.value: gettext(outcome.label) for outcome in Outcome},
         registered=request.args.get("registered") == "true",
     )
 
@@ -203,8 +213,8 @@ def consent(slug: str) -> str | tuple[str, int]:
         errors=form.errors,
         user_level=user.level,
         rows=dataset_rows(user.dataset, user.level),
-        levels=RETURN_LEVELS,
-        gpg45_statuses=GPG45_LABELS,
+        levels=_in_words(RETURN_LEVELS),
+        gpg45_statuses=gpg45_labels(gettext),
         requested_level=LevelOfAssurance(pending.requested_level) if pending.requested_level else None,
     )
 
@@ -233,8 +243,8 @@ def register(slug: str) -> Response | tuple[str, int]:
         token=pending.token if pending else "",
         values=registration.values,
         errors=registration.errors,
-        genders=GENDERS,
-        levels=REGISTRATION_LEVELS,
+        genders=_in_words(GENDERS),
+        levels=_in_words(REGISTRATION_LEVELS),
     )
 
 
@@ -244,7 +254,7 @@ def _post_to_hub(idp: StubIdp, message: etree._Element, result: str, **extra: st
     return post_form(
         _runtime().federation.hub.acs_url,
         {"SAMLResponse": encode_message(message)},
-        title="Returning you to GOV.UK Sign in",
-        lead=f"{idp.entry.display_name} has finished.",
+        title=gettext("Returning you to GOV.UK Sign in"),
+        lead=gettext("%(company)s has finished.", company=idp.entry.display_name),
         service_name=idp.entry.display_name,
     )

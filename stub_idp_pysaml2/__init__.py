@@ -30,6 +30,7 @@ from stub_idp_pysaml2.settings import STORE_PREFIX, Pysaml2IdpSettings, idp_setu
 from stub_idp_pysaml2.views import blueprint
 
 logger = logging.getLogger(__name__)
+STUB_IDP_TRANSLATIONS = os.path.join(os.path.dirname(os.path.dirname(__file__)), "stub_idp", "translations")
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -64,7 +65,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     web.init_app(
         app,
         form_targets=lambda federation: [federation.hub.acs_url],
-        translations=os.path.join(app.root_path, "translations"),
+        # The details page's words come from stub_idp.presentation, and with them stub_idp's catalogue.
+        translations=[os.path.join(app.root_path, "translations"), STUB_IDP_TRANSLATIONS],
     )
     app.jinja_env.globals["brand"] = "neutral"  # a certified company's site, not GOV.UK's
     app.register_blueprint(blueprint)

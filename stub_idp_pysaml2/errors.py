@@ -1,7 +1,8 @@
 """This identity provider's errors: one root, each with its HTTP status and plain words for testers.
 
-Under the federation's root so that the shared error pages (``federation.web``) render them; pysaml2's own
-exceptions, which have no common root, are caught where they are raised and kept as the cause, never shown.
+Under the federation's root so that the shared error pages (``federation.web``) render them, in the page's
+language (the words are catalogue messages, ``N_``); pysaml2's own exceptions, which have no common root, are
+caught where they are raised and kept as the cause, never shown.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import traceback
 
 from federation.errors import FederationError
+from federation.words import N_
 
 
 def released(exc: BaseException) -> BaseException:
@@ -34,15 +36,15 @@ def released(exc: BaseException) -> BaseException:
 class Pysaml2IdpError(FederationError):
     """Something a tester's browser sent that this identity provider cannot use."""
 
-    title = "There is a problem with the request"
-    description = "The page could not use what your browser sent. Go back and try again."
+    title = N_("There is a problem with the request")
+    description = N_("The page could not use what your browser sent. Go back and try again.")
 
 
 class InvalidAuthnRequestError(Pysaml2IdpError):
     """The SAMLRequest is missing, not a signed AuthnRequest from the hub, or not for this identity provider."""
 
-    title = "There is a problem with the sign-in request"
-    description = (
+    title = N_("There is a problem with the sign-in request")
+    description = N_(
         "The sign-in request your browser brought from GOV.UK Sign in could not be used. "
         "Go back to the service you were using and start again."
     )
@@ -51,8 +53,8 @@ class InvalidAuthnRequestError(Pysaml2IdpError):
 class RequestNotFoundError(Pysaml2IdpError):
     """The request token is missing, unknown, expired or already answered."""
 
-    title = "You need to start again"
-    description = (
+    title = N_("You need to start again")
+    description = N_(
         "This sign-in has no request from GOV.UK Sign in, or it has expired or already been answered. "
         "Go back to the service you were using and start again."
     )
@@ -61,27 +63,27 @@ class RequestNotFoundError(Pysaml2IdpError):
 class NotSignedInError(Pysaml2IdpError):
     """The consent page was reached for a request nobody has signed in for."""
 
-    title = "You need to sign in first"
-    description = "Sign in as a test user before choosing what to share. Go back to the sign-in page."
+    title = N_("You need to sign in first")
+    description = N_("Sign in as a test user before choosing what to share. Go back to the sign-in page.")
 
 
 class UnknownChoiceError(Pysaml2IdpError):
     """A button or field sent a value the page never offered."""
 
-    description = "The page sent a choice it does not offer. Go back, choose one of the buttons and try again."
+    description = N_("The page sent a choice it does not offer. Go back, choose one of the buttons and try again.")
 
 
 class HubMetadataError(Pysaml2IdpError):
     """The hub's metadata could not be fetched, checked or read: nothing can be answered without it."""
 
     http_status = 503
-    title = "Sorry, the service is unavailable"
-    description = "This identity provider cannot reach GOV.UK Sign in just now. Try again later."
+    title = N_("Sorry, the service is unavailable")
+    description = N_("This identity provider cannot reach GOV.UK Sign in just now. Try again later.")
 
 
 class ResponseBuildError(Pysaml2IdpError):
     """pysaml2 did not make the Response asked for (it answers some failures with an error Response instead)."""
 
     http_status = 500
-    title = "Sorry, there is a problem with the service"
-    description = "Try again later."
+    title = N_("Sorry, there is a problem with the service")
+    description = N_("Try again later.")

@@ -19,6 +19,7 @@ from saml2 import ExtensionElement, samlp
 from saml2.saml import NAMEID_FORMAT_PERSISTENT, NameID
 
 from federation.verify.mds import MatchingDataset
+from federation.words import N_
 from stub_idp_pysaml2.attributes import Identity, dataset_identity, fraud_identity
 from stub_idp_pysaml2.authn_requests import HubRequest
 from stub_idp_pysaml2.errors import ResponseBuildError, released
@@ -50,11 +51,12 @@ class Outcome(StrEnum):
         return _LABELS[self]
 
 
+# Catalogue messages: the page shows them in its language.
 _LABELS = {
-    Outcome.CANCEL: "Cancel",
-    Outcome.AUTHN_FAILED: "Authentication failed",
-    Outcome.PENDING: "Registration pending",
-    Outcome.REQUESTER_ERROR: "Requester error",
+    Outcome.CANCEL: N_("Cancel"),
+    Outcome.AUTHN_FAILED: N_("Authentication failed"),
+    Outcome.PENDING: N_("Registration pending"),
+    Outcome.REQUESTER_ERROR: N_("Requester error"),
 }
 # Top-level status, second-level status and Verify's StatusDetail value.
 _STATUSES: dict[Outcome, tuple[str, str, str | None]] = {

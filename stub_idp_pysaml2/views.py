@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from flask import Blueprint, g, redirect, render_template, request, url_for
@@ -16,11 +17,12 @@ from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
 from werkzeug.wrappers import Response
 
 from federation import web
-from stub_idp.presentation import dataset_rows
+from federation.web import gettext
+from stub_idp.presentation import dataset_rows, level_label, levels_text
 from stub_idp.users import TestUser, check_password, persistent_id
 from stub_idp_pysaml2.authn_requests import read_authn_request
 from stub_idp_pysaml2.errors import NotSignedInError, Pysaml2IdpError, UnknownChoiceError
-from stub_idp_pysaml2.forms import GPG45_LABELS, RETURN_LEVELS, ConsentForm, Errors, SignInForm, error_summary
+from stub_idp_pysaml2.forms import RETURN_LEVELS, ConsentForm, Errors, SignInForm, error_summary, gpg45_labels
 from stub_idp_pysaml2.pending import PendingRequest
 from stub_idp_pysaml2.responses import Outcome, outcome_response, success_response
 from stub_idp_pysaml2.services import services
@@ -28,6 +30,10 @@ from stub_idp_pysaml2.settings import pid_secret
 
 logger = logging.getLogger(__name__)
 blueprint = Blueprint("idp", __name__, template_folder="templates")
+# Globals, not filters: apps share the compiled GOV.UK macros only while their filters are the same
+# (federation.web.govuk).
+blueprint.add_app_template_global(level_label)
+blueprint.add_app_template_global(levels_text)
 
 
 def _pending() -> PendingRequest:
@@ -39,10 +45,15 @@ def _pending() -> PendingRequest:
     return pending
 
 
+def _in_words(options: Mapping[str, str]) -> dict[str, str]:
+    """A field's options (values and catalogue messages) with their texts in the page's language."""
+    return {value: gettext(text) for value, text in options.items()}
+
+
 def _page(template: str, errors: Errors | None = None, **context: Any) -> tuple[str, int]:
-    """One of the company's pages; 400 with "Error: " in the title when its form has errors."""
+    """One of the company's pages; 400 with "Error: " in the title when its form has errors (in its language)."""
     g.no_store = True
-    errors = errors or {}
+    errors = {name: error.in_words(gettext) for name, error in (errors or {}).items()}
     html = render_template(
         template,
         company=services().idp.entry,
@@ -110,7 +121,8 @@ def sign_in() -> Response | tuple[str, int]:
                 return redirect(url_for("idp.share_your_details", request_token=pending.token), code=303)
             logger.info("Sign-in refused")
             form = form.refused()
-    return _page("sign_in.html", form.errors, token=pending.token, form=form, outcomes=list(Outcome))
+    outcomes = {outcome.value: gettext(outcome.label) for outcome in Outcome}
+    return _page("sign_in.html", form.errors, token=pending.token, form=form, outcomes=outcomes)
 
 
 @blueprint.post("/other-outcome")
@@ -146,6 +158,7 @@ def share_your_details() -> str | tuple[str, int]:
         if not form.errors:
             services().pending.finish(pending)
             return _post_to_hub(pending, _success(pending, user, form), "success", level=form.level)
+    requested = RETURN_LEVELS.get(pending.request.requested_level or "")
     return _page(
         "share_your_details.html",
         form.errors,
@@ -153,9 +166,9 @@ def share_your_details() -> str | tuple[str, int]:
         form=form,
         user=user,
         rows=dataset_rows(user.dataset, user.level),
-        levels=RETURN_LEVELS,
-        gpg45_statuses=GPG45_LABELS,
-        requested_level=RETURN_LEVELS.get(pending.request.requested_level or ""),
+        levels=_in_words(RETURN_LEVELS),
+        gpg45_statuses=gpg45_labels(gettext),
+        requested_level=gettext(requested) if requested else None,
     )
 
 
@@ -180,7 +193,7 @@ def _post_to_hub(pending: PendingRequest, answer: str, result: str, **extra: str
     return web.post_form(
         pending.request.acs_url,
         fields,
-        title="Returning you to GOV.UK Sign in",
-        lead=f"{services().idp.entry.display_name} has finished.",
+        title=gettext("Returning you to GOV.UK Sign in"),
+        lead=gettext("%(company)s has finished.", company=services().idp.entry.display_name),
         service_name=services().idp.entry.display_name,
     )

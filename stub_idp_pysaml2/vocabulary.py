@@ -16,7 +16,7 @@ FRAUD_LEVEL_URI = f"{_LEVELS}levelX"
 
 FRAUD_EVENT_ID = "FECI_IDPFraudEventID"
 GPG45_STATUS = "FECI_GPG45Status"
-GPG45_STATUSES = {"DF01": "document fraud", "FI01": "false identity", "IT01": "identity theft"}
+GPG45_STATUSES = ("DF01", "FI01", "IT01")  # document fraud, false identity, identity theft
 
 # The matching dataset's attributes, in the order Verify's identity providers sent them.
 MDS_FIRST_NAME = "MDS_firstname"

@@ -20,13 +20,14 @@ from federation import web
 from federation.config import Federation
 from federation.runtime import load_runtime
 from federation.settings import AppSettings
+from federation.words import N_
 from stub_service import department_records, matching_service, views
 from stub_service.departments import STORE_PREFIX, build_departments
 from stub_service.services import StubServiceServices, services
 from stub_service.variants import VariantConfigError, find_variants
 
 logger = logging.getLogger(__name__)
-APP_NAME = "Stub relying services"
+APP_NAME = N_("Stub relying services")
 
 
 def _take_up(app: Flask, federation: Federation, base_url: str, settings: AppSettings) -> None:
@@ -60,7 +61,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         departments=departments,
     ).init_app(app)
     runtime.listeners.append(lambda federation: _take_up(app, federation, base_url, settings))
-    app.jinja_env.globals["service_name"] = APP_NAME
+    # The header's name for pages not under a service's slug (those name their service: ``views``).
+    app.context_processor(lambda: {"service_name": web.gettext(APP_NAME)})
     web.init_app(
         app,
         form_targets=lambda federation: [federation.hub.sso_url],

@@ -32,51 +32,54 @@ from federation.verify.account_attributes import (
     read_attributes,
 )
 from federation.verify.loa import LevelOfAssurance
+from federation.words import N_
 from stub_service.variants import Variant
 
 
 class OutcomeKind(StrEnum):
-    """Each thing the hub can tell a service, as a short phrase that tests and testers can rely on."""
+    """Each thing the hub can tell a service, as a short phrase that tests and testers can rely on (in English;
+    the page shows it in its own language, the log in English)."""
 
-    MATCHED = "Matched"
-    ACCOUNT_CREATED = "Account created"
-    NO_MATCH = "No match"
-    NOT_SIGNED_IN = "Not signed in"
-    AUTHN_FAILED = "Authentication failed"
-    REQUEST_ERROR = "Request error"
+    MATCHED = N_("Matched")
+    ACCOUNT_CREATED = N_("Account created")
+    NO_MATCH = N_("No match")
+    NOT_SIGNED_IN = N_("Not signed in")
+    AUTHN_FAILED = N_("Authentication failed")
+    REQUEST_ERROR = N_("Request error")
 
 
-# (h1, what happened), in the citizen's words.
+# (h1, what happened), in the citizen's words: catalogue messages, translated by the page that shows them.
 WORDING = {
-    OutcomeKind.MATCHED: ("You are signed in", "We have found your record."),
+    OutcomeKind.MATCHED: (N_("You are signed in"), N_("We have found your record.")),
     OutcomeKind.ACCOUNT_CREATED: (
-        "Your account has been created",
-        "We could not find a record for you, so we have made one from the details the certified company checked.",
+        N_("Your account has been created"),
+        N_("We could not find a record for you, so we have made one from the details the certified company checked."),
     ),
     OutcomeKind.NO_MATCH: (
-        "We could not find your record",
-        "Your identity was confirmed, but we could not find your record from the details the company checked.",
+        N_("We could not find your record"),
+        N_("Your identity was confirmed, but we could not find your record from the details the company checked."),
     ),
-    OutcomeKind.NOT_SIGNED_IN: ("You have not been signed in", "You did not finish proving your identity."),
+    OutcomeKind.NOT_SIGNED_IN: (N_("You have not been signed in"), N_("You did not finish proving your identity.")),
     OutcomeKind.AUTHN_FAILED: (
-        "The company could not confirm your identity",
-        "The certified company you chose could not confirm who you are.",
+        N_("The company could not confirm your identity"),
+        N_("The certified company you chose could not confirm who you are."),
     ),
     OutcomeKind.REQUEST_ERROR: (
-        "Sorry, there is a problem with the service",
-        "Your request to sign in could not be handled.",
+        N_("Sorry, there is a problem with the service"),
+        N_("Your request to sign in could not be handled."),
     ),
 }
 
-# Account creation attribute names, and cycle 3 facts, as a citizen would call them.
+# Account creation attribute names, and cycle 3 facts, as a citizen would call them (catalogue messages).
 ATTRIBUTE_LABELS = {
-    "firstname": "First name",
-    "middlename": "Middle name",
-    "surname": "Last name",
-    "dateofbirth": "Date of birth",
-    "currentaddress": "Address",
-    "addresshistory": "Previous addresses",
+    "firstname": N_("First name"),
+    "middlename": N_("Middle name"),
+    "surname": N_("Last name"),
+    "dateofbirth": N_("Date of birth"),
+    "currentaddress": N_("Address"),
+    "addresshistory": N_("Previous addresses"),
 }
+EXTRA_ANSWER = N_("Your answer to the extra question")
 
 _FAILURES = {
     STATUS_NO_MATCH: OutcomeKind.NO_MATCH,
@@ -105,9 +108,9 @@ class Outcome:
         return WORDING[self.kind][1]
 
     def labelled_attributes(self, variant: Variant) -> list[tuple[str, list[str]]]:
-        """The attributes received, each under the name a citizen would use, in the order received."""
-        cycle3 = variant.cycle3_words or "Your answer to the extra question"
-        labels = {**ATTRIBUTE_LABELS, "cycle_3": cycle3[:1].upper() + cycle3[1:]}
+        """The attributes received, each under the name a citizen would use (a catalogue message, or the
+        attribute's own name if we have none for it), in the order received."""
+        labels = {**ATTRIBUTE_LABELS, "cycle_3": variant.cycle3_label or EXTRA_ANSWER}
         return [(labels.get(name, name), values) for name, values in self.attributes.items()]
 
 

@@ -12,28 +12,54 @@ from urllib.parse import urlsplit
 
 from federation.config import RelyingServiceEntry
 from federation.verify.cycle3 import CYCLE3_ATTRIBUTES, Cycle3Attribute
+from federation.words import N_
 
 ACS_PATH = "SAML2/SSO/Response/POST"
 _SLUG = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
 # Paths the app uses for itself; a service slug must not shadow them.
 RESERVED_SLUGS = frozenset({"assets", "federation-static", "matching-service", "records", "_status"})
 
+# What each service's start page says it is for (catalogue messages, in the page's language where shown).
 DESCRIPTIONS = {
-    "check-your-paye-tax": "Use this service to check your tax code and the employer we hold for you.",
-    "claim-a-tax-refund": "Use this service to claim back tax you paid on your wages or pension that you did not owe.",
-    "register-for-self-assessment": "Use this service to register for Self Assessment if you need to send a "
-    "tax return.",
-    "view-your-state-pension": "Use this service to see how much State Pension you could get and when you can get it.",
-    "apply-for-carers-allowance": "Use this service to apply for Carer's Allowance if you care for someone at least "
-    "35 hours a week.",
+    "check-your-paye-tax": N_("Use this service to check your tax code and the employer we hold for you."),
+    "claim-a-tax-refund": N_(
+        "Use this service to claim back tax you paid on your wages or pension that you did not owe."
+    ),
+    "register-for-self-assessment": N_(
+        "Use this service to register for Self Assessment if you need to send a tax return."
+    ),
+    "view-your-state-pension": N_(
+        "Use this service to see how much State Pension you could get and when you can get it."
+    ),
+    "apply-for-carers-allowance": N_(
+        "Use this service to apply for Carer's Allowance if you care for someone at least 35 hours a week."
+    ),
 }
+# A service with no description of its own: ``what`` is its name, as the end of the sentence.
+DESCRIPTION = N_("Use this service to %(what)s.")
 
-
-# A cycle 3 fact as a citizen would name it.
-CYCLE3_WORDS = {
-    "NationalInsuranceNumber": "National Insurance number",
-    "DrivingLicenceNumber": "driving licence number",
+# A cycle 3 fact as a citizen would name it, as a label on its own.
+CYCLE3_LABELS = {
+    "NationalInsuranceNumber": N_("National Insurance number"),
+    "DrivingLicenceNumber": N_("Driving licence number"),
 }
+# What the start page says about being asked for it: whole sentences, as Welsh words the fact differently
+# mid-sentence than as a label. ``fact`` names a fact with no sentence of its own.
+CYCLE3_ASKED = {
+    "NationalInsuranceNumber": N_(
+        "If we cannot find your record from the details the company checks, "
+        "you may be asked for your National Insurance number."
+    ),
+    "DrivingLicenceNumber": N_(
+        "If we cannot find your record from the details the company checks, "
+        "you may be asked for your driving licence number."
+    ),
+}
+CYCLE3_ASKED_FOR = N_(
+    "If we cannot find your record from the details the company checks, you may be asked for your %(fact)s."
+)
+# A catalogue message and the values of its placeholders: words a page puts in its language (``gettext``).
+Words = tuple[str, dict[str, str]]
 
 
 class VariantConfigError(RuntimeError):
@@ -56,8 +82,12 @@ class Variant:
         return self.entry.default_acs_url
 
     @property
-    def description(self) -> str:
-        return DESCRIPTIONS.get(self.slug, f"Use this service to {self.name[:1].lower()}{self.name[1:]}.")
+    def description(self) -> Words:
+        """What the service is for."""
+        known = DESCRIPTIONS.get(self.slug)
+        if known is not None:
+            return known, {}
+        return DESCRIPTION, {"what": f"{self.name[:1].lower()}{self.name[1:]}"}
 
     @property
     def cycle3(self) -> Cycle3Attribute | None:
@@ -65,9 +95,19 @@ class Variant:
         return None if name is None else CYCLE3_ATTRIBUTES[name]
 
     @property
-    def cycle3_words(self) -> str | None:
+    def cycle3_label(self) -> str | None:
+        """The cycle 3 fact as a label (a catalogue message), or its attribute's name if it has no words of ours."""
         name = self.entry.cycle3_attribute
-        return None if name is None else CYCLE3_WORDS.get(name.value, name.value)
+        return None if name is None else CYCLE3_LABELS.get(name.value, name.value)
+
+    @property
+    def cycle3_asked(self) -> Words | None:
+        """The start page's sentence about being asked for the cycle 3 fact, if the service asks for one."""
+        name = self.entry.cycle3_attribute
+        if name is None:
+            return None
+        known = CYCLE3_ASKED.get(name.value)
+        return (known, {}) if known is not None else (CYCLE3_ASKED_FOR, {"fact": name.value})
 
     @property
     def creates_accounts(self) -> bool:

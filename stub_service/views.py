@@ -8,6 +8,7 @@ import secrets
 from typing import Any
 
 from flask import Blueprint, abort, render_template, request, url_for
+from flask_babel import format_date
 from werkzeug.wrappers import Response
 
 from federation.errors import ProtocolError
@@ -15,10 +16,10 @@ from federation.runtime import Runtime
 from federation.saml.build import authn_request
 from federation.saml.crypto import sign
 from federation.saml.xml import now
-from federation.web import encode_message, post_form, read_posted_message
+from federation.web import encode_message, gettext, post_form, read_posted_message
 from stub_service.outcomes import OutcomeKind, check_hub_response, read_outcome
 from stub_service.services import services
-from stub_service.variants import ACS_PATH, Variant
+from stub_service.variants import ACS_PATH, Variant, Words
 
 logger = logging.getLogger(__name__)
 blueprint = Blueprint("stub_service", __name__, template_folder="templates")
@@ -42,12 +43,21 @@ def _variant(slug: str) -> Variant:
 
 @blueprint.app_template_filter("govuk_date")
 def govuk_date(value: str) -> str:
-    """An ISO date as GOV.UK writes dates ("3 March 1970"); anything else as it is."""
+    """An ISO date as GOV.UK writes dates, in the page's language ("3 March 1970", "3 Mawrth 1970"); anything
+    else as it is."""
     try:
         day = dt.date.fromisoformat(value)
     except ValueError:
         return value
-    return f"{day.day} {day:%B %Y}"
+    return str(format_date(day, "d MMMM y"))
+
+
+def _in_page_language(words: Words | None) -> str | None:
+    """A catalogue message with its placeholders' values, as the page's language says it."""
+    if words is None:
+        return None
+    message, variables = words
+    return gettext(message, **variables)
 
 
 @blueprint.context_processor
@@ -67,7 +77,13 @@ def index() -> str:
 @blueprint.get("/<slug>/")
 def start_page(slug: str) -> str:
     variant = _variant(slug)
-    return render_template("start_page.html", variant=variant, service_name=variant.name)
+    return render_template(
+        "start_page.html",
+        variant=variant,
+        service_name=variant.name,
+        description=_in_page_language(variant.description),
+        cycle3_asked=_in_page_language(variant.cycle3_asked),
+    )
 
 
 @blueprint.post("/<slug>/start")
@@ -85,8 +101,8 @@ def start(slug: str) -> Response:
     page = post_form(
         hub.sso_url,
         {"SAMLRequest": encode_message(saml_request), "RelayState": secrets.token_urlsafe(12)},
-        title="Continue to GOV.UK Sign in",
-        lead="You will now go to GOV.UK Sign in to prove your identity.",
+        title=gettext("Continue to GOV.UK Sign in"),
+        lead=gettext("You will now go to GOV.UK Sign in to prove your identity."),
     )
     response = Response(page, mimetype="text/html")
     secure = variant.acs_url.startswith("https://")
@@ -127,9 +143,12 @@ def assertion_consumer(slug: str) -> Response:
         "assertion_consumer.html",
         variant=variant,
         outcome=outcome,
+        title=gettext(outcome.title),
+        lead=gettext(outcome.lead),
+        phrase=gettext(outcome.kind.value),
         kinds=OutcomeKind,
         record=record,
-        attributes=outcome.labelled_attributes(variant),
+        attributes=[(gettext(label), values) for label, values in outcome.labelled_attributes(variant)],
     )
     response = Response(page, mimetype="text/html")
     response.delete_cookie(variant.cookie, path=f"/{slug}/")

@@ -9,6 +9,8 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+from federation.words import N_
+
 
 class Cycle3AttributeName(StrEnum):
     NATIONAL_INSURANCE_NUMBER = "NationalInsuranceNumber"
@@ -46,26 +48,28 @@ class Cycle3Attribute:
 CYCLE3_ATTRIBUTES = {
     Cycle3AttributeName.NATIONAL_INSURANCE_NUMBER: Cycle3Attribute(
         name=Cycle3AttributeName.NATIONAL_INSURANCE_NUMBER,
-        label="What is your National Insurance number?",
-        hint="It’s on your National Insurance card, benefit letter, payslip or P60. For example, ‘QQ 12 34 56 C’.",
+        label=N_("What is your National Insurance number?"),
+        hint=N_("It’s on your National Insurance card, benefit letter, payslip or P60. For example, ‘QQ 12 34 56 C’."),
         # HMRC's published format (NIM39110): two prefix letters (D, F, I, Q, U, V never; O never second;
         # BG, GB, KN, NK, NT, TN, ZZ never allocated), six digits, suffix A to D.
         pattern=re.compile(r"(?!BG|GB|KN|NK|NT|TN|ZZ)[A-CEGHJ-PR-TY-Z][A-CEGHJ-NPR-TW-Z][0-9]{6}[A-D]"),
-        empty_error="Enter your National Insurance number",
-        format_error="Enter a National Insurance number in the correct format",
+        empty_error=N_("Enter your National Insurance number"),
+        format_error=N_("Enter a National Insurance number in the correct format"),
         width_class="govuk-input--width-10",
         example="QQ 12 34 56 C",
-        example_error="Enter your own National Insurance number, not the example",
+        example_error=N_("Enter your own National Insurance number, not the example"),
     ),
     Cycle3AttributeName.DRIVING_LICENCE_NUMBER: Cycle3Attribute(
         name=Cycle3AttributeName.DRIVING_LICENCE_NUMBER,
-        label="What is your driving licence number?",
-        hint="It’s 16 characters long and is in section 5 of your photocard licence. For example, ‘MORGA753116SM9IJ’.",
+        label=N_("What is your driving licence number?"),
+        hint=N_(
+            "It’s 16 characters long and is in section 5 of your photocard licence. For example, ‘MORGA753116SM9IJ’."
+        ),
         pattern=re.compile(r"[A-Z9]{5}[0-9][0156][0-9]([0][1-9]|[12][0-9]|3[01])[0-9][A-Z9]{2}[0-9][A-Z]{2}"),
-        empty_error="Enter your driving licence number",
-        format_error="Enter a driving licence number in the correct format",
+        empty_error=N_("Enter your driving licence number"),
+        format_error=N_("Enter a driving licence number in the correct format"),
         width_class="govuk-input--width-20",
         example="MORGA753116SM9IJ",
-        example_error="Enter your own driving licence number, not the example",
+        example_error=N_("Enter your own driving licence number, not the example"),
     ),
 }

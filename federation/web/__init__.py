@@ -15,7 +15,7 @@ Every app calls ``init_app`` (and ``init_metrics``), and registers its typed ser
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 
 from flask import Flask, current_app
@@ -84,13 +84,13 @@ def init_app(
     form_targets: FormTargets | None = None,
     *,
     status_details: bool = False,
-    translations: str | None = None,
+    translations: str | Sequence[str] | None = None,
 ) -> None:
     """Shared templates, GOV.UK Frontend, error pages in plain words, request-size cap and security headers, and
     the federation file taken up again when it changes (``Runtime.reload_if_changed``, before each request).
 
-    ``translations``: the app's folder of gettext catalogues, for pages in Welsh as well as English
-    (``language``); ``None`` for an app in English only.
+    ``translations``: the app's folder of gettext catalogues (or folders, its own first), for pages in Welsh as
+    well as English (``language``); ``None`` for an app in English only.
 
     ``form_targets`` gives the URLs this app's pages post SAML forms to, from the federation in use; their
     origins go in the CSP (worked out again only after a reload).

@@ -34,9 +34,11 @@ _COMMENT_TAGS = ("Translators:",)
 
 @dataclass(frozen=True)
 class AppCatalogue:
-    """One app's package folder and its catalogue's folder."""
+    """One app's package folder and its catalogue's folder; ``reads``: the packages whose catalogues the app reads
+    too (code it shares with them), whose messages its own catalogue leaves out."""
 
     package: str
+    reads: tuple[str, ...] = ()
 
     @property
     def source(self) -> str:
@@ -56,14 +58,16 @@ APPS = (
     AppCatalogue("federation"),
     AppCatalogue("hub"),
     AppCatalogue("stub_idp"),
-    AppCatalogue("stub_idp_pysaml2"),
+    AppCatalogue("stub_idp_pysaml2", reads=("stub_idp",)),
     AppCatalogue("stub_service"),
 )
 
 
 def extracted(app: AppCatalogue) -> Catalog:
     """Every message ``app``'s code and templates mark, as a template catalogue, without the shared ones."""
-    shared = set() if app.package == "federation" else set(extracted(APPS[0])._messages)
+    shared: set[object] = set()
+    for package in () if app.package == "federation" else ("federation", *app.reads):
+        shared.update(extracted(AppCatalogue(package))._messages)
     template = Catalog(locale=None, project="ida-hub", creation_date=datetime(2026, 1, 1))
     for filename, lineno, message, comments, context in extract_from_dir(
         app.source, _METHODS, keywords=_KEYWORDS, comment_tags=_COMMENT_TAGS, strip_comment_tags=True

@@ -68,7 +68,9 @@ def translations_for(directories: Sequence[str], language: str) -> NullTranslati
                 for directory in reversed(directories):  # merge() lets later catalogues win
                     path = catalogue_path(directory, language)
                     if os.path.exists(path):
-                        merged.merge(_compiled(path))
+                        compiled = _compiled(path)
+                        merged.merge(compiled)
+                        merged.plural = compiled.plural  # merge() copies the messages, not the plural rule
             _loaded[key] = merged
         return _loaded[key]
 
@@ -128,8 +130,9 @@ def current_language() -> str:
 
 
 def _asked_for() -> str | None:
-    """A language this request asks for: the toggle's ``?lang=``, or the hint posted with a SAML message."""
-    asked = request.args.get(QUERY_PARAMETER)
+    """A language this request asks for: the toggle's ``?lang=``, or the hint sent with a SAML message (posted
+    beside it, or in the query string of the Redirect binding)."""
+    asked = request.args.get(QUERY_PARAMETER) or request.args.get(HINT_FIELD)  # the hint beside a Redirect binding
     if asked is None and request.method == "POST" and request.mimetype == "application/x-www-form-urlencoded":
         try:
             asked = request.form.get(HINT_FIELD)
@@ -182,12 +185,12 @@ def toggle_links() -> list[dict[str, Any]]:
     return links
 
 
-def init_language(app: Flask, translations_dir: str | None) -> None:
-    """English and Welsh pages for ``app``, from its catalogue over the federation's; ``None``: English only (the
-    operators' dashboard, which no citizen sees)."""
-    directories = [d for d in (translations_dir, FEDERATION_TRANSLATIONS) if d]
-    _AppBabel(app, directories)
-    if translations_dir is not None:
+def init_language(app: Flask, translations: str | Sequence[str] | None) -> None:
+    """English and Welsh pages for ``app``, from its catalogues (a folder, or several, the first winning) over the
+    federation's; ``None``: English only (the operators' dashboard, which no citizen sees)."""
+    own = [translations] if isinstance(translations, str) else list(translations or ())
+    _AppBabel(app, [*own, FEDERATION_TRANSLATIONS])
+    if own:
         app.config[_COOKIE] = f"{app.name.split('.')[0]}_language"
         app.after_request(_remember)
     app.jinja_env.globals.update(current_language=current_language, language_toggle=toggle_links)

@@ -20,6 +20,7 @@ from federation.saml.xml import (
     STATUS_RESPONDER,
     STATUS_SUCCESS,
 )
+from federation.words import N_
 
 
 class Stage(StrEnum):
@@ -102,7 +103,10 @@ MATCHING_OUTCOMES = frozenset(
 
 @dataclass(frozen=True)
 class ExitPage:
-    """A page that ends the citizen's visit to the hub: it says what happened and returns them to the service."""
+    """A page that ends the citizen's visit to the hub: it says what happened and returns them to the service.
+
+    ``title`` is a catalogue message (``%(company)s`` and ``%(service)s`` are filled in), in the page's language
+    where the page is built."""
 
     path: str
     title: str
@@ -110,21 +114,27 @@ class ExitPage:
 
 
 EXIT_PAGES: dict[Stage, ExitPage] = {
-    Stage.AUTHN_FAILED: ExitPage("/sign-in-failed", "{company} could not confirm your identity", try_another=True),
-    Stage.CANCELLED: ExitPage("/sign-in-cancelled", "You did not finish proving your identity", try_another=True),
+    Stage.AUTHN_FAILED: ExitPage(
+        "/sign-in-failed", N_("%(company)s could not confirm your identity"), try_another=True
+    ),
+    Stage.CANCELLED: ExitPage("/sign-in-cancelled", N_("You did not finish proving your identity"), try_another=True),
     Stage.LEVEL_REFUSED: ExitPage(
         "/identity-not-proved-to-the-level-needed",
-        "{company} could not prove your identity well enough",
+        N_("%(company)s could not prove your identity well enough"),
         try_another=True,
     ),
-    Stage.PENDING: ExitPage("/registration-paused", "You have saved your progress with {company}"),
-    Stage.FRAUD: ExitPage("/we-could-not-confirm-your-identity", "We could not confirm your identity"),
-    Stage.ACCOUNT_CREATION_FAILED: ExitPage("/account-not-created", "{service} could not create an account for you"),
-    Stage.REQUESTER_ERROR: ExitPage(
-        "/something-went-wrong", "A technical problem stopped {company} checking your identity", try_another=True
+    Stage.PENDING: ExitPage("/registration-paused", N_("You have saved your progress with %(company)s")),
+    Stage.FRAUD: ExitPage("/we-could-not-confirm-your-identity", N_("We could not confirm your identity")),
+    Stage.ACCOUNT_CREATION_FAILED: ExitPage(
+        "/account-not-created", N_("%(service)s could not create an account for you")
     ),
-    Stage.MATCHING_ERROR: ExitPage("/could-not-check-your-details", "Sorry, there is a problem with the service"),
-    Stage.CYCLE3_CANCELLED: ExitPage("/details-not-given", "You have not been signed in"),
+    Stage.REQUESTER_ERROR: ExitPage(
+        "/something-went-wrong",
+        N_("A technical problem stopped %(company)s checking your identity"),
+        try_another=True,
+    ),
+    Stage.MATCHING_ERROR: ExitPage("/could-not-check-your-details", N_("Sorry, there is a problem with the service")),
+    Stage.CYCLE3_CANCELLED: ExitPage("/details-not-given", N_("You have not been signed in")),
 }
 # Where the journey may end: the relying service is answered from here.
 ANSWERABLE = frozenset(EXIT_PAGES) | FINAL_MATCHING

@@ -4,6 +4,9 @@
 // has a screen reader read the page again), ask the hub, every few seconds, whether it has answered, and go to
 // the page it names when it has. Progress and the result are told through the page's one live region
 // (#waiting-status, role="status"). Without JavaScript the page reloads itself (its <noscript> meta refresh).
+//
+// The words are the page's, in the citizen's language (English or Welsh): its data-say-* attributes, one for each
+// thing the script says; "{seconds}" in data-say-still-checking is replaced by the seconds waited so far.
 (function () {
   'use strict'
 
@@ -14,6 +17,9 @@
   var pageUrl = page.getAttribute('data-page-url')
   var statusUrl = page.getAttribute('data-status-url')
   var pollMs = 1000 * Number(page.getAttribute('data-poll-seconds') || 2)
+  var finished = page.getAttribute('data-say-finished') || ''
+  var stillChecking = page.getAttribute('data-say-still-checking') || ''
+  var cannotCheck = page.getAttribute('data-say-cannot-check') || ''
   var progressMs = 5000 // at most one "still checking" this often: enough to know it is alive, not chatter
   var pauseMs = 1000 // after saying where we are going, so the words are heard before the page changes
   var failuresAllowed = 5 // polls in a row that reach no one before we say so and stop
@@ -29,7 +35,7 @@
   var failures = 0
 
   function tell (words) {
-    region.textContent = words
+    if (words) region.textContent = words
   }
 
   function isOurs (url) {
@@ -38,7 +44,7 @@
   }
 
   function goTo (url) {
-    tell('Checking has finished. Taking you to the next page.')
+    tell(finished)
     window.setTimeout(function () { window.location.replace(url) }, pauseMs)
   }
 
@@ -51,7 +57,7 @@
     var now = Date.now()
     if (now - lastTold >= progressMs) {
       lastTold = now
-      tell('Still checking your details. It has taken ' + Math.round((now - started) / 1000) + ' seconds so far.')
+      tell(stillChecking.replace('{seconds}', String(Math.round((now - started) / 1000))))
     }
     window.setTimeout(poll, pollMs)
   }
@@ -59,7 +65,7 @@
   function notHeard () {
     failures += 1
     if (failures >= failuresAllowed) {
-      tell('We cannot check for an answer at the moment. Select ‘Check again’ to try again.')
+      tell(cannotCheck)
       return
     }
     window.setTimeout(poll, pollMs)

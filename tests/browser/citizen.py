@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 from playwright.sync_api import Locator, Page, Route, expect
 
+from federation.web.catalogues import APPS
+from federation.web.language import ENGLISH, WELSH, translations_for
 from tests.support import LiveFederation
 
 PAYE = ("check-your-paye-tax", "Check your PAYE tax")
@@ -37,6 +39,21 @@ PASSED_AXE: set[tuple[str, str, str]] = set()
 VARYING = re.compile(r"\b(?:[0-9a-f]{64}|PAYE-9\d+)\b")
 # Long enough for a slow matching service's answer, or the hub giving up on it (10 seconds by default).
 MATCHING_WAIT_MS = 20_000
+# Every app's Welsh, each app's catalogue before the shared one: what a Welsh-reading citizen reads and clicks.
+WELSH_WORDS = translations_for([app.translations for app in (*APPS[1:], APPS[0])], WELSH)
+
+
+def words_in(language: str, text: str, **values: str) -> str:
+    """``text`` (a catalogue message, ``%(name)s`` filled from ``values``) as a page in ``language`` says it.
+
+    A message with no Welsh fails the test at once: a Welsh journey must never fall back to English unseen.
+    """
+    said = text
+    if language == WELSH:
+        said = WELSH_WORDS.gettext(text)
+        if said == text:
+            raise AssertionError(f"no Welsh for {text!r} in the catalogues")
+    return said % values if values else said
 
 
 def one_of(*texts: str) -> re.Pattern[str]:
@@ -53,6 +70,7 @@ class Citizen:
     javascript: bool
     check_accessibility: Callable[[Page], None]
     service: tuple[str, str] = PAYE
+    language: str = ENGLISH
     audited: list[str] = field(default_factory=list)
     _held: list[Route] = field(default_factory=list)
     _pass_next_refresh: bool = False
@@ -61,6 +79,10 @@ class Citizen:
 
     def __post_init__(self) -> None:
         self.forms_post_themselves = self.javascript
+
+    def say(self, text: str, **values: str) -> str:
+        """``text`` in the language this citizen reads (``words_in``)."""
+        return words_in(self.language, text, **values)
 
     def blocks_self_posting_forms(self) -> None:
         """As when the page's script fails to load: the SAML hops wait for the citizen to press their button."""
@@ -131,9 +153,9 @@ class Citizen:
     def sees_error_linked_to(self, field: Locator, message: str, *, group: Locator | None = None) -> None:
         """The Design System's error pattern: the title starts 'Error: ', a 'There is a problem' summary whose
         link moves to ``field``, and the message read out with the field (or the ``group`` it belongs to)."""
-        expect(self.page).to_have_title(re.compile(r"^Error: "))
+        expect(self.page).to_have_title(re.compile("^" + re.escape(self.say("Error") + ": ")))
         summary = self.page.get_by_role("alert")
-        expect(summary.get_by_role("heading", name="There is a problem")).to_be_visible()
+        expect(summary.get_by_role("heading", name=self.say("There is a problem"))).to_be_visible()
         expect(group or field).to_have_accessible_description(re.compile(re.escape(message)))
         summary.get_by_role("link", name=message, exact=True).click()
         if self.javascript:  # GOV.UK Frontend's error summary moves the focus to the field
@@ -146,28 +168,29 @@ class Citizen:
     def starts_at(self, service: tuple[str, str]) -> None:
         """From the service's start page to the hub's 'Prove your identity to continue'."""
         self.service = service
-        self.page.goto(f"{self.live.urls['stub_service']}/{service[0]}/")
+        self.page.goto(f"{self.live.urls['stub_service']}/{service[0]}/?lang={self.language}")
         self.sees_service_page(service[1])
-        self.button("Start now").click()
-        self._through_saml_form("Continue to GOV.UK Sign in")
-        self.sees_hub_page("Prove your identity to continue")
+        self.button(self.say("Start now")).click()
+        self._through_saml_form(self.say("Continue to GOV.UK Sign in"))
+        self.sees_hub_page(self.say("Prove your identity to continue"))
         expect(self.page.get_by_text(service[1], exact=True)).to_be_visible()
 
     def says_what_they_have(self, *evidence: str) -> None:
         """'Which of these do you have?': tick each of ``evidence`` and continue to the company picker."""
-        self.button("Start now").click()
-        self.sees_hub_page("Which of these do you have?")
+        self.button(self.say("Start now")).click()
+        self.sees_hub_page(self.say("Which of these do you have?"))
         for label in evidence:
-            self.page.get_by_label(label, exact=True).check()
-        self.button("Continue").click()
-        self.sees_hub_page("Choose a certified company")
+            self.page.get_by_label(self.say(label), exact=True).check()
+        self.button(self.say("Continue")).click()
+        self.sees_hub_page(self.say("Choose a certified company"))
 
     def chooses(self, company: str) -> None:
         """Pick ``company`` on the hub's picker and arrive at its sign-in page."""
         self.page.get_by_label(company, exact=True).check()
-        self.button("Continue").click()
-        self._through_saml_form(f"Continue to {company}", button=f"Continue to {company}")
-        self.sees_idp_page(f"Sign in to {company}")
+        self.button(self.say("Continue")).click()
+        onward = self.say("Continue to %(company)s", company=company)
+        self._through_saml_form(onward, button=onward)
+        self.sees_idp_page(self.say("Sign in to %(company)s", company=company))
 
     def reaches_idp(self, service: tuple[str, str], company: str = IDP_ONE) -> None:
         """The usual way in: start at ``service``, say they have photo ID, choose ``company``."""
@@ -176,10 +199,10 @@ class Citizen:
         self.chooses(company)
 
     def signs_in(self, username: str) -> None:
-        self.page.get_by_label("Username").fill(username)
-        self.page.get_by_label("Password").fill("password")
-        self.button("Sign in").click()
-        self.sees_idp_page("Check the details you will share")
+        self.page.get_by_label(self.say("Username")).fill(username)
+        self.page.get_by_label(self.say("Password")).fill("password")
+        self.button(self.say("Sign in")).click()
+        self.sees_idp_page(self.say("Check the details you will share"))
 
     def agrees(self, level: str | None = None, gpg45_status: str | None = None) -> None:
         """Consent at the identity provider (optionally choosing the level to return) and go back to the hub."""
@@ -188,8 +211,8 @@ class Citizen:
         if gpg45_status is not None:
             self.page.get_by_label("GPG 45 fraud status").select_option(label=gpg45_status)
         self._hold_refreshes_until_audited()  # the hub may show its waiting page next
-        self.button("I agree").click()
-        self._through_saml_form("Returning you to GOV.UK Sign in")
+        self.button(self.say("I agree")).click()
+        self._through_saml_form(self.say("Returning you to GOV.UK Sign in"))
 
     def signs_in_and_agrees(self, username: str, **consent: str) -> None:
         self.signs_in(username)
@@ -202,32 +225,35 @@ class Citizen:
         self._through_saml_form("Returning you to GOV.UK Sign in")
 
     def gives_national_insurance_number(self, value: str) -> None:
-        self.page.get_by_label("What is your National Insurance number?").fill(value)
-        self.button("Continue").click()
+        self.page.get_by_label(self.say("What is your National Insurance number?")).fill(value)
+        self.button(self.say("Continue")).click()
 
     def goes_back_to_service(self) -> None:
         """From a hub exit page: 'Go back to <service>'."""
-        self.button(f"Go back to {self.service_name}").click()
+        self.button(self.say("Go back to %(service)s", service=self.service_name)).click()
 
     def arrives_at_service(self, heading: str) -> None:
         """The hub answers the service: through any waiting page and the hub's self-posting form."""
         if self.forms_post_themselves:
             self._settle(heading)
         else:
-            self._settle("Your identity has been confirmed", f"Returning you to {self.service_name}")
+            self._settle(
+                self.say("Your identity has been confirmed"),
+                self.say("Returning you to %(service)s", service=self.service_name),
+            )
             self.audit()
-            self.button(f"Continue to {self.service_name}").click()
+            self.button(self.say("Continue to %(service)s", service=self.service_name)).click()
         self.sees_service_page(heading)
 
     # SAML hops and the waiting page
 
-    def _through_saml_form(self, title: str, button: str = "Continue") -> None:
+    def _through_saml_form(self, title: str, button: str | None = None) -> None:
         """A page whose form carries a SAML message: it posts itself with JavaScript; without, press its button."""
         if self.forms_post_themselves:
             return
         expect(self.heading).to_have_text(title)
         self.audit()
-        self.button(button).click()
+        self.button(button or self.say("Continue")).click()
 
     def _settle(self, *headings: str) -> None:
         """Wait for a page headed one of ``headings``, auditing each waiting page shown on the way.
@@ -237,9 +263,10 @@ class Citizen:
         if not self.javascript:  # nothing to audit: just wait for the refreshes to bring the answer
             expect(self.heading).to_have_text(one_of(*headings), timeout=MATCHING_WAIT_MS)
             return
+        waiting = self.say(WAITING)
         while True:
-            expect(self.heading).to_have_text(one_of(WAITING, *headings), timeout=MATCHING_WAIT_MS)
-            if self.heading.inner_text().strip() != WAITING:
+            expect(self.heading).to_have_text(one_of(waiting, *headings), timeout=MATCHING_WAIT_MS)
+            if self.heading.inner_text().strip() != waiting:
                 return
             expect(self.page).to_have_url(f"{self.hub}/response-processing")
             with self.page.expect_event("framenavigated", timeout=MATCHING_WAIT_MS):

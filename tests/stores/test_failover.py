@@ -16,7 +16,7 @@ import pytest
 import hub
 from federation.errors import StoreUnavailableError
 from federation.runtime import StoreUnreachableError
-from federation.store import REPLICA_WAIT_MS, RedisStore, replay_key
+from federation.store import MASTER_CHECK_SECONDS, REPLICA_WAIT_MS, RedisStore, replay_key
 from tests.journeys.drive import Journey
 from tests.operations.conftest import operations_for
 from tests.stores.topologies import (
@@ -159,6 +159,27 @@ def test_a_marker_no_replica_acknowledged_is_lost_if_the_master_then_fails(
     wait_until("the store to reach the new master", lambda: store.ping(), FAILOVER_SECONDS)
     assert store.add_once("seen:idp-response:unprotected", 600) is True
     assert store.add_once("warm-up", 60) is False  # written before the replica hung: replicated, kept
+
+
+def test_an_idle_connection_to_a_master_frozen_and_back_is_dropped_for_the_promoted_one(sentinels: SentinelSet) -> None:
+    """A master frozen long enough for the sentinels to promote its replica, then back: until the sentinels make
+    it a replica (seconds later) it still takes writes, which its demotion then throws away. The store's pooled
+    connection to it, idle across the fail-over, must not be used for them: within MASTER_CHECK_SECONDS the store
+    asks the sentinels and opens a connection to the promoted master."""
+    store = RedisStore(sentinels.url, prefix="hub")
+    store.put("before", {"n": 1}, 60)  # leaves a connection to the master in the pool
+    old = sentinels.master
+    old.pause()
+    try:
+        sentinels.wait_for_master_other_than(old, FAILOVER_SECONDS)
+    finally:
+        old.resume()
+    time.sleep(MASTER_CHECK_SECONDS)
+    store.put("after", {"n": 2}, 60)
+    new = sentinels.current_master()
+    assert new is not old
+    with new.client() as client:
+        assert client.get("hub:after") is not None
 
 
 def test_cluster_replica_takes_over_a_killed_master_and_journeys_carry_on(keys_dir: Path, cluster: Cluster) -> None:
