@@ -124,6 +124,9 @@ def _topology(url: str) -> str:
 # has a marker would let the promoted replica accept the same message again. Measured on loopback, each round trip
 # that writes markers (three a journey) takes 0.02 ms (Sentinel) to 0.15 ms (Cluster) longer.
 REPLICA_WAIT_MS = 100
+# How long a taken value's marker stays (``RedisStore._take``): the value itself is deleted at once; the marker
+# only matters should that delete not happen.
+TAKEN_MARKER_SECONDS = 3600
 # How often a process on Sentinel asks which server is master (RedisStore._follow_master).
 MASTER_CHECK_SECONDS = 1.0
 # When no replica acknowledged in time (none is up, or there are none), waiting stops for this long: each
@@ -234,8 +237,32 @@ class RedisStore:
         self._call("set", self._key(key), _encode(value), ex=max(1, ttl_seconds))
 
     def take(self, key: str) -> dict[str, Any] | None:
-        raw = self._call("getdel", self._key(key))
-        return None if raw is None else dict(json.loads(raw))
+        """The value at ``key``, to one caller only, and ``key`` deleted (see ``_take``)."""
+        return self._take(key, TAKEN_MARKER_SECONDS, ())[0]
+
+    def _take(
+        self, key: str, marker_ttl: int, once: Sequence[tuple[str, int]]
+    ) -> tuple[dict[str, Any] | None, list[bool]]:
+        """Take ``key``'s value, and ``add_once`` each of ``once``, in one round trip; then delete ``key``.
+
+        Taking is marking ``key`` as taken once (a replay marker holding this call's token, as ``add_once``
+        writes it) and reading the value, so that a call retried after its answer was lost still takes: a GETDEL
+        whose answer was lost had deleted the value, and its retry found nothing. The value and whether each of
+        ``once`` was first.
+        """
+        token, taken = _token(), replay_key("taken", key)
+        pipe = self._pipeline()
+        pipe.get(self._key(key))
+        pipe.set(self._key(taken), token, nx=True, get=True, ex=max(1, marker_ttl))
+        for once_key, ttl_seconds in once:
+            pipe.set(self._key(once_key), token, nx=True, get=True, ex=max(1, ttl_seconds))
+        markers = [self._key(taken), *(self._key(once_key) for once_key, _ in once)]
+        raw, took, *added = self._execute_marking(pipe, markers)
+        firsts = [_first(previous, token) for previous in added]
+        if raw is None or not _first(took, token):
+            return None, firsts
+        self.delete(key)
+        return dict(json.loads(raw)), firsts
 
     def delete(self, *keys: str) -> None:
         """Delete ``keys`` in one command (Redis Cluster splits it by shard)."""
@@ -271,22 +298,9 @@ class RedisStore:
         return [_first(result, token) for result in results]
 
     def take_and_add_once(self, key: str, once_key: str, ttl_seconds: int) -> tuple[dict[str, Any] | None, bool]:
-        """``take(key)`` and ``add_once(once_key, ttl_seconds)`` in one round trip, then ``key`` deleted.
-
-        Taking is marking ``key`` as taken once (a replay marker, as ``add_once`` writes it, so a retried call
-        still takes) and reading the value: a GETDEL whose answer was lost would have deleted the value, and its
-        retry found nothing.
-        """
-        token, taken = _token(), replay_key("taken", key)
-        pipe = self._pipeline()
-        pipe.get(self._key(key))
-        pipe.set(self._key(taken), token, nx=True, get=True, ex=max(1, ttl_seconds))
-        pipe.set(self._key(once_key), token, nx=True, get=True, ex=max(1, ttl_seconds))
-        raw, took, added = self._execute_marking(pipe, [self._key(taken), self._key(once_key)])
-        if raw is None or not _first(took, token):
-            return None, _first(added, token)
-        self.delete(key)
-        return dict(json.loads(raw)), _first(added, token)
+        """``take(key)`` and ``add_once(once_key, ttl_seconds)`` in one round trip (``_take``)."""
+        value, (first,) = self._take(key, ttl_seconds, [(once_key, ttl_seconds)])
+        return value, first
 
     def put_and_add_once(self, key: str, value: dict[str, Any], ttl_seconds: int, once_key: str, once_ttl: int) -> bool:
         """``put(key, value, ttl_seconds)`` and ``add_once(once_key, once_ttl)`` in one round trip; the

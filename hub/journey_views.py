@@ -24,7 +24,7 @@ from hub import matching_runner
 from hub.context import auditor, clear_service_cookie, current_journey, journeys, runtime, service_for
 from hub.journey import EXIT_PAGES, FINAL_MATCHING, IN_FLIGHT, STAGE_PAGES, STATUS_FOR_STAGE, Journey, Move, Stage
 from hub.outbound import final_response, request_to_idp
-from hub.pages import in_words, page_for, seconds_in_words, started_matching
+from hub.pages import company_name, in_words, page_for, seconds_in_words, started_matching
 from hub.services import services
 
 logger = logging.getLogger(__name__)
@@ -48,15 +48,9 @@ def _checked_form(journey: Journey) -> None:
         abort(403)
 
 
-def _company_name(journey: Journey, unknown: str = N_("the company")) -> str:
-    """The chosen company's name (never translated: it is the company's own), or ``unknown`` in the page's language."""
-    idp = runtime().federation.identity_provider(journey.idp_entity_id or "")
-    return idp.display_name if idp else gettext(unknown)
-
-
 def _render(template: str, journey: Journey, status: int = 200, **context: Any) -> tuple[str, int]:
     return render_template(
-        template, journey=journey, service=service_for(journey), company=_company_name(journey), **context
+        template, journey=journey, service=service_for(journey), company=company_name(journey), **context
     ), status
 
 
@@ -270,7 +264,7 @@ def _exit_page(stage: Stage) -> Any:
             return redirect(page_for(journey))
         page = EXIT_PAGES[stage]
         title = gettext(
-            page.title, company=_company_name(journey, N_("The company")), service=service_for(journey).display_name
+            page.title, company=company_name(journey, N_("The company")), service=service_for(journey).display_name
         )
         return _render(f"exit/{stage.value}.html", journey, title=title, try_another=page.try_another)
 
@@ -284,9 +278,12 @@ for _stage, _page in EXIT_PAGES.items():
 
 @blueprint.post("/return-to-service")
 def return_to_service() -> ResponseReturnValue:
-    """From an exit page: answer the service with the status for what happened, and end the journey."""
+    """From an exit page, or the page that refused the company's answer: answer the service with the status for
+    what happened, and end the journey."""
     journey = current_journey()
     _checked_form(journey)
+    if journey.allows(Move.WENT_BACK):
+        journey.go_back_from_the_company()
     if journey.stage not in EXIT_PAGES:
         return redirect(page_for(journey))
     return _answer_service(journey)
@@ -327,7 +324,7 @@ def _answer_service(journey: Journey) -> Response:
 def _return_page_words(journey: Journey, service: str) -> tuple[str, str | None]:
     """The title and lead of the page that takes the citizen back to the service, for whoever reads it (without
     JavaScript): what happened. After an exit page, which has said what happened, no lead."""
-    company = _company_name(journey)
+    company = company_name(journey)
     if journey.stage is Stage.MATCHED:
         return gettext("Your identity has been confirmed"), gettext(
             "%(company)s has confirmed your identity and %(service)s has found your record.",

@@ -8,9 +8,10 @@ import logging
 from flask import redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 
-from federation.errors import JourneyNotFoundError
-from federation.web import ngettext
-from hub.context import journeys, runtime, service_from_cookie
+from federation.errors import InvalidSamlMessageError, JourneyNotFoundError
+from federation.web import gettext, ngettext, note_refusal
+from federation.words import N_
+from hub.context import journeys, runtime, service_for, service_from_cookie
 from hub.journey import STAGE_PAGES, Journey, JourneyStageError
 
 logger = logging.getLogger(__name__)
@@ -66,5 +67,29 @@ def start_again(error: JourneyNotFoundError) -> tuple[str, int]:
         service=service_from_cookie(),
         journey_limit=in_words(runtime().federation.hub.journey_minutes),
         question_limit=in_words(journeys().dataset_seconds // 60),
+    )
+    return page, error.http_status
+
+
+def company_name(journey: Journey, unknown: str = N_("the company")) -> str:
+    """The chosen company's name (never translated: it is the company's own), or ``unknown`` in the page's language."""
+    idp = runtime().federation.identity_provider(journey.idp_entity_id or "")
+    return idp.display_name if idp else gettext(unknown)
+
+
+def answer_refused(journey: Journey, error: InvalidSamlMessageError) -> tuple[str, int]:
+    """The company's answer was refused (not signed by it, issued at a time we cannot accept, used before): say so,
+    and offer a way on, as the exit pages do: another company, or back to the service (``Move.WENT_BACK``), which
+    then hears that no one was authenticated. The journey itself is unchanged until the citizen chooses: a
+    message anyone could post must not end it."""
+    note_refusal(error)
+    page = render_template(
+        "exit/answer-refused.html",
+        journey=journey,
+        service=service_for(journey),
+        company=company_name(journey),
+        title=gettext("We could not accept the answer from %(company)s", company=company_name(journey)),
+        reason=gettext(error.description),
+        try_another=True,
     )
     return page, error.http_status

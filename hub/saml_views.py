@@ -9,6 +9,7 @@ import threading
 from flask import Blueprint, Response, current_app, g, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
+from federation.errors import InvalidSamlMessageError
 from federation.saml.bindings import decode_redirect
 from federation.saml.metadata import METADATA_REFRESH, PUBLISHED_VALIDITY, federation_metadata, hub_metadata
 from federation.saml.xml import now
@@ -17,8 +18,8 @@ from federation.web import read_posted_message
 from hub import matching_runner
 from hub.context import auditor, current_journey, journeys, runtime, service_for, set_journey_cookies
 from hub.idp_responses import check_idp_response
-from hub.journey import Journey, Stage
-from hub.pages import page_for, started_matching
+from hub.journey import Journey, Move, Stage
+from hub.pages import answer_refused, page_for, started_matching
 from hub.service_requests import check_service_request
 from hub.services import services
 
@@ -61,7 +62,12 @@ def idp_response() -> ResponseReturnValue:
     journey = current_journey()
     element = read_posted_message("SAMLResponse")
     service = service_for(journey)
-    outcome = check_idp_response(element, journey, runtime(), journeys())
+    try:
+        outcome = check_idp_response(element, journey, runtime(), journeys())
+    except InvalidSamlMessageError as error:
+        if not journey.allows(Move.WENT_BACK):
+            raise
+        return answer_refused(journey, error)
     logger.info("Identity provider answered", extra={"idp": journey.idp_entity_id, "outcome": outcome.stage.value})
     auditor().event(
         "idp_outcome",

@@ -22,7 +22,7 @@ from flask import Flask, current_app
 
 from federation.config import Federation
 from federation.runtime import Runtime
-from federation.web.errors import error_page, register_error_pages
+from federation.web.errors import error_page, note_refusal, register_error_pages
 from federation.web.govuk import install_govuk
 from federation.web.guards import install_guards, origins
 from federation.web.language import current_language, gettext, init_language, language_hint, ngettext
@@ -43,6 +43,7 @@ __all__ = [
     "gettext",
     "language_hint",
     "ngettext",
+    "note_refusal",
     "metrics_exposition",
     "post_form",
     "read_posted_message",

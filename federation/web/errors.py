@@ -50,9 +50,14 @@ def error_page(status: int, title: str, description: str, **context: Any) -> tup
     ), status
 
 
-def _handle_federation_error(error: FederationError) -> tuple[str, int]:
+def note_refusal(error: FederationError) -> None:
+    """Count and log a refusal (its type and detail, never the message), for an app that shows its own page."""
     ERRORS.labels(current_app.name, type(error).__name__).inc()
     logger.warning("Refused: %s (%s)", type(error).__name__, error.detail, extra={"http_status": error.http_status})
+
+
+def _handle_federation_error(error: FederationError) -> tuple[str, int]:
+    note_refusal(error)
     return error_page(error.http_status, error.title, error.description)
 
 

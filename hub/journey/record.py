@@ -194,6 +194,10 @@ class Journey:
         """The matching service took longer than the hub waits."""
         self._move(Move.TIMED_OUT, Stage.MATCHING_ERROR)
 
+    def go_back_from_the_company(self) -> None:
+        """The hub refused the company's answer and the citizen chose to go back to the service."""
+        self._move(Move.WENT_BACK, Stage.CANCELLED)
+
     def end(self) -> None:
         """The relying service is being answered: the journey may end only where there is an answer to give."""
         self._move(Move.ENDED)

@@ -57,6 +57,7 @@ class Move(StrEnum):
     CYCLE3_ANSWERED = "cycle 3 answered"
     CYCLE3_DECLINED = "cycle 3 declined"
     TIMED_OUT = "timed out"
+    WENT_BACK = "went back from the company"
     ENDED = "service answered"
 
 
@@ -157,6 +158,9 @@ TRANSITIONS: dict[Move, Transition] = {
     Move.CYCLE3_ANSWERED: Transition(frozenset({Stage.AWAITING_CYCLE3}), frozenset({Stage.MATCHING})),
     Move.CYCLE3_DECLINED: Transition(frozenset({Stage.AWAITING_CYCLE3}), frozenset({Stage.CYCLE3_CANCELLED})),
     Move.TIMED_OUT: Transition(IN_FLIGHT, frozenset({Stage.MATCHING_ERROR})),
+    # The company's answer was refused (its clock fast, say): the citizen goes back to the service, which hears
+    # that no one was authenticated, as when they cancel at the company.
+    Move.WENT_BACK: Transition(frozenset({Stage.AT_IDP}), frozenset({Stage.CANCELLED})),
     Move.ENDED: Transition(ANSWERABLE, frozenset()),
 }
 

@@ -84,6 +84,14 @@ def test_a_retried_take_and_add_once_still_takes_the_value(proxied: tuple[RedisS
     assert store.get("outstanding") is None
 
 
+def test_a_retried_take_still_takes_the_value_once(proxied: tuple[RedisStore, AnswerDroppingProxy]) -> None:
+    store, proxy = proxied
+    store.put("pending", {"request": "r"}, 60)
+    assert store.take("pending") == {"request": "r"}
+    assert proxy.dropped == 1
+    assert store.take("pending") is None and store.get("pending") is None
+
+
 def test_a_retried_put_and_add_once_still_counts_as_the_first_use(
     proxied: tuple[RedisStore, AnswerDroppingProxy],
 ) -> None:

@@ -40,6 +40,7 @@ CALLS: dict[Move, Callable[[Journey], object]] = {
     Move.CYCLE3_ANSWERED: lambda j: j.answer_cycle3("SE123456C"),
     Move.CYCLE3_DECLINED: lambda j: j.decline_cycle3(),
     Move.TIMED_OUT: lambda j: j.time_out(),
+    Move.WENT_BACK: lambda j: j.go_back_from_the_company(),
     Move.ENDED: lambda j: j.end(),
 }
 

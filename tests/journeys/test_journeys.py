@@ -5,15 +5,17 @@ Each test runs twice: with each app's in-process store and with a real redis-ser
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import logging
 import re
 
 import pytest
+from lxml import etree
 
 from federation.errors import SignatureError
 from federation.saml.crypto import verify
-from federation.saml.xml import STATUS_NO_MATCH, STATUS_RESPONDER, q, text_of
+from federation.saml.xml import STATUS_NO_MATCH, STATUS_RESPONDER, parse, q, text_of
 from federation.verify.account_attributes import read_attributes
 from tests.journeys.drive import PAYE, PENSION, REFUND, SELF_ASSESSMENT, Journey, idp_entity
 from tests.support import LiveFederation
@@ -197,6 +199,26 @@ def test_failed_sign_in_lets_the_citizen_try_another_company(live_federation: Li
     back = journey.citizen.submit(consent, {"decision": "agree"}, selector="#consent-form")
     outcome = journey.to_service(journey.citizen.wait(journey.citizen.submit(back, selector="#saml-form")))
     assert exit_page.status == 200 and outcome.text("#record-reference") == "PAYE-1001"
+
+
+def test_a_refused_answer_from_the_company_offers_another_company_or_the_way_back(
+    live_federation: LiveFederation,
+) -> None:
+    """The company's answer does not pass the hub's checks (here its signature no longer covers what was sent;
+    a company whose clock is fast meets the same page): the citizen is told, and is not stuck there."""
+    journey = Journey(live_federation)
+    back = journey.sign_in_without_waiting("alice")
+    response = parse(base64.b64decode(back.hidden("SAMLResponse", "#saml-form")))
+    response.set("IssueInstant", "2026-01-01T00:00:00Z")
+    tampered = base64.b64encode(etree.tostring(response)).decode()
+
+    refused = journey.citizen.submit(back, {"SAMLResponse": tampered}, selector="#saml-form")
+
+    assert refused.status == 400 and refused.h1 == "We could not accept the answer from Stub Identity Provider One"
+    assert refused.soup.select_one('a.govuk-button[href="/choose-a-certified-company"]') is not None
+    assert journey.return_to_service(refused).text("#outcome-status") == "Not signed in"
+    # The journey has ended: the company's genuine answer, posted now, finds none.
+    assert journey.citizen.submit(back, selector="#saml-form").h1 == "You need to start again"
 
 
 def test_hub_keeps_nothing_after_the_journey(live_federation: LiveFederation, request: pytest.FixtureRequest) -> None:
