@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Self, TypeVar
 
 import yaml
 from cryptography import x509
@@ -92,10 +92,32 @@ class Evidence(StrEnum):
     UK_ADDRESS = "uk_address"  # a UK address and a credit record there
 
 
+class WelshWords(_Entry):
+    """An entry's words in Welsh, for pages in Welsh (docs/welsh.md): each one left out shows in English."""
+
+    display_name: str = ""
+    description: str = ""
+    other_ways: str = ""
+    name: str = ""
+
+
+_Self = TypeVar("_Self", bound="_Entry")
+
+
+def _in_language(entry: _Self, welsh: WelshWords, language: str) -> _Self:
+    """``entry`` with its words in ``language`` where the file gives them: a copy, for a page; the same entry
+    for English, or when it gives none."""
+    if language != "cy":
+        return entry
+    words = {field: text for field, text in welsh.model_dump().items() if text and field in type(entry).model_fields}
+    return entry.model_copy(update=words) if words else entry
+
+
 class IdentityProviderEntry(_Entry):
     entity_id: EntityId
     display_name: str = Field(min_length=1)
     description: str = ""
+    welsh: WelshWords = Field(default_factory=WelshWords)
     sso_url: Url
     signing_certificates: list[CertPath] = Field(min_length=1)
     levels_of_assurance: list[LevelOfAssurance] = Field(min_length=1)
@@ -106,6 +128,10 @@ class IdentityProviderEntry(_Entry):
     allow_aes_cbc: bool = False
     # Suspended (a company that lost its certification, say): not offered, and its answers refused with a page.
     suspended: bool = False
+
+    def in_language(self, language: str) -> IdentityProviderEntry:
+        """This entry as a page in ``language`` shows it (its description, and its name if the company gives one)."""
+        return _in_language(self, self.welsh, language)
 
 
 class MatchingServiceEntry(_Entry):
@@ -153,9 +179,14 @@ class _ServiceFields(_Entry):
     cycle3_attribute: Cycle3AttributeName | None = None
     account_creation_attributes: list[AccountCreationAttribute] = Field(default_factory=list)
     other_ways: str = Field(default="", description="how to use the service without proving identity online")
+    welsh: WelshWords = Field(default_factory=WelshWords)
     profile: Profile = Profile.SIMPLE
     # Suspended: the hub refuses its AuthnRequests with a page saying so (docs/operations.md, "Suspending").
     suspended: bool = False
+
+    def in_language(self, language: str) -> Self:
+        """This service as a page in ``language`` names it: its name and other ways to use it."""
+        return _in_language(self, self.welsh, language)
 
 
 class ServiceInFile(_ServiceFields):
@@ -194,8 +225,13 @@ class DepartmentEntry(_Entry):
 
     id: DepartmentId
     name: str = Field(min_length=1)
+    welsh: WelshWords = Field(default_factory=WelshWords)
     matching_services: list[MatchingServiceEntry] = Field(min_length=1)
     relying_services: list[ServiceInFile] = Field(default_factory=list)
+
+    def name_in(self, language: str) -> str:
+        """The department's name as a page in ``language`` says it."""
+        return self.welsh.name if language == "cy" and self.welsh.name else self.name
 
     # Each service with its matching service filled in: made once, when the department is validated.
     _resolved: list[RelyingServiceEntry] = PrivateAttr(default_factory=list)

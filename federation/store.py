@@ -207,7 +207,8 @@ class RedisStore:
         redis-py's Sentinel pool looks the master up only when it opens a connection, so a process whose pooled
         connections stayed open through a fail-over (a master frozen, then back) went on writing to the old
         master, now outvoted, for the ten seconds or so until the sentinels made it a replica: those writes
-        were lost. One lookup a second (a round trip of about 0.1 ms to a sentinel) bounds that to a second.
+        were lost. One lookup a second (a round trip of about 0.1 ms to a sentinel) bounds that to a second,
+        and after a call that failed (a frozen or dead master) the next call looks at once.
         """
         if self.topology != "sentinel" or time.monotonic() < self._next_master_check:
             return
@@ -227,6 +228,7 @@ class RedisStore:
         try:
             return (getattr(self._redis, method) if isinstance(method, str) else method)(*args, **kwargs)
         except REDIS_FAILURES as exc:
+            self._next_master_check = 0.0  # a fail-over may be why: ask the sentinels at the next call
             raise StoreUnavailableError(f"session store unavailable: {type(exc).__name__}") from exc
 
     def get(self, key: str) -> dict[str, Any] | None:
@@ -334,6 +336,7 @@ class RedisStore:
         try:
             results = list(pipe.execute(raise_on_error=False))
         except REDIS_FAILURES as exc:
+            self._next_master_check = 0.0
             raise StoreUnavailableError(f"session store unavailable: {type(exc).__name__}") from exc
         results, acknowledged = results[:-waits], results[-waits:]
         for result in results:
@@ -359,9 +362,12 @@ class RedisStore:
         # redis-py's Script sends EVALSHA, and loads the script first if this Redis does not have it yet.
         return bool(self._call(self._put_if, keys=[self._key(key)], args=arguments))
 
-    @staticmethod
-    def _execute(pipe: Any) -> list[Any]:
-        return execute_pipeline(pipe)
+    def _execute(self, pipe: Any) -> list[Any]:
+        try:
+            return execute_pipeline(pipe)
+        except StoreUnavailableError:
+            self._next_master_check = 0.0
+            raise
 
     @property
     def client(self) -> redis.Redis:

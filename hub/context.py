@@ -13,6 +13,7 @@ from federation.config import RelyingServiceEntry
 from federation.errors import JourneyNotFoundError
 from federation.runtime import Runtime
 from federation.sealing import Sealer, UnsealError
+from federation.web.language import current_language
 from hub.audit import Auditor
 from hub.journey import Journey, JourneyRepository
 from hub.services import services
@@ -48,10 +49,11 @@ def current_journey() -> Journey:
 
 
 def service_for(journey: Journey) -> RelyingServiceEntry:
+    """The journey's service, its name and words in the page's language."""
     service = runtime().federation.relying_service(journey.rp_entity_id)
     if service is None:  # the federation file changed under a live journey
         raise JourneyNotFoundError("journey's relying service is no longer in the federation")
-    return service
+    return service.in_language(current_language())
 
 
 def _journey_seconds() -> int:
@@ -89,7 +91,8 @@ def service_from_cookie() -> RelyingServiceEntry | None:
         return None
     if not isinstance(body, dict) or not isinstance(body.get("until"), int) or body["until"] < time.time():
         return None
-    return runtime().federation.relying_service(str(body.get("service", "")))
+    service = runtime().federation.relying_service(str(body.get("service", "")))
+    return None if service is None else service.in_language(current_language())
 
 
 def set_journey_cookies(response: Response, journey: Journey) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template, url_for
 
-from federation.web import gettext
+from federation.web import current_language, gettext
 from hub.context import runtime
 
 blueprint = Blueprint("home", __name__)
@@ -19,7 +19,11 @@ def index() -> str:
     return render_template(
         "home.html",
         title=gettext("Prove your identity to use government services"),
-        services=[service for service in federation.file.relying_services if not service.suspended],
+        services=[
+            service.in_language(current_language())
+            for service in federation.file.relying_services
+            if not service.suspended
+        ],
         metadata_url=base_url + url_for("saml.metadata"),
         status_url=base_url + url_for("federation.status"),
     )

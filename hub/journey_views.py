@@ -18,7 +18,7 @@ from flask.typing import ResponseReturnValue
 from federation.config import Evidence, IdentityProviderEntry
 from federation.metrics import JOURNEYS
 from federation.verify.cycle3 import CYCLE3_ATTRIBUTES
-from federation.web import encode_message, gettext, post_form
+from federation.web import current_language, encode_message, gettext, post_form
 from federation.words import N_
 from hub import matching_runner
 from hub.context import auditor, clear_service_cookie, current_journey, journeys, runtime, service_for
@@ -100,7 +100,7 @@ def _companies(journey: Journey) -> list[tuple[IdentityProviderEntry, bool]]:
     """Companies certified at the level the service needs, recommended ones first."""
     have = set(journey.evidence or [])
     eligible = [
-        idp
+        idp.in_language(current_language())
         for idp in runtime().federation.file.offered_identity_providers
         if any(level.satisfies(journey.level) for level in idp.levels_of_assurance)
     ]
@@ -362,5 +362,5 @@ def about_certified_companies() -> str:
     return render_template(
         "about_certified_companies.html",
         title=gettext("About certified companies"),
-        companies=runtime().federation.file.offered_identity_providers,
+        companies=[idp.in_language(current_language()) for idp in runtime().federation.file.offered_identity_providers],
     )

@@ -56,7 +56,7 @@ def _page(template: str, errors: Errors | None = None, **context: Any) -> tuple[
     errors = {name: error.in_words(gettext) for name, error in (errors or {}).items()}
     html = render_template(
         template,
-        company=services().idp.entry,
+        company=services().idp.entry.in_language(web.current_language()),
         service_name=services().idp.entry.display_name,
         errors=errors,
         error_list=error_summary(errors),

@@ -15,6 +15,7 @@ from pathlib import Path
 from federation.config import DepartmentEntry, MatchingServiceEntry
 from federation.settings import AppSettings
 from federation.store import Store, make_store
+from federation.web.language import current_language
 from stub_service.matcher import Matcher
 from stub_service.records import DATA_DIR, RecordBook, load_records
 from stub_service.variants import Variant, VariantConfigError
@@ -27,7 +28,7 @@ class Department:
     """One department as the stub plays it."""
 
     id: str
-    name: str
+    entry: DepartmentEntry
     matching_service: MatchingServiceEntry
     variants: dict[str, Variant]
     records: RecordBook
@@ -37,6 +38,11 @@ class Department:
     # Every service of the department in the federation file, hosted here or not (a team's own service, testing
     # against this stub matching service before it has one of its own).
     service_entity_ids: frozenset[str]
+
+    @property
+    def name(self) -> str:
+        """The department's name in the page's language."""
+        return self.entry.name_in(current_language())
 
 
 def records_file_for(department: str, records_dir: Path | None) -> Path:
@@ -98,7 +104,7 @@ def build_departments(
         book = RecordBook(load_records(records_file), store)
         departments[entry.id] = Department(
             id=entry.id,
-            name=entry.name,
+            entry=entry,
             matching_service=_matching_service(entry, base_url),
             variants=own,
             records=book,

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from federation.config import RelyingServiceEntry
 from federation.verify.cycle3 import CYCLE3_ATTRIBUTES, Cycle3Attribute
+from federation.web.language import current_language
 from federation.words import N_
 
 ACS_PATH = "SAML2/SSO/Response/POST"
@@ -75,7 +76,13 @@ class Variant:
 
     @property
     def name(self) -> str:
-        return self.entry.display_name
+        """The service's name in the page's language."""
+        return self.entry.in_language(current_language()).display_name
+
+    @property
+    def other_ways(self) -> str:
+        """How to use the service without proving identity online, in the page's language."""
+        return self.entry.in_language(current_language()).other_ways
 
     @property
     def acs_url(self) -> str:

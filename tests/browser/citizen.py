@@ -97,7 +97,12 @@ class Citizen:
 
     @property
     def service_name(self) -> str:
-        return self.service[1]
+        """The service's name as this citizen reads it: the federation file's Welsh name, when it gives one."""
+        slug, english = self.service
+        for entry in self.live.federation.file.relying_services:
+            if entry.entity_id.endswith(f"/{slug}/SAML2/metadata"):
+                return entry.in_language(self.language).display_name
+        return english
 
     @property
     def heading(self) -> Locator:
@@ -169,11 +174,11 @@ class Citizen:
         """From the service's start page to the hub's 'Prove your identity to continue'."""
         self.service = service
         self.page.goto(f"{self.live.urls['stub_service']}/{service[0]}/?lang={self.language}")
-        self.sees_service_page(service[1])
+        self.sees_service_page(self.service_name)
         self.button(self.say("Start now")).click()
         self._through_saml_form(self.say("Continue to GOV.UK Sign in"))
         self.sees_hub_page(self.say("Prove your identity to continue"))
-        expect(self.page.get_by_text(service[1], exact=True)).to_be_visible()
+        expect(self.page.get_by_text(self.service_name, exact=True)).to_be_visible()
 
     def says_what_they_have(self, *evidence: str) -> None:
         """'Which of these do you have?': tick each of ``evidence`` and continue to the company picker."""
@@ -220,9 +225,10 @@ class Citizen:
 
     def returns_outcome(self, outcome: str) -> None:
         """One of the identity provider's 'Other outcomes' buttons, instead of signing in."""
-        expect(self.page.get_by_role("heading", name="Other outcomes")).to_be_visible()
-        self.page.get_by_role("form", name="Other outcomes").get_by_role("button", name=outcome, exact=True).click()
-        self._through_saml_form("Returning you to GOV.UK Sign in")
+        others = self.say("Other outcomes")
+        expect(self.page.get_by_role("heading", name=others)).to_be_visible()
+        self.page.get_by_role("form", name=others).get_by_role("button", name=self.say(outcome), exact=True).click()
+        self._through_saml_form(self.say("Returning you to GOV.UK Sign in"))
 
     def gives_national_insurance_number(self, value: str) -> None:
         self.page.get_by_label(self.say("What is your National Insurance number?")).fill(value)

@@ -14,6 +14,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
+from federation.config import DEFAULT_FEDERATION_FILE, validate_federation_file
 from federation.web.catalogues import APPS, read
 from federation.web.language import WELSH
 from tests.browser.citizen import IDP_ONE, PAYE, PHOTO_ID, SELF_ASSESSMENT, Citizen, words_in
@@ -27,8 +28,16 @@ _PLACEHOLDER_OR_MARKUP = re.compile(r"%\(\w+\)[sd]|<[^>]+>")
 
 def _english_sentences() -> list[str]:
     """Every English message of the catalogues whose Welsh differs, in the pieces around its placeholders and
-    markup that are long enough to be English by themselves (three words or more)."""
-    pieces = set()
+    markup that are long enough to be English by themselves (three words or more); and the federation file's
+    names and descriptions that it gives in Welsh too."""
+    file = validate_federation_file(DEFAULT_FEDERATION_FILE, None)
+    entries = [*file.identity_providers, *file.relying_services, *file.departments]
+    pieces = {
+        getattr(entry, field)
+        for entry in entries
+        for field, welsh in entry.welsh.model_dump().items()
+        if welsh and getattr(entry, field, None)
+    }
     for app in APPS:
         for message in read(app):
             if not message.id or message.pluralizable:
@@ -93,6 +102,16 @@ def test_account_creation_shows_the_details_and_the_date_of_birth_in_welsh(welsh
     welsh.signs_in_and_agrees("bob")
     welsh.arrives_at_service(welsh.say("Your account has been created"))
     expect(welsh.summary_value(welsh.say("Date of birth"))).to_have_text("2 Tachwedd 1975")
+
+
+def test_a_citizen_who_cancels_at_the_company_reads_the_exit_page_and_the_service_in_welsh(
+    welsh: WelshCitizen,
+) -> None:
+    welsh.reaches_idp(PAYE, IDP_ONE)
+    welsh.returns_outcome("Cancel")
+    welsh.sees_hub_page(welsh.say("You did not finish proving your identity"))
+    welsh.goes_back_to_service()
+    welsh.arrives_at_service(welsh.say("You have not been signed in"))
 
 
 def test_the_choice_of_welsh_can_be_undone_on_any_page(welsh: WelshCitizen) -> None:

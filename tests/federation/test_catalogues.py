@@ -80,6 +80,17 @@ def test_welsh_plurals_have_all_six_forms(app_catalogue: tuple[AppCatalogue, Cat
             assert len(_strings(message)) == 6 and all(_strings(message)), message.id
 
 
+def test_a_message_in_several_catalogues_has_the_same_welsh_in_each() -> None:
+    """The same English on two apps' pages (a hub exit page and the service's answer page, say) reads the same."""
+    welsh: dict[object, set[object]] = {}
+    for app in APPS:
+        for message in read(app):
+            if message.id and not message.pluralizable:
+                welsh.setdefault(message.id, set()).add(message.string)
+    differing = {english: strings for english, strings in welsh.items() if len(strings) > 1}
+    assert not differing
+
+
 def test_the_catalogues_compile_and_the_app_catalogue_wins_over_the_shared_one() -> None:
     directories = [APPS[1].translations, APPS[0].translations]
     welsh = translations_for(directories, WELSH)
