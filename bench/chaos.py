@@ -989,7 +989,7 @@ def main(argv: list[str] | None = None) -> int:
             "load_average_at_the_end": [round(value, 2) for value in os.getloadavg()],
         },
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "settings": {k: _setting(v) for k, v in vars(args).items()},
         "stores": reports,
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -1003,6 +1003,15 @@ def main(argv: list[str] | None = None) -> int:
     if unanswered or replayed:
         print(f"Not as it should be: {', '.join(unanswered)}{'; a replay was accepted' if replayed else ''}")
     return 1 if unanswered or replayed else 0
+
+
+def _setting(value: object) -> object:
+    """A setting as the figures file records it: no folder of this machine (the scratch folder, say) in it."""
+    if not isinstance(value, Path):
+        return value
+    if value.is_absolute() and value.is_relative_to(tempfile.gettempdir()):
+        return "(a scratch folder under the temporary directory)"
+    return str(value)
 
 
 def _unanswered(result: dict[str, Any]) -> list[str]:
