@@ -104,14 +104,32 @@ def test_account_creation_shows_the_details_and_the_date_of_birth_in_welsh(welsh
     expect(welsh.summary_value(welsh.say("Date of birth"))).to_have_text("2 Tachwedd 1975")
 
 
-def test_a_citizen_who_cancels_at_the_company_reads_the_exit_page_and_the_service_in_welsh(
-    welsh: WelshCitizen,
+@pytest.mark.parametrize(
+    ("outcome", "hub_heading", "service_heading"),
+    [
+        ("Cancel", "You did not finish proving your identity", "You have not been signed in"),
+        (
+            "Authentication failed",
+            "%(company)s could not confirm your identity",
+            "The company could not confirm your identity",
+        ),
+        ("Registration pending", "You have saved your progress with %(company)s", "You have not been signed in"),
+        (
+            "Requester error",
+            "A technical problem stopped %(company)s checking your identity",
+            "Sorry, there is a problem with the service",
+        ),
+    ],
+    ids=["cancel", "authentication-failed", "registration-pending", "requester-error"],
+)
+def test_each_answer_from_the_company_has_its_exit_page_and_the_services_page_in_welsh(
+    welsh: WelshCitizen, outcome: str, hub_heading: str, service_heading: str
 ) -> None:
     welsh.reaches_idp(PAYE, IDP_ONE)
-    welsh.returns_outcome("Cancel")
-    welsh.sees_hub_page(welsh.say("You did not finish proving your identity"))
+    welsh.returns_outcome(outcome)
+    welsh.sees_hub_page(welsh.say(hub_heading, company=IDP_ONE))
     welsh.goes_back_to_service()
-    welsh.arrives_at_service(welsh.say("You have not been signed in"))
+    welsh.arrives_at_service(welsh.say(service_heading))
 
 
 def test_the_choice_of_welsh_can_be_undone_on_any_page(welsh: WelshCitizen) -> None:
