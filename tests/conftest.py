@@ -57,7 +57,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session", autouse=True)
 def crypto_backend() -> str:
-    """The suite runs with the backend CRYPTO_BACKEND names (make test runs tests/security with both)."""
+    """The suite runs with the backend CRYPTO_BACKEND names (make test runs the crypto-facing tests with both:
+    XMLSEC1_TESTS in the Makefile)."""
     name = os.environ.get("CRYPTO_BACKEND", "inprocess")
     use_backend(name)
     return name
