@@ -216,7 +216,8 @@ def check_page(
 ) -> BeautifulSoup:
     """What every page must be, and the page parsed: the status expected (``None``: any), one h1, unique ids, a
     title, no traceback. A page of ours (``govuk``) is built on the GOV.UK template, with a title ending
-    "– GOV.UK" that starts "Error: " when the page shows an error summary. ``govuk=None`` lets the page say
+    "– GOV.UK" (not on a company's neutral-brand page) that starts "Error: " when the page shows an error
+    summary. ``govuk=None`` lets the page say
     whether it is ours: a citizen's browser also meets the pages of the toolkit services the interop tests run."""
     text = response.text if isinstance(response, requests.Response) else response.get_data(as_text=True)
     if status is not None:
@@ -232,7 +233,10 @@ def check_page(
     on_govuk_template = soup.find("html", class_="govuk-template") is not None
     if govuk or (govuk is None and on_govuk_template):
         title = soup.title.get_text(strip=True)
-        assert on_govuk_template and title.endswith("– GOV.UK") and title != "– GOV.UK", title
+        # A certified company's site (the neutral brand) is not GOV.UK: its title does not say it is.
+        suffix = "" if soup.find("html", class_="app-brand-neutral") is not None else " – GOV.UK"
+        assert on_govuk_template and title.endswith(suffix) and title.removesuffix(suffix).strip(), title
+        assert suffix or not title.endswith("GOV.UK"), title
         if soup.find(class_="govuk-error-summary") is not None:
             assert title.startswith("Error: "), title
     return soup

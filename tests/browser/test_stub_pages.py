@@ -82,7 +82,7 @@ def idp_sign_in_url(live: LiveFederation, slug: str = "stub-idp-one") -> str:
 def test_stub_idp_pages_wear_the_companys_brand_and_pass_axe(sized_page: Page, live: LiveFederation) -> None:
     page = sized_page
     page.goto(f"{live.urls['stub_idp']}/")
-    expect(page).to_have_title("Stub identity providers – GOV.UK")
+    expect(page).to_have_title("Stub identity providers")
     wears_the_companys_brand(page, "Stub identity providers")
     assert page.evaluate("document.documentElement.scrollWidth") <= WIDTHS["desktop" if wide(page) else "mobile"]
     check_accessibility(page)

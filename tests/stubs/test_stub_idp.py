@@ -202,7 +202,7 @@ def test_index_lists_each_idp_with_levels_and_evidence_and_every_seeded_user(idp
 
 def test_index_is_titled_once_by_its_name(idp: FlaskClient) -> None:
     soup = check_page(idp.get("/"))
-    assert soup.title is not None and soup.title.get_text(strip=True) == "Stub identity providers – GOV.UK"
+    assert soup.title is not None and soup.title.get_text(strip=True) == "Stub identity providers"
 
 
 def _brand(soup: BeautifulSoup) -> tuple[str, str]:
