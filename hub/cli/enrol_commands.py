@@ -49,6 +49,7 @@ from hub.cli.entry_edits import (
     plan_certificates,
     refuse_known,
     slug,
+    welsh_words,
     yaml_text,
 )
 from hub.cli.membership_commands import find, remove, resume, suspend  # noqa: F401
@@ -114,6 +115,7 @@ def _comma_list(choices: type[StrEnum]) -> Callable[[str], list[str]]:
 def _department_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--id", required=True, help="a short lowercase name, such as dwp")
     parser.add_argument("--name", required=True, help="the department's name")
+    parser.add_argument("--welsh-name", default="", help="its name in Welsh (docs/welsh.md)")
     parser.add_argument("--matching-service-entity-id", required=True, help="its matching service's entity ID")
     parser.add_argument("--matching-service-url", required=True, help="where the hub sends its matching queries")
     parser.add_argument("--account-creation-url", help="where the hub asks it to create accounts, if it does")
@@ -138,6 +140,8 @@ def _service_parser(parser: argparse.ArgumentParser) -> None:
         help=f"what it receives for a new account: {', '.join(AccountCreationAttribute)}",
     )
     parser.add_argument("--other-ways", default="", help="how to use the service without proving identity online")
+    parser.add_argument("--welsh-display-name", default="", help="its name in Welsh (docs/welsh.md)")
+    parser.add_argument("--welsh-other-ways", default="", help="--other-ways in Welsh")
     parser.add_argument("--matching-service", help="its matching service's entity ID (default: the department's)")
     _key_options(parser, encryption=True)
     parser.set_defaults(handler=enrol_service)
@@ -156,6 +160,7 @@ def _company_parser(parser: argparse.ArgumentParser) -> None:
         help=f"what a citizen needs to use it: {', '.join(Evidence)}",
     )
     parser.add_argument("--description", default="", help="one sentence citizens read when choosing a company")
+    parser.add_argument("--welsh-description", default="", help="--description in Welsh (docs/welsh.md)")
     _key_options(parser, encryption=False)
     parser.set_defaults(handler=enrol_company)
 
@@ -196,7 +201,14 @@ def enrol_department(args: argparse.Namespace) -> int:
             **certificate_fields(new),
         }
     )
-    department = new_entry({"id": args.id, "name": args.name, "matching_services": CommentedSeq([matching])})
+    department = new_entry(
+        {
+            "id": args.id,
+            "name": args.name,
+            "welsh": welsh_words(name=args.welsh_name),
+            "matching_services": CommentedSeq([matching]),
+        }
+    )
     check_entry(edit, DepartmentEntry, {**department, "matching_services": [dict(matching)]}, DEPARTMENT_OPTIONS)
     edit.doc["departments"].append(department)
     keys = finish(edit, new, Role.RP, args)
@@ -240,6 +252,7 @@ def enrol_service(args: argparse.Namespace) -> int:
         "cycle3_attribute": args.cycle3_attribute,
         "account_creation_attributes": flow(args.account_creation_attributes),
         "other_ways": args.other_ways,
+        "welsh": welsh_words(display_name=args.welsh_display_name, other_ways=args.welsh_other_ways),
         "profile": args.profile,
         "matching_service": args.matching_service,
     }
@@ -270,6 +283,7 @@ def enrol_company(args: argparse.Namespace) -> int:
             "entity_id": args.entity_id,
             "display_name": args.display_name,
             "description": args.description,
+            "welsh": welsh_words(description=args.welsh_description),
             "sso_url": args.sso_url,
             "signing_certificates": flow([new[0].file]),
             "levels_of_assurance": flow(args.levels),

@@ -42,6 +42,7 @@ PRIVATE_KEY_WARNING = (
 DEPARTMENT_OPTIONS = {
     "id": "--id",
     "name": "--name",
+    "welsh": "--welsh-name",
     "entity_id": "--matching-service-entity-id",
     "url": "--matching-service-url",
     "account_creation_url": "--account-creation-url",
@@ -52,6 +53,7 @@ SERVICE_OPTIONS = {
     "service_url": "--service-url",
     "assertion_consumer_urls": "--acs-url",
     "other_ways": "--other-ways",
+    "welsh": "--welsh-display-name or --welsh-other-ways",
     "matching_service": "--matching-service",
 }
 COMPANY_OPTIONS = {
@@ -59,6 +61,7 @@ COMPANY_OPTIONS = {
     "display_name": "--display-name",
     "sso_url": "--sso-url",
     "description": "--description",
+    "welsh": "--welsh-description",
 }
 
 
@@ -236,6 +239,15 @@ def flow(items: list[str]) -> CommentedSeq:
     seq = CommentedSeq([yaml_text(item) for item in items])
     seq.fa.set_flow_style()
     return seq
+
+
+def welsh_words(**words: str) -> CommentedMap | None:
+    """An entry's ``welsh:`` words (docs/welsh.md), in flow style; None when none was given."""
+    given = CommentedMap((field, yaml_text(text)) for field, text in words.items() if text)
+    if not given:
+        return None
+    given.fa.set_flow_style()
+    return given
 
 
 def new_entry(fields: Mapping[str, Any]) -> CommentedMap:

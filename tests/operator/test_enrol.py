@@ -116,6 +116,26 @@ def test_enrolling_a_department_a_service_and_a_company_keeps_every_line_and_loa
     assert "take the change up within about a second; no restart" in service_report
 
 
+def test_the_welsh_words_of_a_department_a_service_and_a_company_go_in_the_file(workspace: Workspace) -> None:
+    assert workspace.cli(*DEPARTMENT, "--welsh-name", "Asiantaeth Trwyddedu Gyrwyr a Cherbydau") == 0
+    welsh_service = ["--welsh-display-name", "Trethu eich cerbyd", "--welsh-other-ways", "Gallwch drethu eich cerbyd."]
+    assert workspace.cli(*SERVICE, *welsh_service) == 0
+    assert workspace.cli(*COMPANY_ARGS, "--welsh-description", "Mae’n gwirio eich pasbort.") == 0
+    text = workspace.federation_file.read_text()
+    assert "welsh: {display_name: Trethu eich cerbyd, other_ways: Gallwch drethu eich cerbyd.}" in text
+
+    federation = loaded(workspace)
+    department = federation.file.department("dvla")
+    assert department is not None and department.name_in("cy") == "Asiantaeth Trwyddedu Gyrwyr a Cherbydau"
+    service = federation.relying_service(VEHICLE_TAX)
+    assert service is not None and service.in_language("cy").display_name == "Trethu eich cerbyd"
+    assert service.in_language("cy").other_ways == "Gallwch drethu eich cerbyd."
+    assert service.in_language("en").display_name == "Tax your vehicle"
+    company = federation.identity_provider(COMPANY)
+    assert company is not None and company.in_language("cy").description == "Mae’n gwirio eich pasbort."
+    assert company.in_language("cy").display_name == "Example Identity"  # no Welsh name given: its own
+
+
 def test_one_key_makes_one_certificate_that_signs_and_decrypts(
     workspace: Workspace, capsys: pytest.CaptureFixture[str]
 ) -> None:
