@@ -83,12 +83,13 @@ def answer_refused(journey: Journey, error: InvalidSamlMessageError) -> tuple[st
     then hears that no one was authenticated. The journey itself is unchanged until the citizen chooses: a
     message anyone could post must not end it."""
     note_refusal(error)
+    company = company_name(journey)
     page = render_template(
         "exit/answer-refused.html",
         journey=journey,
         service=service_for(journey),
-        company=company_name(journey),
-        title=gettext("We could not accept the answer from %(company)s", company=company_name(journey)),
+        company=company,
+        title=gettext("We could not accept the answer from %(company)s", company=company),
         reason=gettext(error.description),
         try_another=True,
     )

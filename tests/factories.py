@@ -11,11 +11,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from lxml import etree
 
-from federation.config import Federation
+from federation.config import Federation, IdentityProviderEntry
 from federation.saml.build import authn_request
 from federation.saml.crypto import sign
 from federation.saml.keys import KeyPair
 from federation.saml.xml import now, to_bytes
+from federation.verify.loa import LevelOfAssurance
 
 
 def key_pair(federation: Federation, certificate: str) -> KeyPair:
@@ -39,6 +40,26 @@ def service_authn_request(
         moment=moment or now(),
     )
     if signed:
+        sign(request, key_pair(federation, signer))
+    return request
+
+
+def hub_authn_request(
+    federation: Federation,
+    company: IdentityProviderEntry,
+    *,
+    acs_url: str | None = None,
+    signer: str | None = "hub-signing.crt",
+) -> etree._Element:
+    """The hub's AuthnRequest to ``company`` at level 2, signed with ``signer``'s key (None: unsigned)."""
+    request = authn_request(
+        issuer=federation.hub.entity_id,
+        destination=company.sso_url,
+        acs_url=acs_url or federation.hub.acs_url,
+        moment=now(),
+        level=LevelOfAssurance.LEVEL_2,
+    )
+    if signer is not None:
         sign(request, key_pair(federation, signer))
     return request
 

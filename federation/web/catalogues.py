@@ -8,6 +8,7 @@ extraction (``tests/federation/test_catalogues.py``), so a message added without
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from collections.abc import Iterator
@@ -63,21 +64,34 @@ APPS = (
 )
 
 
+def _extract(package: str) -> Iterator[tuple[str, int, str | tuple[str, ...], list[str], str | None]]:
+    """(file, line, message, comments, context) for each message ``package``'s code and templates mark."""
+    return extract_from_dir(
+        os.path.join(ROOT, package), _METHODS, keywords=_KEYWORDS, comment_tags=_COMMENT_TAGS, strip_comment_tags=True
+    )
+
+
+def _key(message: str | tuple[str, ...], context: str | None) -> object:
+    """A message as a catalogue keys it: its (singular) text, with its context if it has one."""
+    text = message if isinstance(message, str) else message[0]
+    return text if context is None else (text, context)
+
+
+@functools.cache
+def _marked_in(package: str) -> frozenset[object]:
+    """The keys of every message ``package`` marks (read once a process: the apps' catalogues leave them out)."""
+    return frozenset(_key(message, context) for _, _, message, _, context in _extract(package))
+
+
 def extracted(app: AppCatalogue) -> Catalog:
     """Every message ``app``'s code and templates mark, as a template catalogue, without the shared ones."""
-    shared: set[object] = set()
-    for package in () if app.package == "federation" else ("federation", *app.reads):
-        shared.update(extracted(AppCatalogue(package))._messages)
+    shared = set().union(*(_marked_in(package) for package in ("federation", *app.reads) if package != app.package))
     template = Catalog(locale=None, project="ida-hub", creation_date=datetime(2026, 1, 1))
-    for filename, lineno, message, comments, context in extract_from_dir(
-        app.source, _METHODS, keywords=_KEYWORDS, comment_tags=_COMMENT_TAGS, strip_comment_tags=True
-    ):
-        key = message if isinstance(message, str) else message[0]
-        if (key if context is None else (key, context)) in shared:
+    for filename, lineno, message, comments, context in _extract(app.package):
+        if _key(message, context) in shared:
             continue
-        template.add(
-            message, None, [(os.path.join(app.package, filename), lineno)], auto_comments=comments, context=context
-        )
+        where = [(os.path.join(app.package, filename), lineno)]
+        template.add(message, None, where, auto_comments=comments, context=context)
     return template
 
 

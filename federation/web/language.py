@@ -143,7 +143,7 @@ def _asked_for() -> str | None:
 
 def _remember(response: Response) -> Response:
     """Keep a language the request asked for in the app's cookie, for the rest of the browser's session."""
-    asked = _asked_for() if request else None
+    asked = _asked_for()
     cookie = current_app.config[_COOKIE]
     if asked is not None and request.cookies.get(cookie) != asked:
         response.set_cookie(cookie, asked, httponly=True, secure=request.is_secure, samesite="Lax")
@@ -152,7 +152,7 @@ def _remember(response: Response) -> Response:
 
 def language_hint() -> dict[str, str]:
     """The field to post with a SAML message so that the next party shows the citizen's language: none for English."""
-    language = current_language() if current_app.config.get(_COOKIE) else ENGLISH
+    language = current_language()  # English in an app without Welsh
     return {HINT_FIELD: language} if language != ENGLISH else {}
 
 

@@ -11,13 +11,9 @@ import pytest
 import requests
 from playwright.sync_api import Browser, Locator, Page, expect
 
-from federation.saml.build import authn_request
-from federation.saml.crypto import sign
-from federation.saml.xml import now
-from federation.verify.loa import LevelOfAssurance
 from tests.browser.citizen import IDP_ONE, PAYE, PHOTO_ID
 from tests.browser.conftest import DROPPED_STATIC_FILE, check_accessibility
-from tests.factories import b64, key_pair
+from tests.factories import b64, hub_authn_request
 from tests.support import LiveFederation
 
 pytestmark = DROPPED_STATIC_FILE
@@ -66,14 +62,7 @@ def idp_sign_in_url(live: LiveFederation, slug: str = "stub-idp-one") -> str:
     """The sign-in page of a request the hub has just sent ``slug``: a hub-signed AuthnRequest posted to it."""
     federation = live.federation
     entry = next(e for e in federation.file.identity_providers if e.sso_url.endswith(f"/{slug}/SAML2/SSO"))
-    request = authn_request(
-        issuer=federation.hub.entity_id,
-        destination=entry.sso_url,
-        acs_url=federation.hub.acs_url,
-        moment=now(),
-        level=LevelOfAssurance.LEVEL_2,
-    )
-    sign(request, key_pair(federation, "hub-signing.crt"))
+    request = hub_authn_request(federation, entry)
     response = requests.post(entry.sso_url, data={"SAMLRequest": b64(request)}, allow_redirects=False, timeout=30)
     assert response.status_code == 303, response.status_code
     return urljoin(entry.sso_url, response.headers["Location"])

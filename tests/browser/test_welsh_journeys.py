@@ -95,6 +95,7 @@ def test_the_cycle3_question_and_its_error_are_in_welsh(welsh: WelshCitizen) -> 
     welsh.sees_error_linked_to(welsh.page.get_by_label(question), welsh.say("Enter your National Insurance number"))
     welsh.gives_national_insurance_number("SE 12 34 56 C")
     welsh.arrives_at_service(welsh.say("You are signed in"))
+    expect(welsh.summary_value(welsh.say("Record reference"))).to_have_text("PAYE-1005")
 
 
 def test_account_creation_shows_the_details_and_the_date_of_birth_in_welsh(welsh: WelshCitizen) -> None:
@@ -105,31 +106,39 @@ def test_account_creation_shows_the_details_and_the_date_of_birth_in_welsh(welsh
 
 
 @pytest.mark.parametrize(
-    ("outcome", "hub_heading", "service_heading"),
+    ("outcome", "hub_heading", "service_heading", "service_outcome"),
     [
-        ("Cancel", "You did not finish proving your identity", "You have not been signed in"),
+        ("Cancel", "You did not finish proving your identity", "You have not been signed in", "Not signed in"),
         (
             "Authentication failed",
             "%(company)s could not confirm your identity",
             "The company could not confirm your identity",
+            "Authentication failed",
         ),
-        ("Registration pending", "You have saved your progress with %(company)s", "You have not been signed in"),
+        (
+            "Registration pending",
+            "You have saved your progress with %(company)s",
+            "You have not been signed in",
+            "Not signed in",
+        ),
         (
             "Requester error",
             "A technical problem stopped %(company)s checking your identity",
             "Sorry, there is a problem with the service",
+            "Request error",
         ),
     ],
     ids=["cancel", "authentication-failed", "registration-pending", "requester-error"],
 )
 def test_each_answer_from_the_company_has_its_exit_page_and_the_services_page_in_welsh(
-    welsh: WelshCitizen, outcome: str, hub_heading: str, service_heading: str
+    welsh: WelshCitizen, outcome: str, hub_heading: str, service_heading: str, service_outcome: str
 ) -> None:
     welsh.reaches_idp(PAYE, IDP_ONE)
     welsh.returns_outcome(outcome)
     welsh.sees_hub_page(welsh.say(hub_heading, company=IDP_ONE))
     welsh.goes_back_to_service()
     welsh.arrives_at_service(welsh.say(service_heading))
+    expect(welsh.summary_value(welsh.say("Outcome"))).to_have_text(welsh.say(service_outcome))
 
 
 def test_the_choice_of_welsh_can_be_undone_on_any_page(welsh: WelshCitizen) -> None:

@@ -31,8 +31,7 @@ import stub_idp_pysaml2
 import stub_service
 from federation.config import Federation, IdentityProviderEntry
 from federation.runtime import Runtime
-from federation.saml.build import authn_request
-from federation.saml.crypto import decrypt_assertion, sign
+from federation.saml.crypto import decrypt_assertion
 from federation.saml.metadata import PUBLISHED_VALIDITY, hub_metadata
 from federation.saml.xml import new_id, now, parse, q, text_of
 from federation.settings import AppSettings
@@ -48,7 +47,7 @@ from stub_idp_pysaml2.services import services
 from stub_idp_pysaml2.settings import own_entry
 from stub_idp_pysaml2.xmlsec_backend import InProcessBackend
 from tests.browser.conftest import DROPPED_STATIC_FILE, check_accessibility
-from tests.factories import b64, key_pair, redirect_query
+from tests.factories import b64, hub_authn_request, key_pair, redirect_query
 from tests.support import TEST_SETTINGS, Citizen, Page, RedisServer, bind, check_page, serve, stop, url_of
 
 USERS = load_users()
@@ -267,51 +266,38 @@ def test_redirect_binding_request_signed_by_the_hub_is_accepted(
 # ---- what it refuses, in plain words -------------------------------------------------------------------------
 
 
-def assert_refused(response: TestResponse, status: int, h1: str) -> None:
-    soup = check_page(response, status)
-    heading = soup.find("h1")
-    assert heading is not None and heading.get_text(strip=True) == h1
+def refusal(response: TestResponse) -> tuple[int, str]:
+    """A refusal page's status and heading (after ``check_page``'s checks of every page)."""
+    heading = check_page(response, None).find("h1")
+    return response.status_code, heading.get_text(strip=True) if heading is not None else ""
 
 
 REQUEST_REFUSED = "There is a problem with the sign-in request"
 
 
 def test_sso_without_a_request_is_refused(idp: FlaskClient, hub_side: HubSide) -> None:
-    assert_refused(idp.post(sso_path(hub_side), data={}), 400, REQUEST_REFUSED)
-    assert_refused(idp.get(sso_path(hub_side)), 400, REQUEST_REFUSED)
+    assert refusal(idp.post(sso_path(hub_side), data={})) == (400, REQUEST_REFUSED)
+    assert refusal(idp.get(sso_path(hub_side))) == (400, REQUEST_REFUSED)
 
 
 def test_sso_with_a_request_that_is_not_saml_is_refused(idp: FlaskClient, hub_side: HubSide) -> None:
     for junk in ("not base64 at all!", base64.b64encode(b"<not-saml/>").decode(), b64(b"\x00\x01")):
-        assert_refused(idp.post(sso_path(hub_side), data={"SAMLRequest": junk}), 400, REQUEST_REFUSED)
-
-
-def _request(federation: Federation, entry: IdentityProviderEntry, *, acs_url: str | None = None) -> etree._Element:
-    return authn_request(
-        issuer=federation.hub.entity_id,
-        destination=entry.sso_url,
-        acs_url=acs_url or federation.hub.acs_url,
-        moment=now(),
-        level=LevelOfAssurance.LEVEL_2,
-    )
+        assert refusal(idp.post(sso_path(hub_side), data={"SAMLRequest": junk})) == (400, REQUEST_REFUSED)
 
 
 @pytest.mark.parametrize("signer", [None, "stub-idp-one-signing.crt", "metadata-signing.crt"])
 def test_request_not_signed_by_the_hub_is_refused(
     idp: FlaskClient, hub_side: HubSide, federation: Federation, signer: str | None
 ) -> None:
-    request = _request(federation, hub_side.entry)
-    if signer is not None:
-        sign(request, key_pair(federation, signer))
-    assert_refused(idp.post(sso_path(hub_side), data={"SAMLRequest": b64(request)}), 400, REQUEST_REFUSED)
+    request = hub_authn_request(federation, hub_side.entry, signer=signer)
+    assert refusal(idp.post(sso_path(hub_side), data={"SAMLRequest": b64(request)})) == (400, REQUEST_REFUSED)
 
 
 def test_request_naming_an_assertion_consumer_the_hub_does_not_list_is_refused(
     idp: FlaskClient, hub_side: HubSide, federation: Federation
 ) -> None:
-    request = _request(federation, hub_side.entry, acs_url="https://elsewhere.example/acs")
-    sign(request, key_pair(federation, "hub-signing.crt"))
-    assert_refused(idp.post(sso_path(hub_side), data={"SAMLRequest": b64(request)}), 400, REQUEST_REFUSED)
+    request = hub_authn_request(federation, hub_side.entry, acs_url="https://elsewhere.example/acs")
+    assert refusal(idp.post(sso_path(hub_side), data={"SAMLRequest": b64(request)})) == (400, REQUEST_REFUSED)
 
 
 def test_redirect_request_with_a_signature_that_does_not_match_is_refused(
@@ -319,7 +305,7 @@ def test_redirect_request_with_a_signature_that_does_not_match_is_refused(
 ) -> None:
     request, _ = hub_side.journey()
     query = redirect_query(federation, request, relay_state="state-1", signer="stub-idp-one-signing.crt")
-    assert_refused(idp.get(f"{sso_path(hub_side)}?{query}"), 400, REQUEST_REFUSED)
+    assert refusal(idp.get(f"{sso_path(hub_side)}?{query}")) == (400, REQUEST_REFUSED)
 
 
 def test_unknown_or_missing_request_token_asks_the_tester_to_start_again(idp: FlaskClient) -> None:
@@ -329,7 +315,7 @@ def test_unknown_or_missing_request_token_asks_the_tester_to_start_again(idp: Fl
         idp.post("/other-outcome", data={"outcome": "cancel"}),
         idp.get("/share-your-details?request_token=nonsense"),
     ):
-        assert_refused(response, 400, "You need to start again")
+        assert refusal(response) == (400, "You need to start again")
 
 
 def test_wrong_password_shows_the_error_summary_linking_to_the_username(idp: FlaskClient, hub_side: HubSide) -> None:
@@ -351,15 +337,13 @@ def test_consent_before_sign_in_and_choices_the_page_never_offered_are_refused(
     idp: FlaskClient, hub_side: HubSide
 ) -> None:
     token, _ = start(idp, hub_side)
-    assert_refused(idp.get(f"/share-your-details?request_token={token}"), 400, "You need to sign in first")
-    assert_refused(
-        idp.post("/other-outcome", data={"request_token": token, "outcome": "win"}),
+    assert refusal(idp.get(f"/share-your-details?request_token={token}")) == (400, "You need to sign in first")
+    assert refusal(idp.post("/other-outcome", data={"request_token": token, "outcome": "win"})) == (
         400,
         "There is a problem with the request",
     )
     sign_in(idp, token)
-    assert_refused(
-        idp.post("/share-your-details", data={"request_token": token, "decision": "maybe"}),
+    assert refusal(idp.post("/share-your-details", data={"request_token": token, "decision": "maybe"})) == (
         400,
         "There is a problem with the request",
     )
@@ -372,8 +356,9 @@ def test_consent_before_sign_in_and_choices_the_page_never_offered_are_refused(
 def test_a_request_is_answered_once(idp: FlaskClient, hub_side: HubSide) -> None:
     token, _ = start(idp, hub_side)
     answer(idp.post("/other-outcome", data={"request_token": token, "outcome": "cancel"}))
-    assert_refused(
-        idp.post("/other-outcome", data={"request_token": token, "outcome": "cancel"}), 400, "You need to start again"
+    assert refusal(idp.post("/other-outcome", data={"request_token": token, "outcome": "cancel"})) == (
+        400,
+        "You need to start again",
     )
 
 
@@ -383,8 +368,9 @@ def test_without_the_hubs_metadata_the_tester_sees_the_service_is_unavailable(
     """No pinned copy and a hub that cannot be reached: a 503 page, and a try again later, not a traceback."""
     client = stub_idp_pysaml2.create_app(app_config).test_client()
     request, _ = hub_side.journey()
-    assert_refused(
-        client.post(sso_path(hub_side), data={"SAMLRequest": b64(request)}), 503, "Sorry, the service is unavailable"
+    assert refusal(client.post(sso_path(hub_side), data={"SAMLRequest": b64(request)})) == (
+        503,
+        "Sorry, the service is unavailable",
     )
 
 

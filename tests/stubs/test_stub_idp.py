@@ -22,9 +22,8 @@ from werkzeug.test import TestResponse
 
 import stub_idp
 from federation.config import DEFAULT_FEDERATION_FILE, Federation, IdentityProviderEntry
-from federation.saml.build import authn_request
 from federation.saml.checks import read_status
-from federation.saml.crypto import decrypt_assertion, sign, verify
+from federation.saml.crypto import decrypt_assertion, verify
 from federation.saml.xml import (
     ATTR_FRAUD_EVENT_ID,
     ATTR_GPG45_STATUS,
@@ -36,7 +35,6 @@ from federation.saml.xml import (
     STATUS_REQUESTER,
     STATUS_RESPONDER,
     STATUS_SUCCESS,
-    now,
     parse,
     q,
     text_of,
@@ -45,7 +43,7 @@ from federation.verify.loa import FRAUD_LEVEL_URI, LevelOfAssurance
 from federation.verify.mds import from_attribute_statement
 from stub_idp.services import services as stub_idp_services
 from stub_idp.users import load_users
-from tests.factories import b64, key_pair
+from tests.factories import b64, hub_authn_request, key_pair
 from tests.support import RedisServer, check_page
 
 IDP_ONE = "stub-idp-one"
@@ -91,14 +89,7 @@ def _entry(federation: Federation, slug: str) -> IdentityProviderEntry:
 def start(idp: FlaskClient, federation: Federation, slug: str = IDP_ONE) -> Started:
     """Post a hub-signed AuthnRequest to the IDP, as the hub does, and return the login page's token."""
     entry = _entry(federation, slug)
-    request = authn_request(
-        issuer=federation.hub.entity_id,
-        destination=entry.sso_url,
-        acs_url=federation.hub.acs_url,
-        moment=now(),
-        level=LevelOfAssurance.LEVEL_2,
-    )
-    sign(request, key_pair(federation, "hub-signing.crt"))
+    request = hub_authn_request(federation, entry)
     response = idp.post(f"/{slug}/SAML2/SSO", data={"SAMLRequest": b64(request)})
     assert response.status_code == 303
     location = urlsplit(response.headers["Location"])
