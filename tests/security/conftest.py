@@ -4,6 +4,7 @@ service or the relying service's ACS?"""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from flask import Flask
 import hub
 import stub_idp
 import stub_service
+from federation.saml.crypto import backend_name, use_backend
 from tests.journeys.drive import Journey
 from tests.security.forge import IDP_ONE, Captured
 from tests.support import UNREACHABLE, LiveFederation, check_page, start_federation
@@ -45,12 +47,30 @@ def attack_live(keys_dir: Path) -> Iterator[tuple[LiveFederation, Recorder]]:
         server.shutdown()
 
 
+@contextmanager
+def in_process_crypto() -> Iterator[None]:
+    """Sign and encrypt with python-xmlsec for a while, whichever backend the run is testing, then go back to it."""
+    tested = backend_name()
+    use_backend("inprocess")
+    try:
+        yield
+    finally:
+        use_backend(tested)
+
+
 def capture(live: LiveFederation, idp: str = IDP_ONE) -> Captured:
-    """A fresh journey at the hub's ACS with alice's genuine, unposted Response from ``idp``."""
-    journey = Journey(live, idp=idp)
-    login = journey.to_idp()
-    consent = journey.citizen.submit(login, {"username": "alice", "password": "password"}, selector="#sign-in-form")
-    form = journey.citizen.submit(consent, {"decision": "agree"}, selector="#consent-form")
+    """A fresh journey at the hub's ACS with alice's genuine, unposted Response from ``idp``.
+
+    Getting there is the setup, not the subject: it runs with the in-process backend, so that under
+    CRYPTO_BACKEND=xmlsec1 each case does not fork xmlsec1 a dozen times before its attack (the journey up to
+    the company is tested under xmlsec1 elsewhere). What the case posts is checked, and everything after it
+    runs, with the backend the run is testing.
+    """
+    with in_process_crypto():
+        journey = Journey(live, idp=idp)
+        login = journey.to_idp()
+        consent = journey.citizen.submit(login, {"username": "alice", "password": "password"}, selector="#sign-in-form")
+        form = journey.citizen.submit(consent, {"decision": "agree"}, selector="#consent-form")
     journey.idp_answer = form
     return Captured(live, journey, form)
 
