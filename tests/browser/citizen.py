@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import pytest
 from playwright.sync_api import Locator, Page, Route, expect
 
 from federation.web.catalogues import APPS
@@ -33,6 +34,33 @@ PHOTO_ID = "A UK passport or photocard driving licence"
 UK_ADDRESS = "A UK address where you have lived for more than a year"
 
 WAITING = "We are checking your details"
+# Each answer a company can give other than success, as the stub IDP's button names it: the hub's exit page, then
+# the service's heading and the outcome it shows (catalogue messages: ``say(..., company=...)`` fills them in).
+IDP_OUTCOMES = pytest.mark.parametrize(
+    ("outcome", "hub_heading", "service_heading", "service_outcome"),
+    [
+        ("Cancel", "You did not finish proving your identity", "You have not been signed in", "Not signed in"),
+        (
+            "Authentication failed",
+            "%(company)s could not confirm your identity",
+            "The company could not confirm your identity",
+            "Authentication failed",
+        ),
+        (
+            "Registration pending",
+            "You have saved your progress with %(company)s",
+            "You have not been signed in",
+            "Not signed in",
+        ),
+        (
+            "Requester error",
+            "A technical problem stopped %(company)s checking your identity",
+            "Sorry, there is a problem with the service",
+            "Request error",
+        ),
+    ],
+    ids=["cancel", "authentication-failed", "registration-pending", "requester-error"],
+)
 # Pages axe has passed in this run, by address, title and text, give or take identifiers that differ every time
 # (pairwise identifiers, references of records made by account creation).
 PASSED_AXE: set[tuple[str, str, str]] = set()

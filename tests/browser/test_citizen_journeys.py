@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from playwright.sync_api import expect
 
 from tests.browser.citizen import (
     IDP_FOUR,
     IDP_ONE,
+    IDP_OUTCOMES,
     IDP_THREE,
     IDP_TWO,
     PAYE,
@@ -160,37 +160,13 @@ def test_level_the_company_is_not_certified_for_is_refused(citizen: Citizen) -> 
     expect(citizen.summary_value("Outcome")).to_have_text("Not signed in")
 
 
-@pytest.mark.parametrize(
-    ("outcome", "hub_heading", "service_heading", "service_outcome"),
-    [
-        ("Cancel", "You did not finish proving your identity", "You have not been signed in", "Not signed in"),
-        (
-            "Authentication failed",
-            f"{IDP_ONE} could not confirm your identity",
-            "The company could not confirm your identity",
-            "Authentication failed",
-        ),
-        (
-            "Registration pending",
-            f"You have saved your progress with {IDP_ONE}",
-            "You have not been signed in",
-            "Not signed in",
-        ),
-        (
-            "Requester error",
-            f"A technical problem stopped {IDP_ONE} checking your identity",
-            "Sorry, there is a problem with the service",
-            "Request error",
-        ),
-    ],
-    ids=["cancel", "authentication-failed", "registration-pending", "requester-error"],
-)
+@IDP_OUTCOMES
 def test_identity_provider_outcome_shows_its_hub_page_and_the_service_its_status(
     citizen: Citizen, outcome: str, hub_heading: str, service_heading: str, service_outcome: str
 ) -> None:
     citizen.reaches_idp(PAYE)
     citizen.returns_outcome(outcome)
-    citizen.sees_hub_page(hub_heading)
+    citizen.sees_hub_page(citizen.say(hub_heading, company=IDP_ONE))
     citizen.goes_back_to_service()
     citizen.arrives_at_service(service_heading)
     expect(citizen.summary_value("Outcome")).to_have_text(service_outcome)

@@ -17,7 +17,7 @@ from playwright.sync_api import Page, expect
 from federation.config import DEFAULT_FEDERATION_FILE, validate_federation_file
 from federation.web.catalogues import APPS, read
 from federation.web.language import WELSH
-from tests.browser.citizen import IDP_ONE, PAYE, PHOTO_ID, SELF_ASSESSMENT, Citizen, words_in
+from tests.browser.citizen import IDP_ONE, IDP_OUTCOMES, PAYE, PHOTO_ID, SELF_ASSESSMENT, Citizen, words_in
 from tests.browser.conftest import DROPPED_STATIC_FILE, check_accessibility
 from tests.support import LiveFederation
 
@@ -105,31 +105,7 @@ def test_account_creation_shows_the_details_and_the_date_of_birth_in_welsh(welsh
     expect(welsh.summary_value(welsh.say("Date of birth"))).to_have_text("2 Tachwedd 1975")
 
 
-@pytest.mark.parametrize(
-    ("outcome", "hub_heading", "service_heading", "service_outcome"),
-    [
-        ("Cancel", "You did not finish proving your identity", "You have not been signed in", "Not signed in"),
-        (
-            "Authentication failed",
-            "%(company)s could not confirm your identity",
-            "The company could not confirm your identity",
-            "Authentication failed",
-        ),
-        (
-            "Registration pending",
-            "You have saved your progress with %(company)s",
-            "You have not been signed in",
-            "Not signed in",
-        ),
-        (
-            "Requester error",
-            "A technical problem stopped %(company)s checking your identity",
-            "Sorry, there is a problem with the service",
-            "Request error",
-        ),
-    ],
-    ids=["cancel", "authentication-failed", "registration-pending", "requester-error"],
-)
+@IDP_OUTCOMES
 def test_each_answer_from_the_company_has_its_exit_page_and_the_services_page_in_welsh(
     welsh: WelshCitizen, outcome: str, hub_heading: str, service_heading: str, service_outcome: str
 ) -> None:
