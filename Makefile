@@ -4,9 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 ASSETS := federation/static/govuk/govuk-frontend.min.css
 # make test runs the suite in this many processes (pytest-xdist), a test file to each at a time: on 2 cores, 2
-# took the two passes from 377 s to 240 s. Each process starts its own Redis, Chromium and servers.
+# took the two passes from 377 s to 240 s. Each process starts its own Redis, Chromium and servers. The files go
+# out in the order tests/conftest.py's RUN_FIRST sets (--no-loadscope-reorder keeps it).
 TEST_WORKERS ?= 2
-PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadfile
+PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 .PHONY: run test test-xmlsec1 check lint bench chaos install assets keys keys-if-missing clean translations
 

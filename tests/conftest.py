@@ -49,10 +49,41 @@ LIVE_FIXTURES = frozenset(
 )
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+# The order make test hands test files to its workers (pytest-xdist, --dist loadfile --no-loadscope-reorder: a
+# worker takes the next file when it is down to its last two tests). First the citizen journeys, the longest file,
+# whose Chromium keeps more than one core busy; beside them, on the other worker, the files that spend their time
+# waiting on clocks (a slow matching service, the hub's limit on it, a Sentinel failover) and leave it the CPU;
+# then the Welsh journeys. Every other file follows, most tests first (xdist's own order). Measured on 2 cores,
+# back to back: the first pass 298 s in xdist's order, 273 s in this one.
+RUN_FIRST = (
+    "tests/browser/test_citizen_journeys.py",
+    "tests/browser/test_waiting_without_reload.py",
+    "tests/browser/test_waiting_page.py",
+    "tests/browser/test_matching_time_out.py",
+    "tests/stores/test_failover.py",
+    "tests/stores/test_journeys_on_cluster_and_sentinel.py",
+    "tests/browser/test_welsh_journeys.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if LIVE_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.live)
+    items[:] = in_run_order(config.rootpath, items)
+
+
+def in_run_order(root: Path, items: list[pytest.Item]) -> list[pytest.Item]:
+    """``items`` file by file, in RUN_FIRST's order and then most tests first; within a file, as collected."""
+    missing = [name for name in RUN_FIRST if not (root / name).exists()]
+    if missing:
+        raise pytest.UsageError(f"tests/conftest.py RUN_FIRST names files that are not there: {missing}")
+    by_file: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        by_file.setdefault(item.nodeid.split("::")[0], []).append(item)
+    first = {name: rank for rank, name in enumerate(RUN_FIRST)}
+    files = sorted(by_file, key=lambda name: (first.get(name, len(first)), -len(by_file[name])))
+    return [item for name in files for item in by_file[name]]
 
 
 @pytest.fixture(scope="session", autouse=True)
