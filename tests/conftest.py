@@ -49,12 +49,12 @@ LIVE_FIXTURES = frozenset(
 )
 
 
-# The order make test hands test files to its workers (pytest-xdist, --dist loadfile --no-loadscope-reorder: a
-# worker takes the next file when it is down to its last two tests). First the citizen journeys, the longest file,
-# whose Chromium keeps more than one core busy; beside them, on the other worker, the files that spend their time
-# waiting on clocks (a slow matching service, the hub's limit on it, a Sentinel failover) and leave it the CPU;
-# then the Welsh journeys. Every other file follows, most tests first (xdist's own order). Measured on 2 cores,
-# back to back: the first pass 298 s in xdist's order, 273 s in this one.
+# The order make test's first pass hands test files to its workers (pytest-xdist, --dist loadfile
+# --no-loadscope-reorder: a worker takes the next file when it is down to its last two tests). First the citizen
+# journeys, the longest file, whose Chromium keeps more than one core busy; beside them, on the other worker, the
+# files that spend their time waiting on clocks (a slow matching service, the hub's limit on it, a Sentinel
+# failover) and leave it the CPU; then the Welsh journeys. Every other file follows, most tests first (xdist's own
+# order). Measured on 2 cores, back to back: the first pass 298 s in xdist's order, 273 s in this one.
 RUN_FIRST = (
     "tests/browser/test_citizen_journeys.py",
     "tests/browser/test_waiting_without_reload.py",
@@ -70,7 +70,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if LIVE_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.live)
-    items[:] = in_run_order(config.rootpath, items)
+    if config.getoption("dist", "no") == "loadfile":  # test by test (the xmlsec1 pass), collection order is faster
+        items[:] = in_run_order(config.rootpath, items)
 
 
 def in_run_order(root: Path, items: list[pytest.Item]) -> list[pytest.Item]:
